@@ -1,0 +1,64 @@
+"""The `ccpulse` command: report, worker, simulate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from ccpulse.config import load_settings
+
+
+def _report(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ccpulse.report import build_report, parse_instant, render_table, write_errors
+
+    settings = load_settings(args.config)
+    book = settings.policies
+    if args.interval:
+        book = replace(
+            book,
+            default=replace(book.default, interval_minutes=args.interval),
+            tenants={t: replace(p, interval_minutes=args.interval) for t, p in book.tenants.items()},
+            queues={q: replace(p, interval_minutes=args.interval) for q, p in book.queues.items()},
+            channels={
+                c: replace(p, interval_minutes=args.interval) for c, p in book.channels.items()
+            },
+        )
+    at_ms = parse_instant(args.at) if args.at else None
+    if args.events == "-":
+        report = build_report(sys.stdin.buffer, book, at_ms)
+    else:
+        with open(args.events, "rb") as fh:
+            report = build_report(fh, book, at_ms)
+    write_errors(report)
+    if args.format == "json":
+        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        render_table(report, sys.stdout)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ccpulse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("report", help="compute KPIs offline from a JSON-lines events file")
+    rep.add_argument("events", nargs="?", default="-", help="events file (default: stdin)")
+    rep.add_argument("--config", help="configuration file (TOML or YAML)")
+    rep.add_argument("--format", choices=("table", "json"), default="table")
+    rep.add_argument("--interval", type=int, choices=(15, 30, 60), help="interval minutes")
+    rep.add_argument("--at", help="the 'now' instant (RFC 3339 or epoch ms; default: last event)")
+    rep.set_defaults(func=_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""One place for configuration: a TOML or YAML file, then `CCPULSE_*` environment overrides.
+
+With no file and no environment, the defaults run the demo: embedded broker, local Redis, the
+industry-default KPI policy. The file layout and every key are documented in
+docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ccpulse.streams.kpi.policy import (
+    QUEUE_LEVEL_FIELDS,
+    EngineSettings,
+    PolicyBook,
+    QueuePolicy,
+    policy_from_mapping,
+)
+
+ENV_PREFIX = "CCPULSE_"
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    #: faust broker URL(s), e.g. "kafka://host1:9092;kafka://host2:9092".
+    broker: str = "kafka://127.0.0.1:9092"
+    contacts_topic: str = "cc.contacts"
+    deadletter_topic: str = "cc.deadletter"
+    #: Partitions for topics ccpulse creates (input, dead letters, changelogs).
+    partitions: int = 4
+    replication_factor: int = 1
+    app_id: str = "ccpulse"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "ccpulse"
+    #: Wallboards read at most once a second; flushing faster only costs round trips.
+    flush_interval_seconds: float = 1.0
+    #: A queue with no update for a day vanishes from Redis.
+    ttl_seconds: int = 86_400
+    #: Completed intervals kept in Redis for history and exports.
+    interval_retention_hours: int = 48
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    policies: PolicyBook = field(default_factory=PolicyBook)
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read the file (if any; `CCPULSE_CONFIG` names one too), then apply the environment."""
+    env = dict(os.environ) if env is None else env
+    path = path or env.get(ENV_PREFIX + "CONFIG")
+    doc: dict[str, Any] = _read_file(Path(path)) if path else {}
+    for section, key, value in _env_overrides(env):
+        doc.setdefault(section, {})[key] = value
+    unknown = set(doc) - {"kafka", "redis", "metrics", "engine", "defaults", "tenants", "queues"}
+    if unknown:
+        raise ValueError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
+    return Settings(
+        kafka=_section(KafkaSettings, doc.get("kafka", {}), "kafka"),
+        redis=_section(RedisSettings, doc.get("redis", {}), "redis"),
+        metrics=_section(MetricsSettings, doc.get("metrics", {}), "metrics"),
+        policies=_policy_book(doc),
+    )
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        loaded = yaml.safe_load(text) or {}
+    else:
+        loaded = tomllib.loads(text)
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: configuration must be a mapping")
+    return loaded
+
+
+def _env_overrides(env: dict[str, str]) -> list[tuple[str, str, Any]]:
+    """`CCPULSE_SECTION_KEY=value` for the sections kafka, redis, metrics, engine, defaults."""
+    out = []
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section, _, key = rest.partition("_")
+        if section in ("kafka", "redis", "metrics", "engine", "defaults") and key:
+            out.append((section, key, _parse_scalar(raw)))
+    return out
+
+
+def _parse_scalar(raw: str) -> Any:
+    """Environment values: TOML literal syntax when it parses (numbers, booleans, arrays)."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _section(cls: Any, values: dict[str, Any], name: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown [{name}] setting(s): {', '.join(sorted(unknown))}")
+    return cls(**values)
+
+
+def _policy_book(doc: dict[str, Any]) -> PolicyBook:
+    engine_values = dict(doc.get("engine", {}))
+    if "rolling_minutes" in engine_values:
+        engine_values["rolling_minutes"] = tuple(engine_values["rolling_minutes"])
+    engine = _section(EngineSettings, engine_values, "engine")
+    default = policy_from_mapping(QueuePolicy(), doc.get("defaults", {}))
+    tenants = {
+        name: policy_from_mapping(default, dict(values))
+        for name, values in doc.get("tenants", {}).items()
+    }
+    queues: dict[tuple[str, str], QueuePolicy] = {}
+    channels: dict[tuple[str, str, str], QueuePolicy] = {}
+    for qname, values in doc.get("queues", {}).items():
+        tenant, _, queue = qname.rpartition("/")
+        tenant = tenant or "default"
+        values = dict(values)
+        per_channel = values.pop("channels", {})
+        qpol = policy_from_mapping(tenants.get(tenant, default), values)
+        queues[(tenant, queue)] = qpol
+        for channel, cvalues in per_channel.items():
+            bad = set(cvalues) & set(QUEUE_LEVEL_FIELDS)
+            if bad:
+                raise ValueError(
+                    f"queue {qname!r} channel {channel!r}: {', '.join(sorted(bad))} "
+                    "can only be set per queue (intervals of all channels must align)"
+                )
+            channels[(tenant, queue, channel)] = policy_from_mapping(qpol, dict(cvalues))
+    return PolicyBook(default, tenants, queues, channels, engine)

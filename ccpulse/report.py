@@ -1,0 +1,133 @@
+"""The offline report: contract events from a JSON-lines file through the KPI engine to a table
+or JSON (shape: schemas/report.v1.json). The same engine the streaming agents run."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import IO, Any
+
+from ccpulse.schemas import ContactEvent, decode_message
+from ccpulse.streams.kpi import Engine, PolicyBook, queue_snapshot
+
+REPORT_SCHEMA = "https://ccpulse.dev/schemas/report.v1.json"
+
+
+@dataclass(slots=True)
+class InputStats:
+    lines: int = 0
+    events: int = 0
+    rejected: int = 0
+    ignored_after_at: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def read_events(lines: Iterable[str | bytes], stats: InputStats) -> Iterator[ContactEvent]:
+    """Decode each non-blank line; bad elements are recorded with their line number."""
+    now_ms = int(time.time() * 1000)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        stats.lines += 1
+        result = decode_message(line, now_ms)
+        for rejection in result.rejections:
+            stats.rejected += 1
+            stats.errors.append(f"line {number}: {rejection.describe()}")
+        yield from result.events
+
+
+def parse_instant(text: str) -> int:
+    """`--at`: RFC 3339 with offset, or epoch milliseconds."""
+    if text.isdigit():
+        return int(text)
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"--at needs an offset or Z: {text!r}")
+    return round(parsed.timestamp() * 1000)
+
+
+def build_report(
+    lines: Iterable[str | bytes], book: PolicyBook, at_ms: int | None = None
+) -> dict[str, Any]:
+    """Run the engine over the events and snapshot every queue at `at_ms` (default: last event)."""
+    stats = InputStats()
+    events = list(read_events(lines, stats))
+    stats.events = len(events)
+    if at_ms is None:
+        at_ms = max((e.ts_ms for e in events), default=int(time.time() * 1000))
+    # The report keeps every interval: retention only bounds a long-running worker's memory.
+    engine = Engine(replace(book, engine=replace(book.engine, interval_retention_hours=0)))
+    for event in events:
+        if event.ts_ms > at_ms:
+            stats.ignored_after_at += 1
+            continue
+        engine.apply(event)
+    rolling = book.engine.rolling_minutes
+    max_wait_ms = book.engine.max_wait_seconds * 1000
+    queues = [
+        queue_snapshot(engine.queues[key], at_ms, rolling, max_wait_ms)
+        for key in sorted(engine.queues)
+    ]
+    return {
+        "$schema": REPORT_SCHEMA,
+        "as_of_ms": at_ms,
+        "input": {
+            "lines": stats.lines,
+            "events": stats.events,
+            "rejected": stats.rejected,
+            "ignored_after_at": stats.ignored_after_at,
+            "duplicates": sum(q["pipeline"]["duplicates"] for q in queues),
+            "too_late": sum(q["pipeline"]["too_late"] for q in queues),
+        },
+        "errors": stats.errors,
+        "queues": queues,
+    }
+
+
+_COLUMNS = (
+    ("offered", "offered", "{:d}"),
+    ("answered", "answered", "{:d}"),
+    ("in SL", "answered_within_threshold", "{:d}"),
+    ("abandoned", "abandoned", "{:d}"),
+    ("blocked", "blocked", "{:d}"),
+    ("SL", "service_level", "{:.1%}"),
+    ("ASA s", "asa_seconds", "{:.1f}"),
+    ("aband.", "abandonment_rate", "{:.1%}"),
+    ("AHT s", "aht_seconds", "{:.1f}"),
+    ("max wait s", "longest_answered_wait_seconds", "{:.0f}"),
+)
+
+
+def _cell(fmt: str, value: Any) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def render_table(report: dict[str, Any], out: IO[str]) -> None:
+    """Human-readable report: per queue and channel, intervals then today, rolling and live."""
+    header = f"{'':<27}" + "".join(f"{name:>11}" for name, _, _ in _COLUMNS)
+    for q in report["queues"]:
+        out.write(f"\n== {q['tenant']}/{q['queue']}  as of {q['as_of']}  ({q['time_zone']}, "
+                  f"{q['interval_minutes']} min, SL {q['sl_formula']}, {q['attribution']})\n")  # fmt: skip
+        live = q["live"]["all"]
+        out.write(f"   live: {live['in_queue']} in queue, longest wait "
+                  f"{live['longest_wait_seconds']:.0f} s\n")  # fmt: skip
+        for channel, view in q["channels"].items():
+            out.write(f"-- channel {channel}\n{header}\n")
+            rows = [(i["start"][11:16] + "-" + i["end"][11:16], i["figures"]) for i in view["intervals"]]
+            rows.append(("today", view["today"]["figures"]))
+            rows.extend((f"last {n}", f) for n, f in view["rolling"].items())
+            for label, figs in rows:
+                cells = "".join(f"{_cell(fmt, figs[key]):>11}" for _, key, fmt in _COLUMNS)
+                out.write(f"{label:<27}{cells}\n")
+    inp = report["input"]
+    out.write(f"\n{inp['events']} events from {inp['lines']} lines; {inp['rejected']} rejected, "
+              f"{inp['duplicates']} duplicates, {inp['too_late']} too late, "
+              f"{inp['ignored_after_at']} after --at\n")  # fmt: skip
+
+
+def write_errors(report: dict[str, Any], err: IO[str] = sys.stderr) -> None:
+    for line in report["errors"]:
+        err.write(f"ccpulse report: {line}\n")

@@ -1,0 +1,258 @@
+"""Decode and validate raw messages into contract events, never raising on bad input.
+
+A message is one JSON object, a JSON array of objects (the CloudEvents JSON batch shape), or
+CloudEvents 1.0 structured-mode JSON. Each element is validated on its own: good ones become
+events, bad ones become `Rejection`s naming the event and the field.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+
+from ccpulse.schemas.events import (
+    ABANDONED,
+    ANSWERED,
+    BLOCK_REASONS,
+    BLOCKED,
+    CHANNELS,
+    COMPLETED,
+    CONTACT_TYPES,
+    DEQUEUE_REASONS,
+    DEQUEUED,
+    ContactEvent,
+    Event,
+)
+
+#: Clock skew tolerated between a producer and ccpulse before an event counts as "from the future".
+MAX_FUTURE_MS: Final = 5 * 60 * 1000
+#: Instants before 2000-01-01 are almost always epoch seconds sent where milliseconds belong.
+MIN_TS_MS: Final = 946_684_800_000
+#: No real wait, talk, hold or wrap lasts a week; longer values are corrupt input.
+MAX_DURATION_S: Final = 7 * 86_400
+NAME_RE: Final = re.compile(r"^\w[\w .@+~-]{0,127}$")
+MAX_ID_LEN: Final = 256
+
+_KNOWN_TYPES: Final = frozenset(CONTACT_TYPES)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why one element of a message was refused, with the element's own bytes."""
+
+    reason: str
+    raw: bytes
+    event_id: str | None = None
+    field: str | None = None
+    index: int | None = None
+
+    def describe(self) -> str:
+        """One line naming the event, the field and the problem."""
+        who = f"event {self.event_id!r}" if self.event_id else "event"
+        if self.index is not None:
+            who += f" (#{self.index} in batch)"
+        where = f" field {self.field!r}:" if self.field else ""
+        return f"{who}:{where} {self.reason}"
+
+
+@dataclass(slots=True)
+class DecodeResult:
+    """The events a message held and the elements that were refused."""
+
+    events: list[Event] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+class _Invalid(Exception):
+    def __init__(self, field_name: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field_name
+        self.reason = reason
+
+
+def decode_message(raw: bytes | str, now_ms: int | None = None) -> DecodeResult:
+    """Decode one Kafka message (or one line of an events file)."""
+    result = DecodeResult()
+    if isinstance(raw, str):
+        raw = raw.encode()
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        result.rejections.append(Rejection(f"not valid JSON: {exc}", raw))
+        return result
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    if isinstance(doc, list):
+        for i, item in enumerate(doc):
+            _decode_into(result, item, now, i)
+    else:
+        _decode_into(result, doc, now, None)
+    return result
+
+
+def decode_object(obj: Any, now_ms: int | None = None) -> Event | Rejection:
+    """Validate one already-parsed JSON object."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    result = DecodeResult()
+    _decode_into(result, obj, now, None)
+    return result.events[0] if result.events else result.rejections[0]
+
+
+def _decode_into(result: DecodeResult, obj: Any, now_ms: int, index: int | None) -> None:
+    event_id = obj.get("event_id", obj.get("id")) if isinstance(obj, dict) else None
+    try:
+        result.events.append(_validate(obj, now_ms))
+    except _Invalid as exc:
+        result.rejections.append(
+            Rejection(
+                exc.reason,
+                orjson.dumps(obj),
+                event_id if isinstance(event_id, str) else None,
+                exc.field,
+                index,
+            )
+        )
+
+
+def _validate(obj: Any, now_ms: int) -> Event:
+    if not isinstance(obj, dict):
+        raise _Invalid(None, f"must be a JSON object, got {type(obj).__name__}")
+    if "specversion" in obj:
+        obj = _from_cloudevent(obj)
+    etype = obj.get("type")
+    if not isinstance(etype, str):
+        raise _Invalid("type", "required string missing")
+    if etype not in _KNOWN_TYPES:
+        raise _Invalid("type", f"unknown event type {etype!r}")
+    return _contact(obj, etype, now_ms)
+
+
+def _from_cloudevent(ce: dict[str, Any]) -> dict[str, Any]:
+    """Map CloudEvents 1.0 structured JSON onto the flat contract shape."""
+    data = ce.get("data", {})
+    if not isinstance(data, dict):
+        raise _Invalid("data", "CloudEvents data must be a JSON object")
+    flat: dict[str, Any] = {
+        k: v for k, v in ce.items() if k not in ("data", "specversion", "source", "id", "time")
+    }
+    flat.update(data)
+    if "id" in ce:
+        flat["event_id"] = ce["id"]
+    if "time" in ce:
+        flat["ts"] = ce["time"]
+    etype = ce.get("type")
+    if isinstance(etype, str) and etype not in _KNOWN_TYPES:
+        flat["type"] = ".".join(etype.rsplit(".", 2)[-2:])
+    return flat
+
+
+def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
+    event_id = _ident(obj, "event_id")
+    ts_ms = _ts(obj, now_ms)
+    tenant = _name(obj, "tenant", default="default")
+    queue = _name(obj, "queue")
+    channel = obj.get("channel", "voice")
+    if channel not in CHANNELS:
+        raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
+    contact_id = _ident(obj, "contact_id")
+    agent_id = None
+    wait_ms = None
+    reason = None
+    to_queue = None
+    talk_ms = hold_ms = wrap_ms = 0
+    resolved = None
+    if etype in (ANSWERED, COMPLETED):
+        agent_id = _ident(obj, "agent_id")
+    if etype in (ANSWERED, ABANDONED, DEQUEUED):
+        wait_ms = _duration(obj, "wait_seconds", required=False)
+    if etype == BLOCKED:
+        reason = _choice(obj, "reason", BLOCK_REASONS)
+    elif etype == DEQUEUED:
+        reason = _choice(obj, "reason", DEQUEUE_REASONS)
+        if obj.get("to_queue") is not None:
+            to_queue = _name(obj, "to_queue")
+    elif etype == COMPLETED:
+        talk_ms = _duration(obj, "talk_seconds", required=True) or 0
+        hold_ms = _duration(obj, "hold_seconds", required=False) or 0
+        wrap_ms = _duration(obj, "wrap_seconds", required=False) or 0
+        resolved = obj.get("resolved")
+        if resolved is not None and not isinstance(resolved, bool):
+            raise _Invalid("resolved", f"must be true or false, got {resolved!r}")
+    return ContactEvent(
+        event_id, etype, ts_ms, tenant, queue, channel, contact_id, agent_id,
+        wait_ms, reason, to_queue, talk_ms, hold_ms, wrap_ms, resolved,
+    )  # fmt: skip
+
+
+def _ident(obj: dict[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str) or not value:
+        raise _Invalid(name, "required non-empty string missing" if value is None else
+                       f"must be a non-empty string, got {value!r}")  # fmt: skip
+    if len(value) > MAX_ID_LEN or not value.isprintable():
+        raise _Invalid(name, f"must be at most {MAX_ID_LEN} printable characters")
+    return value
+
+
+def _name(obj: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = obj.get(name, default)
+    if value is None:
+        raise _Invalid(name, "required string missing")
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise _Invalid(
+            name,
+            "must be 1-128 letters, digits, spaces or _ . @ + ~ -, starting with a letter or "
+            f"digit, got {value!r}",
+        )
+    return value
+
+
+def _choice(obj: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:
+    value = obj.get(name)
+    if value not in allowed:
+        raise _Invalid(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
+def _duration(obj: dict[str, Any], name: str, required: bool) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise _Invalid(name, "required number of seconds missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid(name, f"must be a number of seconds, got {value!r}")
+    if value != value or value < 0:
+        raise _Invalid(name, f"must be a non-negative number of seconds, got {value!r}")
+    if value > MAX_DURATION_S:
+        raise _Invalid(name, f"must be at most {MAX_DURATION_S} seconds, got {value!r}")
+    return round(value * 1000)
+
+
+def _ts(obj: dict[str, Any], now_ms: int) -> int:
+    value = obj.get("ts")
+    if value is None:
+        raise _Invalid("ts", "required timestamp missing")
+    if isinstance(value, bool):
+        raise _Invalid("ts", f"must be RFC 3339 or epoch milliseconds, got {value!r}")
+    if isinstance(value, int):
+        ts_ms = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise _Invalid("ts", f"not an RFC 3339 timestamp: {value!r}") from None
+        if parsed.tzinfo is None:
+            raise _Invalid("ts", f"RFC 3339 timestamp needs an offset or Z: {value!r}")
+        ts_ms = round(parsed.timestamp() * 1000)
+    else:
+        raise _Invalid("ts", f"must be RFC 3339 or integer epoch milliseconds, got {value!r}")
+    if ts_ms < MIN_TS_MS:
+        raise _Invalid("ts", f"{value!r} is before 2000 (epoch seconds instead of milliseconds?)")
+    if ts_ms > now_ms + MAX_FUTURE_MS:
+        raise _Invalid("ts", f"{value!r} is more than {MAX_FUTURE_MS // 1000} s in the future")
+    return ts_ms

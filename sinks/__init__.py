@@ -1,0 +1,1 @@
+"""Publishers of figures: Redis for wallboards, Prometheus for charts and alerts."""

@@ -1,0 +1,1 @@
+"""Event sources: the simulator and adapters from contact-centre platforms."""

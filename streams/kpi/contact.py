@@ -1,0 +1,189 @@
+"""One contact's visit to one queue, and what it contributes to the tallies.
+
+A contact's contribution is a pure function of the events it has absorbed, never of their order:
+the engine subtracts the old contribution and adds the new one whenever a contact changes. That is
+what makes out-of-order events (an answer logged before the entry) give in-order figures, and a
+duplicate (same event id) change nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ccpulse.schemas.events import (
+    ABANDONED,
+    ANSWERED,
+    BLOCKED,
+    COMPLETED,
+    DEQUEUED,
+    OFFERED,
+    ContactEvent,
+)
+from ccpulse.streams.kpi import counters as k
+from ccpulse.streams.kpi.policy import Attribution, QueuePolicy
+
+#: A contribution item: (instant it counts at, channel, sparse delta). Hashable, so that the
+#: engine can diff an old and a new contribution with set operations.
+Item = tuple[int, str, k.Delta]
+
+_ROLE: Final = {
+    OFFERED: 0,
+    BLOCKED: 1,
+    ANSWERED: 2,
+    ABANDONED: 2,
+    DEQUEUED: 2,
+    COMPLETED: 3,
+}
+
+
+class Contact:
+    """The events of one (tenant, queue, contact_id), one per role: entry, block, outcome, wrap.
+
+    When two different events claim the same role, the earlier (then the smaller event id) wins,
+    so the result does not depend on arrival order. `pos` is the input position last applied
+    (see `engine.py`, exactly-once after replay).
+    """
+
+    __slots__ = ("pos", "roles")
+
+    def __init__(self) -> None:
+        self.roles: list[ContactEvent | None] = [None, None, None, None]
+        self.pos = -1
+
+    def absorb(self, event: ContactEvent) -> bool:
+        """Take `event` into its role; False when it changes nothing (a duplicate or a loser)."""
+        role = _ROLE[event.type]
+        held = self.roles[role]
+        if held is not None and (held.ts_ms, held.event_id) <= (event.ts_ms, event.event_id):
+            return False
+        self.roles[role] = event
+        return True
+
+    def knows(self, event_id: str) -> bool:
+        return any(e is not None and e.event_id == event_id for e in self.roles)
+
+    @property
+    def offered(self) -> ContactEvent | None:
+        return self.roles[0]
+
+    @property
+    def outcome(self) -> ContactEvent | None:
+        return self.roles[2]
+
+    @property
+    def waiting_since_ms(self) -> int | None:
+        """Entry instant while the contact still waits in queue, else None."""
+        offered = self.roles[0]
+        if offered is None or self.roles[1] is not None or self.roles[2] is not None:
+            return None
+        return offered.ts_ms
+
+    @property
+    def channel(self) -> str:
+        for e in self.roles:
+            if e is not None:
+                return e.channel
+        raise ValueError("empty contact")
+
+    @property
+    def last_ts_ms(self) -> int:
+        return max(e.ts_ms for e in self.roles if e is not None)
+
+    def to_record(self) -> list[Any]:
+        """Compact JSON-able form for the changelog."""
+        return [self.pos, [None if e is None else _event_record(e) for e in self.roles]]
+
+    @classmethod
+    def from_record(cls, record: list[Any]) -> Contact:
+        c = cls()
+        c.pos = record[0]
+        c.roles = [None if r is None else ContactEvent(*r) for r in record[1]]
+        return c
+
+
+def _event_record(e: ContactEvent) -> list[Any]:
+    return [
+        e.event_id, e.type, e.ts_ms, e.tenant, e.queue, e.channel, e.contact_id, e.agent_id,
+        e.wait_ms, e.reason, e.to_queue, e.talk_ms, e.hold_ms, e.wrap_ms, e.resolved,
+    ]  # fmt: skip
+
+
+def wait_ms(contact: Contact) -> int | None:
+    """The wait in queue: the source's own figure when given, else outcome minus entry."""
+    outcome = contact.roles[2]
+    if outcome is None:
+        return None
+    if outcome.wait_ms is not None:
+        return outcome.wait_ms
+    offered = contact.roles[0]
+    if offered is None:
+        return None
+    return max(0, outcome.ts_ms - offered.ts_ms)
+
+
+def entry_ms(contact: Contact) -> int | None:
+    """When the contact entered the queue: its offer, else its outcome minus the logged wait."""
+    offered = contact.roles[0]
+    if offered is not None:
+        return offered.ts_ms
+    outcome = contact.roles[2]
+    if outcome is not None and outcome.wait_ms is not None:
+        return outcome.ts_ms - outcome.wait_ms
+    return None
+
+
+def contribution(contact: Contact, policy: QueuePolicy) -> list[Item]:
+    """Everything this contact adds to the tallies, with the instant each part counts at."""
+    offered, blocked, outcome, completed = contact.roles
+    channel = contact.channel
+    items: list[Item] = []
+    if offered is not None:
+        items.append((offered.ts_ms, channel, ((k.OFFERED, 1),)))
+    if blocked is not None:
+        items.append((blocked.ts_ms, channel, ((k.BLOCKED_BY_REASON[blocked.reason or "other"], 1),)))
+    arrival = policy.attribution is Attribution.ARRIVAL
+    entry = entry_ms(contact) if arrival else None
+    if outcome is not None:
+        at = entry if entry is not None else outcome.ts_ms
+        items.append((at, channel, _outcome_delta(outcome, wait_ms(contact), policy)))
+    if completed is not None:
+        at = entry if entry is not None else completed.ts_ms
+        delta: list[tuple[int, int]] = [
+            (k.COMPLETED, 1),
+            (k.TALK_SUM, completed.talk_ms),
+            (k.TALK_MAX, completed.talk_ms),
+            (k.HOLD_SUM, completed.hold_ms),
+            (k.HOLD_MAX, completed.hold_ms),
+            (k.WRAP_SUM, completed.wrap_ms),
+            (k.WRAP_MAX, completed.wrap_ms),
+        ]
+        if completed.resolved is not None:
+            delta.append((k.RESOLUTION_REPORTED, 1))
+            delta.append((k.RESOLVED, int(completed.resolved)))
+        items.append((at, channel, tuple(delta)))
+    return items
+
+
+def _outcome_delta(outcome: ContactEvent, wait: int | None, policy: QueuePolicy) -> k.Delta:
+    if outcome.type == DEQUEUED:
+        return ((k.DEQUEUED_BY_REASON[outcome.reason or "other"], 1),)
+    if outcome.type == ANSWERED:
+        if wait is None:
+            return ((k.ANSWERED, 1),)
+        return (
+            (k.ANSWERED, 1),
+            (k.ANSWERED_TIMED, 1),
+            (k.ANSWERED_WITHIN, int(wait <= policy.sl_threshold_ms)),
+            (k.ANSWERED_WAIT_SUM, wait),
+            (k.ANSWERED_WAIT_MAX, wait),
+        )
+    if wait is None:
+        return ((k.ABANDONED, 1),)
+    return (
+        (k.ABANDONED, 1),
+        (k.ABANDONED_TIMED, 1),
+        (k.SHORT_ABANDONED, int(wait < policy.short_abandon_ms)),
+        (k.ABANDONED_WITHIN, int(wait <= policy.sl_threshold_ms)),
+        (k.ABANDONED_WAIT_SUM, wait),
+        (k.ABANDONED_WAIT_MAX, wait),
+    )

@@ -1,0 +1,94 @@
+"""The additive tally kept per bucket (queue, channel, interval or minute).
+
+A tally is a plain list of integers, indexed by the constants below; durations are milliseconds.
+Every field is a sum except the `*_max` fields, which are maxima. Derived KPIs (service level,
+ASA, ...) are computed from tallies in `figures.py`, never stored.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ccpulse.schemas.events import BLOCK_REASONS, DEQUEUE_REASONS
+
+FIELDS: Final[tuple[str, ...]] = (
+    "offered",
+    *(f"blocked_{r}" for r in BLOCK_REASONS),
+    "answered",
+    "answered_timed",
+    "answered_within_threshold",
+    "answered_wait_ms_sum",
+    "answered_wait_ms_max",
+    "abandoned",
+    "abandoned_timed",
+    "short_abandoned",
+    "abandoned_within_threshold",
+    "abandoned_wait_ms_sum",
+    "abandoned_wait_ms_max",
+    *(f"dequeued_{r}" for r in DEQUEUE_REASONS),
+    "completed",
+    "talk_ms_sum",
+    "talk_ms_max",
+    "hold_ms_sum",
+    "hold_ms_max",
+    "wrap_ms_sum",
+    "wrap_ms_max",
+    "resolution_reported",
+    "resolved",
+)
+INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(FIELDS)}
+SIZE: Final = len(FIELDS)
+MAX_FIELDS: Final = frozenset(i for i, name in enumerate(FIELDS) if name.endswith("_max"))
+
+OFFERED: Final = INDEX["offered"]
+BLOCKED_BY_REASON: Final = {r: INDEX[f"blocked_{r}"] for r in BLOCK_REASONS}
+ANSWERED: Final = INDEX["answered"]
+ANSWERED_TIMED: Final = INDEX["answered_timed"]
+ANSWERED_WITHIN: Final = INDEX["answered_within_threshold"]
+ANSWERED_WAIT_SUM: Final = INDEX["answered_wait_ms_sum"]
+ANSWERED_WAIT_MAX: Final = INDEX["answered_wait_ms_max"]
+ABANDONED: Final = INDEX["abandoned"]
+ABANDONED_TIMED: Final = INDEX["abandoned_timed"]
+SHORT_ABANDONED: Final = INDEX["short_abandoned"]
+ABANDONED_WITHIN: Final = INDEX["abandoned_within_threshold"]
+ABANDONED_WAIT_SUM: Final = INDEX["abandoned_wait_ms_sum"]
+ABANDONED_WAIT_MAX: Final = INDEX["abandoned_wait_ms_max"]
+DEQUEUED_BY_REASON: Final = {r: INDEX[f"dequeued_{r}"] for r in DEQUEUE_REASONS}
+COMPLETED: Final = INDEX["completed"]
+TALK_SUM: Final = INDEX["talk_ms_sum"]
+TALK_MAX: Final = INDEX["talk_ms_max"]
+HOLD_SUM: Final = INDEX["hold_ms_sum"]
+HOLD_MAX: Final = INDEX["hold_ms_max"]
+WRAP_SUM: Final = INDEX["wrap_ms_sum"]
+WRAP_MAX: Final = INDEX["wrap_ms_max"]
+RESOLUTION_REPORTED: Final = INDEX["resolution_reported"]
+RESOLVED: Final = INDEX["resolved"]
+
+Tally = list[int]
+#: A sparse change to a tally: (field index, value) pairs.
+Delta = tuple[tuple[int, int], ...]
+
+
+def new_tally() -> Tally:
+    return [0] * SIZE
+
+
+def add_into(total: Tally, other: Tally) -> None:
+    """Fold `other` into `total` (sums add, maxima take the larger)."""
+    for i in range(SIZE):
+        if i in MAX_FIELDS:
+            if other[i] > total[i]:
+                total[i] = other[i]
+        else:
+            total[i] += other[i]
+
+
+def summed(tallies: list[Tally]) -> Tally:
+    total = new_tally()
+    for t in tallies:
+        add_into(total, t)
+    return total
+
+
+def as_dict(tally: Tally) -> dict[str, int]:
+    return dict(zip(FIELDS, tally, strict=True))

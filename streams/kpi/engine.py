@@ -1,0 +1,245 @@
+"""The KPI engine: applies contract events to per-queue state, exactly once.
+
+Pure Python with no I/O. The offline report feeds it a file; the Faust agents feed it a stream
+and persist the records it reports as changed. Both get the same figures from the same events,
+whatever their order, duplication or re-delivery after a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ccpulse.schemas.events import ContactEvent
+from ccpulse.streams.kpi import counters as k
+from ccpulse.streams.kpi.contact import Contact, Item, contribution
+from ccpulse.streams.kpi.policy import PolicyBook
+from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState
+from ccpulse.streams.kpi.windows import MINUTE_MS, minute_start
+
+QueueKey = tuple[str, str]
+
+
+class Verdict(StrEnum):
+    """What `Engine.apply` did with an event."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    TOO_LATE = "too_late"
+    REPLAYED = "replayed"
+
+
+@dataclass(slots=True)
+class Changes:
+    """Records changed since the last `Engine.drain_changes()`, for the changelog and sinks."""
+
+    buckets: set[tuple[QueueKey, BucketKey]] = field(default_factory=set)
+    contacts: set[tuple[QueueKey, str]] = field(default_factory=set)
+    deleted_buckets: set[tuple[QueueKey, BucketKey]] = field(default_factory=set)
+    deleted_contacts: set[tuple[QueueKey, str]] = field(default_factory=set)
+    queues: set[QueueKey] = field(default_factory=set)
+
+
+class Engine:
+    """Per-queue KPI state for any number of queues; one instance per input partition."""
+
+    def __init__(self, book: PolicyBook | None = None) -> None:
+        self.book = book or PolicyBook()
+        settings = self.book.engine
+        self.lateness_ms = settings.lateness_seconds * 1000
+        self.max_wait_ms = settings.max_wait_seconds * 1000
+        #: Minute buckets older than the longest rolling window (plus slack) are never read.
+        self.minute_horizon_ms = (max(settings.rolling_minutes, default=0) + 10) * MINUTE_MS
+        self.retention_ms = settings.interval_retention_hours * 3_600_000
+        self.queues: dict[QueueKey, QueueState] = {}
+        self.changes = Changes()
+
+    # -- applying events -------------------------------------------------------------------
+
+    def queue(self, tenant: str, queue: str) -> QueueState:
+        key = (tenant, queue)
+        qs = self.queues.get(key)
+        if qs is None:
+            qs = self.queues[key] = QueueState(tenant, queue, self.book)
+        return qs
+
+    def apply(self, event: ContactEvent, pos: int | None = None) -> Verdict:
+        """Apply one valid event; `pos` (increasing per input partition) enables replay safety."""
+        qs = self.queue(event.tenant, event.queue)
+        qkey = (event.tenant, event.queue)
+        if pos is not None and qs.pos >= pos:
+            return Verdict.REPLAYED
+        contact = qs.contacts.get(event.contact_id)
+        if pos is not None and contact is not None and contact.pos >= pos:
+            self._advance(qs, qkey, event.ts_ms, pos)
+            return Verdict.REPLAYED
+        if qs.watermark_ms - event.ts_ms > self.lateness_ms:
+            qs.too_late += 1
+            self._advance(qs, qkey, event.ts_ms, pos)
+            return Verdict.TOO_LATE
+        if contact is not None and qs.watermark_ms - contact.last_ts_ms > self.lateness_ms:
+            self._retire_contact(qs, qkey, event.contact_id, contact)
+            contact = None
+        old: list[Item] = []
+        if contact is None:
+            contact = Contact()
+        else:
+            old = contribution(contact, qs.policy_for(contact.channel))
+        if not contact.absorb(event):
+            qs.duplicates += 1
+            self._advance(qs, qkey, event.ts_ms, pos)
+            return Verdict.DUPLICATE
+        qs.contacts[event.contact_id] = contact
+        new = contribution(contact, qs.policy_for(contact.channel))
+        lowered = self._apply_diff(qs, qkey, old, new, pos)
+        if lowered:
+            self._recompute_maxima(qs, lowered)
+        if pos is not None:
+            contact.pos = pos
+        qs.track_waiting(event.contact_id, contact)
+        self.changes.contacts.add((qkey, event.contact_id))
+        self.changes.deleted_contacts.discard((qkey, event.contact_id))
+        self._advance(qs, qkey, event.ts_ms, pos)
+        return Verdict.APPLIED
+
+    def apply_all(self, events: Iterable[ContactEvent]) -> dict[Verdict, int]:
+        """Apply events without positions (batch use); returns how many got each verdict."""
+        counts = dict.fromkeys(Verdict, 0)
+        for event in events:
+            counts[self.apply(event)] += 1
+        return counts
+
+    def _advance(self, qs: QueueState, qkey: QueueKey, ts_ms: int, pos: int | None) -> None:
+        if ts_ms > qs.watermark_ms:
+            qs.watermark_ms = ts_ms
+        if pos is not None and pos > qs.pos:
+            qs.pos = pos
+        self.changes.queues.add(qkey)
+
+    def _apply_diff(
+        self, qs: QueueState, qkey: QueueKey, old: list[Item], new: list[Item], pos: int | None
+    ) -> list[tuple[BucketKey, int]]:
+        """Move tallies from the old contribution to the new; returns maxima to recompute."""
+        old_set, new_set = set(old), set(new)
+        ops: dict[BucketKey, list[tuple[int, k.Delta]]] = {}
+        minute_floor = qs.watermark_ms - self.minute_horizon_ms
+        for sign, items in ((-1, old_set - new_set), (1, new_set - old_set)):
+            for at, channel, delta in items:
+                ops.setdefault(("i", channel, qs.calendar.interval_start(at)), []).append(
+                    (sign, delta)
+                )
+                if at >= minute_floor:
+                    ops.setdefault(("m", channel, minute_start(at)), []).append((sign, delta))
+        recompute: list[tuple[BucketKey, int]] = []
+        for bkey, bucket_ops in ops.items():
+            bucket = qs.buckets.get(bkey)
+            if bucket is None:
+                if all(sign < 0 for sign, _ in bucket_ops):
+                    continue  # a minute bucket already past the rolling horizon
+                bucket = qs.buckets[bkey] = Bucket()
+            elif pos is not None and bucket.pos >= pos:
+                continue
+            tally = bucket.tally
+            for sign, delta in bucket_ops:
+                for idx, value in delta:
+                    if idx in k.MAX_FIELDS:
+                        if sign > 0 and value > tally[idx]:
+                            tally[idx] = value
+                        elif sign < 0 and value > 0 and value >= tally[idx]:
+                            recompute.append((bkey, idx))
+                    else:
+                        tally[idx] += sign * value
+            if pos is not None:
+                bucket.pos = pos
+            self.changes.buckets.add((qkey, bkey))
+            self.changes.deleted_buckets.discard((qkey, bkey))
+        return recompute
+
+    def _recompute_maxima(self, qs: QueueState, wanted: list[tuple[BucketKey, int]]) -> None:
+        """Recompute maxima a retraction may have lowered, from every contact still held."""
+        targets: dict[BucketKey, dict[int, int]] = {}
+        for bkey, idx in wanted:
+            bucket = qs.buckets[bkey]
+            floor = bucket.floor.get(idx, 0) if bucket.floor else 0
+            targets.setdefault(bkey, {})[idx] = floor
+        for contact in qs.contacts.values():
+            for at, channel, delta in contribution(contact, qs.policy_for(contact.channel)):
+                for bkey in self._bucket_keys(qs, at, channel):
+                    found = targets.get(bkey)
+                    if found is None:
+                        continue
+                    for idx, value in delta:
+                        if idx in found and value > found[idx]:
+                            found[idx] = value
+        for bkey, maxima in targets.items():
+            tally = qs.buckets[bkey].tally
+            for idx, value in maxima.items():
+                tally[idx] = value
+
+    def _bucket_keys(self, qs: QueueState, at: int, channel: str) -> tuple[BucketKey, ...]:
+        return (("i", channel, qs.calendar.interval_start(at)), ("m", channel, minute_start(at)))
+
+    def _retire_contact(
+        self, qs: QueueState, qkey: QueueKey, contact_id: str, contact: Contact
+    ) -> None:
+        """Drop a contact from state; its maxima live on in the buckets' floors."""
+        for at, channel, delta in contribution(contact, qs.policy_for(contact.channel)):
+            for bkey in self._bucket_keys(qs, at, channel):
+                bucket = qs.buckets.get(bkey)
+                if bucket is None:
+                    continue
+                for idx, value in delta:
+                    if idx in k.MAX_FIELDS and value > 0:
+                        if bucket.floor is None:
+                            bucket.floor = {}
+                        if value > bucket.floor.get(idx, 0):
+                            bucket.floor[idx] = value
+                            self.changes.buckets.add((qkey, bkey))
+        del qs.contacts[contact_id]
+        qs.waiting.pop(contact_id, None)
+        self.changes.deleted_contacts.add((qkey, contact_id))
+        self.changes.contacts.discard((qkey, contact_id))
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def collect_garbage(self) -> int:
+        """Drop contacts past lateness and buckets past retention; returns records dropped.
+
+        Driven by each queue's watermark (event time), so it changes no figure: a dropped
+        contact could only be touched again by an event that is itself too late.
+        """
+        dropped = 0
+        for qkey, qs in self.queues.items():
+            horizon = qs.watermark_ms - self.lateness_ms
+            stale = [
+                cid
+                for cid, c in qs.contacts.items()
+                if c.last_ts_ms < horizon
+                and (cid not in qs.waiting or qs.watermark_ms - c.last_ts_ms > self.max_wait_ms)
+            ]
+            for cid in stale:
+                self._retire_contact(qs, qkey, cid, qs.contacts[cid])
+            minute_floor = qs.watermark_ms - self.minute_horizon_ms
+            interval_floor = qs.watermark_ms - self.retention_ms if self.retention_ms else None
+            old = [
+                bkey
+                for bkey in qs.buckets
+                if (bkey[0] == "m" and bkey[2] < minute_floor)
+                or (
+                    bkey[0] == "i"
+                    and interval_floor is not None
+                    and bkey[2] < min(interval_floor, horizon)
+                )
+            ]
+            for bkey in old:
+                del qs.buckets[bkey]
+                self.changes.deleted_buckets.add((qkey, bkey))
+                self.changes.buckets.discard((qkey, bkey))
+            dropped += len(stale) + len(old)
+        return dropped
+
+    def drain_changes(self) -> Changes:
+        """Hand over what changed since the last call (and start afresh)."""
+        changes, self.changes = self.changes, Changes()
+        return changes
