@@ -22,7 +22,9 @@ def _report(args: argparse.Namespace) -> int:
         book = replace(
             book,
             default=replace(book.default, interval_minutes=args.interval),
-            tenants={t: replace(p, interval_minutes=args.interval) for t, p in book.tenants.items()},
+            tenants={
+                t: replace(p, interval_minutes=args.interval) for t, p in book.tenants.items()
+            },
             queues={q: replace(p, interval_minutes=args.interval) for q, p in book.queues.items()},
             channels={
                 c: replace(p, interval_minutes=args.interval) for c, p in book.channels.items()
@@ -42,6 +44,13 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from ccpulse.streams.worker import run_worker
+
+    run_worker(load_settings(args.config), loglevel=args.loglevel)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ccpulse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--interval", type=int, choices=(15, 30, 60), help="interval minutes")
     rep.add_argument("--at", help="the 'now' instant (RFC 3339 or epoch ms; default: last event)")
     rep.set_defaults(func=_report)
+    wrk = sub.add_parser("worker", help="run the streaming pipeline (Kafka -> Redis, /metrics)")
+    wrk.add_argument("--config", help="configuration file (TOML or YAML)")
+    wrk.add_argument("--loglevel", default="warning")
+    wrk.set_defaults(func=_worker)
     return parser
 
 

@@ -84,10 +84,8 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
 
 def _read_file(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
-    if path.suffix in (".yaml", ".yml"):
-        loaded = yaml.safe_load(text) or {}
-    else:
-        loaded = tomllib.loads(text)
+    is_yaml = path.suffix in (".yaml", ".yml")
+    loaded = (yaml.safe_load(text) or {}) if is_yaml else tomllib.loads(text)
     if not isinstance(loaded, dict):
         raise ValueError(f"{path}: configuration must be a mapping")
     return loaded

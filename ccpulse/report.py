@@ -109,18 +109,21 @@ def render_table(report: dict[str, Any], out: IO[str]) -> None:
     """Human-readable report: per queue and channel, intervals then today, rolling and live."""
     header = f"{'':<27}" + "".join(f"{name:>11}" for name, _, _ in _COLUMNS)
     for q in report["queues"]:
-        out.write(f"\n== {q['tenant']}/{q['queue']}  as of {q['as_of']}  ({q['time_zone']}, "
-                  f"{q['interval_minutes']} min, SL {q['sl_formula']}, {q['attribution']})\n")  # fmt: skip
+        setup = f"{q['interval_minutes']} min, SL {q['sl_formula']}, {q['attribution']}"
+        title = f"{q['tenant']}/{q['queue']}  as of {q['as_of']}"
+        out.write(f"\n== {title}  ({q['time_zone']}, {setup})\n")
         live = q["live"]["all"]
         out.write(f"   live: {live['in_queue']} in queue, longest wait "
                   f"{live['longest_wait_seconds']:.0f} s\n")  # fmt: skip
         for channel, view in q["channels"].items():
             out.write(f"-- channel {channel}\n{header}\n")
-            rows = [(i["start"][11:16] + "-" + i["end"][11:16], i["figures"]) for i in view["intervals"]]
+            rows = [
+                (i["start"][11:16] + "-" + i["end"][11:16], i["figures"]) for i in view["intervals"]
+            ]
             rows.append(("today", view["today"]["figures"]))
             rows.extend((f"last {n}", f) for n, f in view["rolling"].items())
             for label, figs in rows:
-                cells = "".join(f"{_cell(fmt, figs[key]):>11}" for _, key, fmt in _COLUMNS)
+                cells = "".join(f"{_cell(f, figs[key]):>11}" for _, key, f in _COLUMNS)
                 out.write(f"{label:<27}{cells}\n")
     inp = report["input"]
     out.write(f"\n{inp['events']} events from {inp['lines']} lines; {inp['rejected']} rejected, "

@@ -35,7 +35,7 @@ MAX_FUTURE_MS: Final = 5 * 60 * 1000
 MIN_TS_MS: Final = 946_684_800_000
 #: No real wait, talk, hold or wrap lasts a week; longer values are corrupt input.
 MAX_DURATION_S: Final = 7 * 86_400
-NAME_RE: Final = re.compile(r"^\w[\w .@+~-]{0,127}$")
+NAME_RE: Final = re.compile(r"^\w[\w .@+~-]{0,127}\Z")
 MAX_ID_LEN: Final = 256
 
 _KNOWN_TYPES: Final = frozenset(CONTACT_TYPES)

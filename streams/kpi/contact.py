@@ -140,7 +140,8 @@ def contribution(contact: Contact, policy: QueuePolicy) -> list[Item]:
     if offered is not None:
         items.append((offered.ts_ms, channel, ((k.OFFERED, 1),)))
     if blocked is not None:
-        items.append((blocked.ts_ms, channel, ((k.BLOCKED_BY_REASON[blocked.reason or "other"], 1),)))
+        reason = blocked.reason or "other"
+        items.append((blocked.ts_ms, channel, ((k.BLOCKED_BY_REASON[reason], 1),)))
     arrival = policy.attribution is Attribution.ARRIVAL
     entry = entry_ms(contact) if arrival else None
     if outcome is not None:

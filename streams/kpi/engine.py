@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from ccpulse.schemas.events import ContactEvent
 from ccpulse.streams.kpi import counters as k
@@ -129,6 +130,7 @@ class Engine:
                 ops.setdefault(("i", channel, qs.calendar.interval_start(at)), []).append(
                     (sign, delta)
                 )
+                ops.setdefault(("t", channel, 0), []).append((sign, delta))
                 if at >= minute_floor:
                     ops.setdefault(("m", channel, minute_start(at)), []).append((sign, delta))
         recompute: list[tuple[BucketKey, int]] = []
@@ -178,7 +180,24 @@ class Engine:
                 tally[idx] = value
 
     def _bucket_keys(self, qs: QueueState, at: int, channel: str) -> tuple[BucketKey, ...]:
-        return (("i", channel, qs.calendar.interval_start(at)), ("m", channel, minute_start(at)))
+        return (
+            ("i", channel, qs.calendar.interval_start(at)),
+            ("m", channel, minute_start(at)),
+            ("t", channel, 0),
+        )
+
+    # -- restoring from a changelog ----------------------------------------------------------
+
+    def restore_bucket(self, tenant: str, queue: str, bkey: BucketKey, record: list[Any]) -> None:
+        self.queue(tenant, queue).buckets[bkey] = Bucket.from_record(record)
+
+    def restore_contact(self, tenant: str, queue: str, contact_id: str, record: list[Any]) -> None:
+        qs = self.queue(tenant, queue)
+        contact = qs.contacts[contact_id] = Contact.from_record(record)
+        qs.track_waiting(contact_id, contact)
+
+    def restore_meta(self, tenant: str, queue: str, record: list[Any]) -> None:
+        self.queue(tenant, queue).load_meta(record)
 
     def _retire_contact(
         self, qs: QueueState, qkey: QueueKey, contact_id: str, contact: Contact

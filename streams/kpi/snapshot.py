@@ -54,7 +54,7 @@ def queue_snapshot(
             continue
         if gran == "i":
             intervals.setdefault(channel, {})[start] = bucket.tally
-        else:
+        elif gran == "m":
             minutes.setdefault(channel, []).append((start, bucket.tally))
     channels = sorted(intervals)
     all_intervals: dict[int, k.Tally] = {}

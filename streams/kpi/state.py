@@ -16,7 +16,9 @@ from ccpulse.streams.kpi.contact import Contact
 from ccpulse.streams.kpi.policy import PolicyBook, QueuePolicy
 from ccpulse.streams.kpi.windows import Calendar
 
-#: Bucket key within a queue: (granularity "i" interval or "m" minute, channel, start ms).
+#: Bucket key within a queue: (granularity, channel, start ms). Granularity "i" is an interval,
+#: "m" a minute (rolling windows), "t" the running total since the queue was first seen (start 0),
+#: which Prometheus exports as counters and which is never dropped.
 BucketKey = tuple[str, str, int]
 
 
@@ -51,10 +53,10 @@ class QueueState:
     __slots__ = (
         "_channel_policies",
         "book",
+        "buckets",
         "calendar",
         "contacts",
         "duplicates",
-        "buckets",
         "policy",
         "pos",
         "queue",

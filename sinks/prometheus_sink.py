@@ -1,0 +1,182 @@
+"""Expose figures on /metrics for Prometheus (metric names: docs/prometheus-metrics.md).
+
+A custom collector renders whatever the last publish handed it, so a scrape never reads engine
+state while the event loop changes it. Counters come from each queue's running totals, which
+live in the changelog-backed state: they survive restarts instead of resetting. Series of a queue
+disappear as soon as the worker no longer owns its partition. Labels: tenant, queue, channel
+(bounded by configuration), plus window and reason where named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from ccpulse.schemas.events import BLOCK_REASONS, DEQUEUE_REASONS
+from ccpulse.streams.kpi import counters as k
+
+#: Windowed figures exported as gauges: (figure key, metric name suffix, help).
+WINDOW_GAUGES = (
+    ("offered", "offered_contacts", "Contacts offered to the queue in the window"),
+    ("answered", "answered_contacts", "Contacts answered in the window"),
+    ("abandoned", "abandoned_contacts", "Contacts abandoned in the window"),
+    ("blocked", "blocked_contacts", "Contacts refused before queueing in the window"),
+    ("service_level", "service_level_ratio", "Service level (0-1) by the queue's formula"),
+    ("service_level_target", "service_level_target_ratio", "Configured service level target"),
+    ("asa_seconds", "asa_seconds", "Average speed of answer"),
+    ("abandonment_rate", "abandonment_ratio", "Abandoned over offered (0-1)"),
+    ("blockage_rate", "blockage_ratio", "Blocked over offered plus blocked (0-1)"),
+    ("aht_seconds", "aht_seconds", "Average handle time (talk + hold + wrap)"),
+    ("longest_answered_wait_seconds", "longest_answered_wait_seconds", "Longest answered wait"),
+)
+WINDOWS = ("current_interval", "today")
+
+#: Running totals exported as counters: (tally index, metric name, help).
+TOTAL_COUNTERS = (
+    (k.OFFERED, "ccpulse_contacts_offered", "Contacts offered to queues"),
+    (k.ANSWERED, "ccpulse_contacts_answered", "Contacts answered"),
+    (k.ANSWERED_WITHIN, "ccpulse_contacts_answered_within_threshold",
+     "Contacts answered within the queue's service-level threshold"),
+    (k.ABANDONED, "ccpulse_contacts_abandoned", "Contacts abandoned while waiting"),
+    (k.SHORT_ABANDONED, "ccpulse_contacts_short_abandoned",
+     "Contacts abandoned before the short-abandon threshold"),
+    (k.ABANDONED_WITHIN, "ccpulse_contacts_abandoned_within_threshold",
+     "Contacts abandoned within the service-level threshold"),
+    (k.COMPLETED, "ccpulse_contacts_completed", "Contacts whose after-contact work is done"),
+)  # fmt: skip
+TOTAL_SECONDS = (
+    (k.ANSWERED_WAIT_SUM, "ccpulse_answered_wait_seconds", "Summed wait of answered contacts"),
+    (k.ABANDONED_WAIT_SUM, "ccpulse_abandoned_wait_seconds", "Summed wait of abandoned contacts"),
+)
+
+
+@dataclass
+class MetricsView:
+    """What the collector renders: built on the event loop, read by the scrape thread."""
+
+    snapshots: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    totals: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    health: dict[str, Any] = field(default_factory=dict)
+
+
+class PrometheusSink(Collector):
+    """Collector over the latest published figures."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.view = MetricsView()
+        if registry is not None:
+            registry.register(self)
+
+    def update(self, view: MetricsView) -> None:
+        """Swap in a new view (a single reference assignment: safe against a running scrape)."""
+        self.view = view
+
+    def collect(self) -> Iterator[Metric]:
+        view = self.view
+        yield from _window_gauges(view.snapshots.values())
+        yield from _live_gauges(view.snapshots.values())
+        yield from _totals(view.totals)
+        yield from _health(view.health)
+
+
+def _labels(snap: dict[str, Any], channel: str) -> list[str]:
+    return [snap["tenant"], snap["queue"], channel]
+
+
+def _window_gauges(snapshots: Iterable[dict[str, Any]]) -> Iterator[Metric]:
+    snaps = list(snapshots)
+    for key, suffix, help_text in WINDOW_GAUGES:
+        family = GaugeMetricFamily(
+            f"ccpulse_queue_{suffix}", help_text, labels=["tenant", "queue", "channel", "window"]
+        )
+        for snap in snaps:
+            for channel, view in snap["channels"].items():
+                windows = [(w, view[w]["figures"]) for w in WINDOWS]
+                windows += [(f"rolling_{span}", f) for span, f in view["rolling"].items()]
+                for window, figs in windows:
+                    value = figs.get(key)
+                    if value is not None:
+                        family.add_metric([*_labels(snap, channel), window], float(value))
+        yield family
+
+
+def _live_gauges(snapshots: Iterable[dict[str, Any]]) -> Iterator[Metric]:
+    waiting = GaugeMetricFamily(
+        "ccpulse_queue_contacts_waiting", "Contacts waiting in queue now",
+        labels=["tenant", "queue", "channel"],
+    )  # fmt: skip
+    longest = GaugeMetricFamily(
+        "ccpulse_queue_longest_wait_seconds", "Wait of the oldest contact in queue now",
+        labels=["tenant", "queue", "channel"],
+    )  # fmt: skip
+    for snap in snapshots:
+        for channel, live in snap["live"].items():
+            waiting.add_metric(_labels(snap, channel), live["in_queue"])
+            longest.add_metric(_labels(snap, channel), live["longest_wait_seconds"])
+    yield waiting
+    yield longest
+
+
+def _totals(totals: dict[tuple[str, str, str], list[int]]) -> Iterator[Metric]:
+    labels = ["tenant", "queue", "channel"]
+    for idx, name, help_text in TOTAL_COUNTERS:
+        family = CounterMetricFamily(name, help_text, labels=labels)
+        for lv, tally in totals.items():
+            family.add_metric(list(lv), tally[idx])
+        yield family
+    for idx, name, help_text in TOTAL_SECONDS:
+        family = CounterMetricFamily(name, help_text, labels=labels)
+        for lv, tally in totals.items():
+            family.add_metric(list(lv), tally[idx] / 1000)
+        yield family
+    for reasons, by_reason, name, help_text in (
+        (BLOCK_REASONS, k.BLOCKED_BY_REASON, "ccpulse_contacts_blocked",
+         "Contacts refused before queueing, by reason"),
+        (DEQUEUE_REASONS, k.DEQUEUED_BY_REASON, "ccpulse_contacts_dequeued",
+         "Contacts that left the queue unanswered for a reason other than abandoning"),
+    ):  # fmt: skip
+        family = CounterMetricFamily(name, help_text, labels=[*labels, "reason"])
+        for lv, tally in totals.items():
+            for reason in reasons:
+                family.add_metric([*lv, reason], tally[by_reason[reason]])
+        yield family
+    handle = CounterMetricFamily(
+        "ccpulse_handle_seconds", "Handle time of completed contacts, by part",
+        labels=[*labels, "part"],
+    )  # fmt: skip
+    for lv, tally in totals.items():
+        for part, idx in (("talk", k.TALK_SUM), ("hold", k.HOLD_SUM), ("wrap", k.WRAP_SUM)):
+            handle.add_metric([*lv, part], tally[idx] / 1000)
+    yield handle
+
+
+def _health(health: dict[str, Any]) -> Iterator[Metric]:
+    if not health:
+        return
+    messages = CounterMetricFamily("ccpulse_messages", "Input messages consumed by this worker")
+    messages.add_metric([], health["messages"])
+    yield messages
+    events = CounterMetricFamily(
+        "ccpulse_events", "Valid events by what the engine did with them", labels=["verdict"]
+    )
+    for verdict, count in health["verdicts"].items():
+        events.add_metric([str(verdict)], count)
+    yield events
+    invalid = CounterMetricFamily(
+        "ccpulse_events_dead_lettered", "Events sent to the dead-letter topic", labels=["reason"]
+    )
+    invalid.add_metric(["invalid"], health["invalid"])
+    invalid.add_metric(["misrouted"], health["misrouted"])
+    invalid.add_metric(["too_late"], health["verdicts"].get("too_late", 0))
+    yield invalid
+    last = GaugeMetricFamily(
+        "ccpulse_last_event_timestamp_seconds", "Event time of the newest event seen, per topic",
+        labels=["topic"],
+    )  # fmt: skip
+    for topic, ts_ms in health["last_event_ms"].items():
+        last.add_metric([topic], ts_ms / 1000)
+    yield last

@@ -1,0 +1,95 @@
+"""Send contract events to Kafka the way ccpulse expects them: keyed "tenant/queue", in JSON-array
+batches of one queue's events (docs/partitioning.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+
+def bootstrap_servers(broker: str) -> str:
+    """faust-style broker URLs ("kafka://h:p;kafka://h2:p") to an aiokafka bootstrap string."""
+    return ",".join(u.split("://", 1)[-1] for u in broker.split(";"))
+
+
+def queue_key(event: dict[str, Any]) -> str:
+    return f"{event.get('tenant', 'default')}/{event['queue']}"
+
+
+def group_by_queue(
+    events: Iterable[dict[str, Any]], size: int
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Split events into per-queue batches of at most `size`, keeping each queue's order."""
+    open_batches: dict[str, list[dict[str, Any]]] = {}
+    out: list[tuple[str, list[dict[str, Any]]]] = []
+    for event in events:
+        key = queue_key(event)
+        batch = open_batches.setdefault(key, [])
+        batch.append(event)
+        if len(batch) >= size:
+            out.append((key, batch))
+            open_batches[key] = []
+    out.extend((key, batch) for key, batch in open_batches.items() if batch)
+    return out
+
+
+class EventProducer:
+    """An aiokafka producer of contract events."""
+
+    def __init__(self, broker: str, topic: str) -> None:
+        self.topic = topic
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers(broker), linger_ms=5, acks="all",
+            max_batch_size=256 * 1024,
+        )  # fmt: skip
+
+    async def __aenter__(self) -> EventProducer:
+        await self.producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.producer.stop()
+
+    async def send(self, events: list[dict[str, Any]], batch_size: int = 100) -> int:
+        """Send events (batch_size 1: one event per message); returns messages sent."""
+        futures = []
+        for key, batch in group_by_queue(events, batch_size):
+            if batch_size == 1:
+                for event in batch:
+                    futures.append(await self.producer.send(
+                        self.topic, orjson.dumps(event), key=key.encode()))  # fmt: skip
+            else:
+                futures.append(
+                    await self.producer.send(self.topic, orjson.dumps(batch), key=key.encode())
+                )
+        await asyncio.gather(*futures)
+        return len(futures)
+
+    async def send_raw(self, key: bytes | None, value: bytes) -> None:
+        await (await self.producer.send(self.topic, value, key=key))
+
+
+async def paced(
+    events: Iterable[dict[str, Any]], speed: float, chunk_seconds: float = 0.5
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Release time-ordered events in chunks as their event time comes, `speed` times real time."""
+    chunk: list[dict[str, Any]] = []
+    wall0 = time.monotonic()
+    ts0: int | None = None
+    for event in events:
+        ts = int(event["ts"])
+        if ts0 is None:
+            ts0 = ts
+        due = (ts - ts0) / 1000 / speed
+        if due - (time.monotonic() - wall0) > chunk_seconds and chunk:
+            yield chunk
+            chunk = []
+            await asyncio.sleep(max(0.0, due - (time.monotonic() - wall0)))
+        chunk.append(event)
+    if chunk:
+        yield chunk

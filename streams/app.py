@@ -1,0 +1,153 @@
+"""The Faust app: topics, the state table and the agent that drives the pipeline.
+
+One agent consumes the contact topic in batches (`take_events`), applies each message through the
+`Pipeline`, writes the changed engine records to the state table (whose changelog topic is the
+recovery source), dead-letters refused input, and a timer hands fresh figures to the sinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+
+from ccpulse.config import Settings
+from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
+
+log = logging.getLogger("ccpulse.worker")
+
+#: Up to this many messages are applied between two state-table flushes.
+BATCH_MESSAGES = 2000
+#: ...or after this long, so that a quiet stream still reaches the sinks promptly.
+BATCH_SECONDS = 0.1
+#: Dropping stale contacts and old buckets needs no hurry.
+GC_INTERVAL_SECONDS = 60.0
+
+SnapshotHandler = Callable[[list[dict[str, Any]], Pipeline], Awaitable[None]]
+
+
+def create_app(
+    settings: Settings, on_snapshots: SnapshotHandler | None = None, **faust_options: Any
+) -> tuple[faust.App, Pipeline]:
+    """Build the Faust app and the pipeline it drives."""
+    kafka = settings.kafka
+    options: dict[str, Any] = {
+        "broker": kafka.broker,
+        "store": "memory://",
+        "topic_partitions": kafka.partitions,
+        "topic_replication_factor": kafka.replication_factor,
+        "table_standby_replicas": 0,
+        "consumer_auto_offset_reset": "earliest",
+        "web_enabled": False,
+        # A lone broker answers fast: shorter timeouts make joins and failover quick.
+        "broker_session_timeout": 10.0,
+        "broker_heartbeat_interval": 1.0,
+        "broker_rebalance_timeout": 20.0,
+        "broker_commit_every": 10_000,
+        "broker_commit_interval": 1.0,
+        "producer_linger_ms": 5,
+        # State keys and values are bytes the pipeline encodes itself.
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    options.update(faust_options)
+    app = faust.App(kafka.app_id, **options)
+    pipeline = Pipeline(settings.policies)
+    source = app.topic(
+        kafka.contacts_topic, key_type=bytes, value_type=bytes,
+        key_serializer="raw", value_serializer="raw", partitions=kafka.partitions,
+    )  # fmt: skip
+    deadletter = app.topic(
+        kafka.deadletter_topic, key_type=bytes, value_type=bytes,
+        key_serializer="raw", value_serializer="raw", partitions=kafka.partitions,
+    )  # fmt: skip
+    table = app.Table(
+        "state",
+        key_type=bytes,
+        value_type=bytes,
+        partitions=kafka.partitions,
+        help="KPI engine records (buckets, contacts, queue metas), keyed by input partition",
+    )
+
+    def dead_letter(item: DeadLetter) -> None:
+        log.warning("dead letter (%s): %s", item.reason, item.error)
+        deadletter.send_soon(key=item.source.key, value=item.to_bytes())
+
+    def write_state() -> None:
+        store: Any = table.data
+        memory_index = getattr(store, "_key_partition", None)
+        for partition, key, value in pipeline.table_writes():
+            if value is None:
+                store.pop(key, None)
+                if memory_index is not None:
+                    memory_index.pop(key, None)
+            else:
+                store[key] = value
+                if memory_index is not None:
+                    memory_index[key] = partition
+            table.send_changelog(partition, key, value, value_serializer="raw")
+
+    @table.on_recover
+    async def _recovered() -> None:
+        owned = {
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == source.get_topic_name()
+        }
+        for partition in set(pipeline.engines) - owned:
+            pipeline.drop(partition)
+        for partition in owned - set(pipeline.engines):
+            engine = pipeline.restore(partition, list(table.data.items()))
+            log.info("partition %d: restored %d queues", partition, len(engine.queues))
+
+    @app.agent(source, name="ccpulse-contacts")
+    async def contacts(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_SECONDS):
+            for event in events:
+                m = event.message
+                pipeline.process(
+                    Message(m.topic, m.partition, m.offset, m.key, m.value or b""), dead_letter
+                )
+            write_state()
+
+    @app.timer(GC_INTERVAL_SECONDS)
+    async def collect_garbage() -> None:
+        for engine in pipeline.engines.values():
+            engine.collect_garbage()
+        write_state()
+
+    if on_snapshots is not None:
+
+        @app.timer(settings.redis.flush_interval_seconds)
+        async def publish() -> None:
+            snapshots = pipeline.snapshots(int(time.time() * 1000))
+            if snapshots:
+                await on_snapshots(snapshots, pipeline)
+
+    app.ccpulse_pipeline = pipeline  # type: ignore[attr-defined]
+    return app, pipeline
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create the input and dead-letter topics when missing (same code on Kafka and Tansu)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    bootstrap = ",".join(u.split("://", 1)[-1] for u in settings.kafka.broker.split(";"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor)
+            for name in (settings.kafka.contacts_topic, settings.kafka.deadletter_topic)
+            if name not in existing
+        ]
+        if wanted:
+            await admin.create_topics(wanted)
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()

@@ -1,0 +1,282 @@
+"""The streaming pipeline's logic, apart from Faust: decode messages, dead-letter bad input, feed
+one engine per input partition, and turn engine changes into state-table writes.
+
+Kept free of Faust so it can be tested directly; `app.py` wires it to topics and tables.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ccpulse.schemas import ContactEvent, Rejection, decode_message
+from ccpulse.streams import statekeys
+from ccpulse.streams.kpi import Engine, PolicyBook, Verdict, counters, figures, queue_snapshot
+from ccpulse.streams.kpi.engine import QueueKey
+from ccpulse.streams.kpi.snapshot import ALL_CHANNELS
+
+#: Events per message are numbered within the message's offset: pos = offset * 2**20 + index.
+POS_SHIFT = 20
+MAX_EVENTS_PER_MESSAGE = 1 << POS_SHIFT
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What the pipeline needs of one consumed record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A refused element, with its reason and where it came from."""
+
+    reason: str
+    error: str
+    raw: bytes
+    source: Message
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "reason": self.reason,
+                "error": self.error,
+                "topic": self.source.topic,
+                "partition": self.source.partition,
+                "offset": self.source.offset,
+                "key": self.source.key.decode("utf-8", "replace") if self.source.key else None,
+                "original": self.raw.decode("utf-8", "replace"),
+                "dead_lettered_at_ms": int(time.time() * 1000),
+            }
+        )
+
+
+@dataclass(slots=True)
+class Health:
+    """Pipeline counters for /metrics (since the worker started)."""
+
+    messages: int = 0
+    verdicts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Verdict, 0))
+    invalid: int = 0
+    misrouted: int = 0
+    last_event_ms: dict[str, int] = field(default_factory=dict)
+
+
+TableWrite = tuple[int, bytes, bytes | None]
+
+
+class Pipeline:
+    """Engines for the partitions this worker owns, fed message by message."""
+
+    def __init__(self, book: PolicyBook) -> None:
+        self.book = book
+        self.engines: dict[int, Engine] = {}
+        self.health = Health()
+        #: Queues whose figures changed since the sinks last looked.
+        self.dirty: set[tuple[int, QueueKey]] = set()
+        #: Intervals whose figures changed since the sinks last looked.
+        self.dirty_intervals: set[tuple[int, QueueKey, int]] = set()
+
+    # -- partitions --------------------------------------------------------------------------
+
+    def engine(self, partition: int) -> Engine:
+        found = self.engines.get(partition)
+        if found is None:
+            found = self.engines[partition] = Engine(self.book)
+        return found
+
+    def restore(self, partition: int, items: Iterable[tuple[bytes, bytes]]) -> Engine:
+        """Rebuild a partition's engine from the (recovered) state table's records."""
+        engine = self.engines[partition] = Engine(self.book)
+        metas, contacts = [], []
+        for key, value in items:
+            part, kind, rest = statekeys.parse(key)
+            if part != partition or value is None:
+                continue
+            record = orjson.loads(value)
+            if kind == "b":
+                tenant, queue, gran, channel, start = rest
+                engine.restore_bucket(tenant, queue, (gran, channel, int(start)), record)
+            elif kind == "c":
+                contacts.append((rest, record))
+            else:
+                metas.append((rest, record))
+        for (tenant, queue, contact_id), record in contacts:
+            engine.restore_contact(tenant, queue, contact_id, record)
+        for (tenant, queue), record in metas:
+            engine.restore_meta(tenant, queue, record)
+        engine.drain_changes()
+        self.dirty.update((partition, qkey) for qkey in engine.queues)
+        return engine
+
+    def drop(self, partition: int) -> list[QueueKey]:
+        """Forget a partition given up in a rebalance; returns its queues."""
+        engine = self.engines.pop(partition, None)
+        self.dirty = {d for d in self.dirty if d[0] != partition}
+        self.dirty_intervals = {d for d in self.dirty_intervals if d[0] != partition}
+        return list(engine.queues) if engine else []
+
+    # -- processing --------------------------------------------------------------------------
+
+    def process(self, msg: Message, dead_letter: Callable[[DeadLetter], None]) -> None:
+        """Apply one message; every refused element goes to `dead_letter` with its reason."""
+        self.health.messages += 1
+        result = decode_message(msg.value)
+        for rejection in result.rejections:
+            self.health.invalid += 1
+            dead_letter(_invalid(rejection, msg))
+        if not result.events:
+            return
+        engine = self.engine(msg.partition)
+        expected = msg.key.decode("utf-8", "replace") if msg.key else None
+        base = msg.offset << POS_SHIFT
+        verdicts = self.health.verdicts
+        for index, event in enumerate(result.events[:MAX_EVENTS_PER_MESSAGE]):
+            if expected != f"{event.tenant}/{event.queue}":
+                self.health.misrouted += 1
+                dead_letter(_misrouted(event, msg, expected))
+                continue
+            verdict = engine.apply(event, base + index)
+            verdicts[verdict] += 1
+            if verdict is Verdict.TOO_LATE:
+                dead_letter(_too_late(event, msg, engine))
+        self.health.last_event_ms[msg.topic] = max(
+            self.health.last_event_ms.get(msg.topic, 0), max(e.ts_ms for e in result.events)
+        )
+
+    def table_writes(self) -> list[TableWrite]:
+        """Drain engine changes as state-table writes, buckets before contacts before metas.
+
+        That order is what makes replay exact (see docs/exactly-once.md).
+        """
+        writes: list[TableWrite] = []
+        for partition, engine in self.engines.items():
+            changes = engine.drain_changes()
+            for (tenant, queue), bkey in changes.buckets:
+                bucket = engine.queues[(tenant, queue)].buckets[bkey]
+                if bkey[0] == "i":
+                    self.dirty_intervals.add((partition, (tenant, queue), bkey[2]))
+                writes.append((partition, statekeys.bucket_key(partition, tenant, queue, bkey),
+                               orjson.dumps(bucket.to_record())))  # fmt: skip
+            for (tenant, queue), bkey in changes.deleted_buckets:
+                writes.append(
+                    (partition, statekeys.bucket_key(partition, tenant, queue, bkey), None)
+                )
+            for (tenant, queue), cid in changes.contacts:
+                contact = engine.queues[(tenant, queue)].contacts[cid]
+                writes.append((partition, statekeys.contact_key(partition, tenant, queue, cid),
+                               orjson.dumps(contact.to_record())))  # fmt: skip
+            for (tenant, queue), cid in changes.deleted_contacts:
+                writes.append(
+                    (partition, statekeys.contact_key(partition, tenant, queue, cid), None)
+                )
+            for qkey in changes.queues:
+                qs = engine.queues[qkey]
+                writes.append((partition, statekeys.meta_key(partition, *qkey),
+                               orjson.dumps(qs.meta_record())))  # fmt: skip
+                self.dirty.add((partition, qkey))
+        return writes
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def interval_records(self) -> list[dict[str, Any]]:
+        """Figures of every interval that changed since the last call, per channel and all."""
+        out = []
+        for partition, qkey, start in sorted(self.dirty_intervals):
+            engine = self.engines.get(partition)
+            qs = engine.queues.get(qkey) if engine else None
+            if qs is None:
+                continue
+            tallies = {
+                ch: b.tally for (g, ch, s), b in qs.buckets.items() if g == "i" and s == start
+            }
+            if not tallies:
+                continue
+            channels = {ch: figures(t, qs.policy_for(ch)) for ch, t in sorted(tallies.items())}
+            channels[ALL_CHANNELS] = figures(counters.summed(list(tallies.values())), qs.policy)
+            cal = qs.calendar
+            out.append({
+                "tenant": qkey[0], "queue": qkey[1], "start_ms": start,
+                "start": cal.label(start), "end": cal.label(cal.interval_end(start)),
+                "channels": channels,
+            })  # fmt: skip
+        self.dirty_intervals.clear()
+        return out
+
+    def snapshots(self, now_ms: int, everything: bool = False) -> list[dict[str, Any]]:
+        """Snapshots of queues that changed, or that have contacts waiting (live figures tick)."""
+        settings = self.book.engine
+        max_wait_ms = settings.max_wait_seconds * 1000
+        wanted = set(self.dirty)
+        for partition, engine in self.engines.items():
+            for qkey, qs in engine.queues.items():
+                if everything or qs.waiting:
+                    wanted.add((partition, qkey))
+        self.dirty.clear()
+        out = []
+        for partition, qkey in sorted(wanted):
+            engine = self.engines.get(partition)
+            if engine is None or qkey not in engine.queues:
+                continue
+            out.append(
+                queue_snapshot(engine.queues[qkey], now_ms, settings.rolling_minutes, max_wait_ms,
+                               history=False)
+            )  # fmt: skip
+        return out
+
+
+def _invalid(rejection: Rejection, msg: Message) -> DeadLetter:
+    return DeadLetter("invalid", rejection.describe(), rejection.raw, msg)
+
+
+def _misrouted(event: ContactEvent, msg: Message, expected: str | None) -> DeadLetter:
+    error = (
+        f"event {event.event_id!r}: message key {expected!r} does not match its queue "
+        f"'{event.tenant}/{event.queue}'; key messages by tenant/queue (docs/partitioning.md)"
+    )
+    return DeadLetter("misrouted", error, orjson.dumps(_wire(event)), msg)
+
+
+def _too_late(event: ContactEvent, msg: Message, engine: Engine) -> DeadLetter:
+    qs = engine.queues[(event.tenant, event.queue)]
+    lag_s = (qs.watermark_ms - event.ts_ms) / 1000
+    error = (
+        f"event {event.event_id!r}: {lag_s:.0f} s behind its queue's latest event, past the "
+        f"lateness of {engine.lateness_ms // 1000} s"
+    )
+    return DeadLetter("too_late", error, orjson.dumps(_wire(event)), msg)
+
+
+def _wire(event: ContactEvent) -> dict[str, Any]:
+    """The event back in contract shape (seconds, epoch ms) for dead-letter replay."""
+    out: dict[str, Any] = {
+        "event_id": event.event_id,
+        "type": event.type,
+        "ts": event.ts_ms,
+        "tenant": event.tenant,
+        "queue": event.queue,
+        "channel": event.channel,
+        "contact_id": event.contact_id,
+    }
+    if event.agent_id is not None:
+        out["agent_id"] = event.agent_id
+    if event.wait_ms is not None:
+        out["wait_seconds"] = event.wait_ms / 1000
+    if event.reason is not None:
+        out["reason"] = event.reason
+    if event.to_queue is not None:
+        out["to_queue"] = event.to_queue
+    if event.type == "contact.completed":
+        out.update(talk_seconds=event.talk_ms / 1000, hold_seconds=event.hold_ms / 1000,
+                   wrap_seconds=event.wrap_ms / 1000)  # fmt: skip
+        if event.resolved is not None:
+            out["resolved"] = event.resolved
+    return out

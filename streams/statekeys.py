@@ -1,0 +1,31 @@
+"""How engine records are named in the Faust state table (one table, one changelog).
+
+Every key starts with the input partition, so a worker that is assigned a partition rebuilds
+exactly that partition's engine from the recovered table. One table (not one per record kind)
+keeps all of a partition's writes in one changelog partition, in the order they were made.
+"""
+
+from __future__ import annotations
+
+from ccpulse.streams.kpi.state import BucketKey
+
+SEP = "\x1f"  # ASCII unit separator: the contract allows it in no name or id
+
+
+def bucket_key(partition: int, tenant: str, queue: str, bkey: BucketKey) -> bytes:
+    gran, channel, start = bkey
+    return SEP.join((str(partition), "b", tenant, queue, gran, channel, str(start))).encode()
+
+
+def contact_key(partition: int, tenant: str, queue: str, contact_id: str) -> bytes:
+    return SEP.join((str(partition), "c", tenant, queue, contact_id)).encode()
+
+
+def meta_key(partition: int, tenant: str, queue: str) -> bytes:
+    return SEP.join((str(partition), "q", tenant, queue)).encode()
+
+
+def parse(key: bytes) -> tuple[int, str, list[str]]:
+    """(partition, kind, rest) of a state key."""
+    partition, kind, *rest = key.decode().split(SEP)
+    return int(partition), kind, rest
