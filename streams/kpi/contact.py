@@ -8,6 +8,7 @@ duplicate (same event id) change nothing.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Final
 
 from ccpulse.schemas.events import (
@@ -36,6 +37,14 @@ _ROLE: Final = {
 }
 
 
+class Absorbed(Enum):
+    """What `Contact.absorb` did."""
+
+    NEW = "new"
+    REPLACED = "replaced"
+    DUPLICATE = "duplicate"
+
+
 class Contact:
     """The events of one (tenant, queue, contact_id), one per role: entry, block, outcome, wrap.
 
@@ -50,14 +59,22 @@ class Contact:
         self.roles: list[ContactEvent | None] = [None, None, None, None]
         self.pos = -1
 
-    def absorb(self, event: ContactEvent) -> bool:
-        """Take `event` into its role; False when it changes nothing (a duplicate or a loser)."""
+    def absorb(self, event: ContactEvent) -> Absorbed:
+        """Take `event` into its role, unless the role holds an earlier (or the same) event.
+
+        Whichever arrives first, one of two events claiming a role is kept and the other is
+        reported as a duplicate (REPLACED says the newcomer won), so the count does not depend
+        on arrival order.
+        """
         role = _ROLE[event.type]
         held = self.roles[role]
-        if held is not None and (held.ts_ms, held.event_id) <= (event.ts_ms, event.event_id):
-            return False
+        if held is None:
+            self.roles[role] = event
+            return Absorbed.NEW
+        if (held.ts_ms, held.event_id) <= (event.ts_ms, event.event_id):
+            return Absorbed.DUPLICATE
         self.roles[role] = event
-        return True
+        return Absorbed.REPLACED
 
     def knows(self, event_id: str) -> bool:
         return any(e is not None and e.event_id == event_id for e in self.roles)

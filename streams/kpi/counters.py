@@ -35,6 +35,9 @@ FIELDS: Final[tuple[str, ...]] = (
     "wrap_ms_max",
     "resolution_reported",
     "resolved",
+    # Input accounting, kept in the running-total bucket only (see engine.py).
+    "duplicates",
+    "too_late",
 )
 INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(FIELDS)}
 SIZE: Final = len(FIELDS)
@@ -63,6 +66,8 @@ WRAP_SUM: Final = INDEX["wrap_ms_sum"]
 WRAP_MAX: Final = INDEX["wrap_ms_max"]
 RESOLUTION_REPORTED: Final = INDEX["resolution_reported"]
 RESOLVED: Final = INDEX["resolved"]
+DUPLICATES: Final = INDEX["duplicates"]
+TOO_LATE: Final = INDEX["too_late"]
 
 Tally = list[int]
 #: A sparse change to a tally: (field index, value) pairs.

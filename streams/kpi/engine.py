@@ -14,7 +14,7 @@ from typing import Any
 
 from ccpulse.schemas.events import ContactEvent
 from ccpulse.streams.kpi import counters as k
-from ccpulse.streams.kpi.contact import Contact, Item, contribution
+from ccpulse.streams.kpi.contact import Absorbed, Contact, Item, contribution
 from ccpulse.streams.kpi.policy import PolicyBook
 from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState
 from ccpulse.streams.kpi.windows import MINUTE_MS, minute_start
@@ -76,10 +76,10 @@ class Engine:
             self._advance(qs, qkey, event.ts_ms, pos)
             return Verdict.REPLAYED
         if qs.watermark_ms - event.ts_ms > self.lateness_ms:
-            qs.too_late += 1
+            self._count(qs, qkey, event.channel, k.TOO_LATE, pos)
             self._advance(qs, qkey, event.ts_ms, pos)
             return Verdict.TOO_LATE
-        if contact is not None and qs.watermark_ms - contact.last_ts_ms > self.lateness_ms:
+        if contact is not None and self._stale(qs, event.contact_id, contact):
             self._retire_contact(qs, qkey, event.contact_id, contact)
             contact = None
         old: list[Item] = []
@@ -87,8 +87,10 @@ class Engine:
             contact = Contact()
         else:
             old = contribution(contact, qs.policy_for(contact.channel))
-        if not contact.absorb(event):
-            qs.duplicates += 1
+        absorbed = contact.absorb(event)
+        if absorbed is not Absorbed.NEW:
+            self._count(qs, qkey, event.channel, k.DUPLICATES, pos)
+        if absorbed is Absorbed.DUPLICATE:
             self._advance(qs, qkey, event.ts_ms, pos)
             return Verdict.DUPLICATE
         qs.contacts[event.contact_id] = contact
@@ -110,6 +112,28 @@ class Engine:
         for event in events:
             counts[self.apply(event)] += 1
         return counts
+
+    def _stale(self, qs: QueueState, contact_id: str, contact: Contact) -> bool:
+        """Past lateness, and not still waiting in queue within max_wait (as in GC)."""
+        age = qs.watermark_ms - contact.last_ts_ms
+        return age > self.lateness_ms and (contact_id not in qs.waiting or age > self.max_wait_ms)
+
+    def _count(
+        self, qs: QueueState, qkey: QueueKey, channel: str, idx: int, pos: int | None
+    ) -> None:
+        """Count a duplicate or too-late event in the running total, replay-safe like any
+        bucket (a count kept in the queue meta would be lost when the meta write was)."""
+        bkey = ("t", channel, 0)
+        bucket = qs.buckets.get(bkey)
+        if bucket is None:
+            bucket = qs.buckets[bkey] = Bucket()
+        elif pos is not None and bucket.pos >= pos:
+            return
+        bucket.tally[idx] += 1
+        if pos is not None:
+            bucket.pos = pos
+        self.changes.buckets.add((qkey, bkey))
+        self.changes.deleted_buckets.discard((qkey, bkey))
 
     def _advance(self, qs: QueueState, qkey: QueueKey, ts_ms: int, pos: int | None) -> None:
         if ts_ms > qs.watermark_ms:

@@ -50,8 +50,8 @@ def queue_snapshot(
     intervals: dict[str, dict[int, k.Tally]] = {}
     minutes: dict[str, list[tuple[int, k.Tally]]] = {}
     for (gran, channel, start), bucket in qs.buckets.items():
-        if start > now_ms:
-            continue
+        if start > now_ms or not any(bucket.tally):
+            continue  # empty: a contact moved out of it (same figures as if never there)
         if gran == "i":
             intervals.setdefault(channel, {})[start] = bucket.tally
         elif gran == "m":

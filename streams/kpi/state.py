@@ -56,12 +56,10 @@ class QueueState:
         "buckets",
         "calendar",
         "contacts",
-        "duplicates",
         "policy",
         "pos",
         "queue",
         "tenant",
-        "too_late",
         "waiting",
         "watermark_ms",
     )
@@ -78,8 +76,6 @@ class QueueState:
         #: contact_id -> (entry ms, channel) of contacts waiting in queue now.
         self.waiting: dict[str, tuple[int, str]] = {}
         self.watermark_ms = 0
-        self.too_late = 0
-        self.duplicates = 0
         self.pos = -1
 
     def policy_for(self, channel: str) -> QueuePolicy:
@@ -89,11 +85,24 @@ class QueueState:
             self._channel_policies[channel] = found
         return found
 
+    @property
+    def duplicates(self) -> int:
+        """Events that repeated an id or lost their role to another event, all channels."""
+        return self._total(k.DUPLICATES)
+
+    @property
+    def too_late(self) -> int:
+        """Events refused for arriving past the lateness horizon, all channels."""
+        return self._total(k.TOO_LATE)
+
+    def _total(self, idx: int) -> int:
+        return sum(b.tally[idx] for (gran, _, _), b in self.buckets.items() if gran == "t")
+
     def meta_record(self) -> list[Any]:
-        return [self.pos, self.watermark_ms, self.too_late, self.duplicates]
+        return [self.pos, self.watermark_ms]
 
     def load_meta(self, record: list[Any]) -> None:
-        self.pos, self.watermark_ms, self.too_late, self.duplicates = record[:4]
+        self.pos, self.watermark_ms = record[:2]
 
     def track_waiting(self, contact_id: str, contact: Contact) -> None:
         since = contact.waiting_since_ms
