@@ -36,8 +36,14 @@ MIN_TS_MS: Final = 946_684_800_000
 #: No real wait, talk, hold or wrap lasts a week; longer values are corrupt input.
 MAX_DURATION_S: Final = 7 * 86_400
 NAME_RE: Final = re.compile(r"^\w[\w .@+~-]{0,127}\Z")
+#: RFC 3339 date-time (what JSON Schema's "date-time" means): "T", seconds, and Z or +hh:mm.
+RFC3339_RE: Final = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})\Z"
+)
 MAX_ID_LEN: Final = 256
 
+_NAIVE_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\Z")
+_FRACTION_RE: Final = re.compile(r"(\.\d{6})\d+")  # datetime keeps microseconds
 _KNOWN_TYPES: Final = frozenset(CONTACT_TYPES)
 
 
@@ -205,8 +211,8 @@ def _name(obj: dict[str, Any], name: str, default: str | None = None) -> str:
     if not isinstance(value, str) or not NAME_RE.match(value):
         raise _Invalid(
             name,
-            "must be 1-128 letters, digits, spaces or _ . @ + ~ -, starting with a letter or "
-            f"digit, got {value!r}",
+            "must be 1-128 letters, digits, spaces or _ . @ + ~ -, starting with a letter, "
+            f"digit or _, got {value!r}",
         )
     return value
 
@@ -242,12 +248,15 @@ def _ts(obj: dict[str, Any], now_ms: int) -> int:
     if isinstance(value, int):
         ts_ms = value
     elif isinstance(value, str):
+        if not RFC3339_RE.match(value):
+            hint = "needs an offset or Z" if _NAIVE_RE.match(value) else "expected e.g."
+            raise _Invalid(
+                "ts", f"not an RFC 3339 timestamp ({hint} 2026-03-10T09:00:00Z): {value!r}"
+            )
         try:
-            parsed = datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(_FRACTION_RE.sub(r"\1", value))
         except ValueError:
-            raise _Invalid("ts", f"not an RFC 3339 timestamp: {value!r}") from None
-        if parsed.tzinfo is None:
-            raise _Invalid("ts", f"RFC 3339 timestamp needs an offset or Z: {value!r}")
+            raise _Invalid("ts", f"not a valid date or time: {value!r}") from None
         ts_ms = round(parsed.timestamp() * 1000)
     else:
         raise _Invalid("ts", f"must be RFC 3339 or integer epoch milliseconds, got {value!r}")
