@@ -51,6 +51,39 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from ccpulse.demo import send_events, simulated_events, write_events
+    from ccpulse.report import parse_instant
+
+    start = (
+        parse_instant(args.start)
+        if args.start
+        else int(time.time() * 1000) - int(args.hours * 3_600_000)
+    )
+    events = simulated_events(args.seed, start, args.hours)
+    if args.out:
+        if args.out == "-":
+            count = write_events(events, sys.stdout.buffer)
+        else:
+            with open(args.out, "wb") as fh:
+                count = write_events(events, fh)
+    else:
+        settings = load_settings(args.config)
+        realtime = int(time.time() * 1000) if args.realtime else None
+        count = asyncio.run(send_events(settings, events, args.batch_size, realtime))
+    print(f"ccpulse simulate: {count} events", file=sys.stderr)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ccpulse.demo import run_demo
+
+    return run_demo(load_settings(args.config), args.backfill_hours, args.duration, args.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ccpulse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
     wrk.add_argument("--config", help="configuration file (TOML or YAML)")
     wrk.add_argument("--loglevel", default="warning")
     wrk.set_defaults(func=_worker)
+    sim = sub.add_parser("simulate", help="produce simulated contact-centre events")
+    sim.add_argument("--config", help="configuration file (TOML or YAML): Kafka to send to")
+    sim.add_argument("--out", help="write JSON lines to this file ('-': stdout) instead of Kafka")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--hours", type=float, default=1.0, help="simulated span (default 1)")
+    sim.add_argument("--start", help="first instant (RFC 3339 or epoch ms; default now - hours)")
+    sim.add_argument("--batch-size", type=int, default=100, help="events per Kafka message")
+    sim.add_argument("--realtime", action="store_true",
+                     help="send events later than now as their time comes")  # fmt: skip
+    sim.set_defaults(func=_simulate)
+    demo = sub.add_parser("demo", help="run broker, Redis, worker and simulator together")
+    demo.add_argument("--config", help="configuration file (TOML or YAML)")
+    demo.add_argument("--backfill-hours", type=float, default=2.0,
+                      help="simulated history sent at start (default 2)")  # fmt: skip
+    demo.add_argument("--duration", type=float, help="stop after this many seconds")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(func=_demo)
     return parser
 
 
