@@ -13,7 +13,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ccpulse.schemas.events import BLOCK_REASONS, DEQUEUE_REASONS
@@ -48,10 +53,14 @@ TOTAL_COUNTERS = (
      "Contacts abandoned within the service-level threshold"),
     (k.COMPLETED, "ccpulse_contacts_completed", "Contacts whose after-contact work is done"),
 )  # fmt: skip
-TOTAL_SECONDS = (
-    (k.ANSWERED_WAIT_SUM, "ccpulse_answered_wait_seconds", "Summed wait of answered contacts"),
-    (k.ABANDONED_WAIT_SUM, "ccpulse_abandoned_wait_seconds", "Summed wait of abandoned contacts"),
-)
+#: Wait histograms (contacts with a known wait): (name, help, first slot, sum field,
+#: within-threshold field).
+WAIT_HISTOGRAMS = (
+    ("ccpulse_answered_wait_seconds", "Wait in queue of answered contacts",
+     k.ANSWERED_WAIT_SLOTS, k.ANSWERED_WAIT_SUM, k.ANSWERED_WITHIN),
+    ("ccpulse_abandoned_wait_seconds", "Wait in queue of abandoned contacts",
+     k.ABANDONED_WAIT_SLOTS, k.ABANDONED_WAIT_SUM, k.ABANDONED_WITHIN),
+)  # fmt: skip
 
 
 @dataclass
@@ -59,7 +68,8 @@ class MetricsView:
     """What the collector renders: built on the event loop, read by the scrape thread."""
 
     snapshots: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    totals: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    #: (tenant, queue, channel) -> (running-total tally, SL threshold in seconds).
+    totals: dict[tuple[str, str, str], tuple[list[int], float]] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
 
 
@@ -121,18 +131,39 @@ def _live_gauges(snapshots: Iterable[dict[str, Any]]) -> Iterator[Metric]:
     yield longest
 
 
-def _totals(totals: dict[tuple[str, str, str], list[int]]) -> Iterator[Metric]:
+def wait_buckets(
+    tally: list[int], first_slot: int, within_idx: int, threshold_s: float
+) -> list[tuple[str, float]]:
+    """Cumulative (le, count) pairs: the fixed bounds, the queue's SL threshold, +Inf."""
+    out: list[tuple[float, int]] = []
+    running = 0
+    for i, bound in enumerate(k.WAIT_BUCKETS_SECONDS):
+        running += tally[first_slot + i]
+        out.append((float(bound), running))
+    if threshold_s not in k.WAIT_BUCKETS_SECONDS:
+        out.append((threshold_s, tally[within_idx]))
+        out.sort()
+    running += tally[first_slot + len(k.WAIT_BUCKETS_SECONDS)]
+    return [(_le(b), float(c)) for b, c in out] + [("+Inf", float(running))]
+
+
+def _le(bound: float) -> str:
+    return str(int(bound)) if bound == int(bound) else str(bound)
+
+
+def _totals(totals: dict[tuple[str, str, str], tuple[list[int], float]]) -> Iterator[Metric]:
     labels = ["tenant", "queue", "channel"]
     for idx, name, help_text in TOTAL_COUNTERS:
         family = CounterMetricFamily(name, help_text, labels=labels)
-        for lv, tally in totals.items():
+        for lv, (tally, _) in totals.items():
             family.add_metric(list(lv), tally[idx])
         yield family
-    for idx, name, help_text in TOTAL_SECONDS:
-        family = CounterMetricFamily(name, help_text, labels=labels)
-        for lv, tally in totals.items():
-            family.add_metric(list(lv), tally[idx] / 1000)
-        yield family
+    for name, help_text, slots, sum_idx, within_idx in WAIT_HISTOGRAMS:
+        hist = HistogramMetricFamily(name, help_text, labels=labels)
+        for lv, (tally, threshold_s) in totals.items():
+            buckets = wait_buckets(tally, slots, within_idx, threshold_s)
+            hist.add_metric(list(lv), buckets, tally[sum_idx] / 1000)
+        yield hist
     for reasons, by_reason, name, help_text in (
         (BLOCK_REASONS, k.BLOCKED_BY_REASON, "ccpulse_contacts_blocked",
          "Contacts refused before queueing, by reason"),
@@ -140,7 +171,7 @@ def _totals(totals: dict[tuple[str, str, str], list[int]]) -> Iterator[Metric]:
          "Contacts that left the queue unanswered for a reason other than abandoning"),
     ):  # fmt: skip
         family = CounterMetricFamily(name, help_text, labels=[*labels, "reason"])
-        for lv, tally in totals.items():
+        for lv, (tally, _) in totals.items():
             for reason in reasons:
                 family.add_metric([*lv, reason], tally[by_reason[reason]])
         yield family
@@ -148,7 +179,7 @@ def _totals(totals: dict[tuple[str, str, str], list[int]]) -> Iterator[Metric]:
         "ccpulse_handle_seconds", "Handle time of completed contacts, by part",
         labels=[*labels, "part"],
     )  # fmt: skip
-    for lv, tally in totals.items():
+    for lv, (tally, _) in totals.items():
         for part, idx in (("talk", k.TALK_SUM), ("hold", k.HOLD_SUM), ("wrap", k.WRAP_SUM)):
             handle.add_metric([*lv, part], tally[idx] / 1000)
     yield handle

@@ -187,6 +187,14 @@ class Pipeline:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def mark_dirty(self, tenant: str, queue: str, interval_start_ms: int | None = None) -> None:
+        """Have the sinks publish a queue (or one of its intervals) again."""
+        for partition, engine in self.engines.items():
+            if (tenant, queue) in engine.queues:
+                self.dirty.add((partition, (tenant, queue)))
+                if interval_start_ms is not None:
+                    self.dirty_intervals.add((partition, (tenant, queue), interval_start_ms))
+
     def interval_records(self) -> list[dict[str, Any]]:
         """Figures of every interval that changed since the last call, per channel and all."""
         out = []

@@ -20,6 +20,39 @@ from ccpulse.streams.pipeline import Pipeline
 log = logging.getLogger("ccpulse.worker")
 
 
+def metrics_view(
+    pipeline: Pipeline,
+    snapshots: list[dict[str, Any]],
+    latest: dict[QueueKey, dict[str, Any]],
+) -> MetricsView:
+    """What /metrics shows after this publish: the newest snapshot of every owned queue, the
+    running totals and pipeline health. Queues of partitions given up drop out."""
+    owned = {qkey for engine in pipeline.engines.values() for qkey in engine.queues}
+    for snap in snapshots:
+        latest[(snap["tenant"], snap["queue"])] = snap
+    for gone in set(latest) - owned:
+        del latest[gone]
+    totals = {
+        (tenant, queue, channel): (list(bucket.tally), qs.policy_for(channel).sl_threshold_seconds)
+        for engine in pipeline.engines.values()
+        for (tenant, queue), qs in engine.queues.items()
+        for (gran, channel, _), bucket in qs.buckets.items()
+        if gran == "t"
+    }
+    health = pipeline.health
+    return MetricsView(
+        dict(latest),
+        totals,
+        {
+            "messages": health.messages,
+            "verdicts": dict(health.verdicts),
+            "invalid": health.invalid,
+            "misrouted": health.misrouted,
+            "last_event_ms": dict(health.last_event_ms),
+        },
+    )
+
+
 def build_worker_app(settings: Settings, registry: CollectorRegistry) -> faust.App:
     """The app plus a publish step that feeds Redis and the Prometheus collector."""
     prometheus = PrometheusSink(registry)
@@ -27,42 +60,16 @@ def build_worker_app(settings: Settings, registry: CollectorRegistry) -> faust.A
     latest: dict[QueueKey, dict[str, Any]] = {}
 
     async def publish(snapshots: list[dict[str, Any]], pipeline: Pipeline) -> None:
-        owned = {qkey for engine in pipeline.engines.values() for qkey in engine.queues}
-        for snap in snapshots:
-            latest[(snap["tenant"], snap["queue"])] = snap
-        for gone in set(latest) - owned:
-            del latest[gone]
-        totals = {
-            (tenant, queue, channel): list(bucket.tally)
-            for engine in pipeline.engines.values()
-            for (tenant, queue), qs in engine.queues.items()
-            for (gran, channel, _), bucket in qs.buckets.items()
-            if gran == "t"
-        }
-        health = pipeline.health
-        prometheus.update(
-            MetricsView(
-                dict(latest),
-                totals,
-                {
-                    "messages": health.messages,
-                    "verdicts": dict(health.verdicts),
-                    "invalid": health.invalid,
-                    "misrouted": health.misrouted,
-                    "last_event_ms": dict(health.last_event_ms),
-                },
-            )
-        )
+        prometheus.update(metrics_view(pipeline, snapshots, latest))
+        intervals = pipeline.interval_records()
         try:
-            await redis_sink.publish(snapshots, pipeline.interval_records())
-        except Exception as exc:  # Redis down: keep processing, retry on the next flush
+            await redis_sink.publish(snapshots, intervals)
+        except Exception as exc:  # Redis down: keep processing, publish again on the next flush
             log.warning("redis publish failed, will retry: %s", exc)
             for snap in snapshots:
-                pipeline.dirty.update(
-                    (p, (snap["tenant"], snap["queue"]))
-                    for p, e in pipeline.engines.items()
-                    if (snap["tenant"], snap["queue"]) in e.queues
-                )
+                pipeline.mark_dirty(snap["tenant"], snap["queue"])
+            for record in intervals:
+                pipeline.mark_dirty(record["tenant"], record["queue"], record["start_ms"])
 
     app, _ = create_app(settings, on_snapshots=publish)
     return app

@@ -194,6 +194,7 @@ def _outcome_delta(outcome: ContactEvent, wait: int | None, policy: QueuePolicy)
             (k.ANSWERED_WITHIN, int(wait <= policy.sl_threshold_ms)),
             (k.ANSWERED_WAIT_SUM, wait),
             (k.ANSWERED_WAIT_MAX, wait),
+            (k.ANSWERED_WAIT_SLOTS + k.wait_slot(wait), 1),
         )
     if wait is None:
         return ((k.ABANDONED, 1),)
@@ -204,4 +205,5 @@ def _outcome_delta(outcome: ContactEvent, wait: int | None, policy: QueuePolicy)
         (k.ABANDONED_WITHIN, int(wait <= policy.sl_threshold_ms)),
         (k.ABANDONED_WAIT_SUM, wait),
         (k.ABANDONED_WAIT_MAX, wait),
+        (k.ABANDONED_WAIT_SLOTS + k.wait_slot(wait), 1),
     )

@@ -7,6 +7,7 @@ ASA, ...) are computed from tallies in `figures.py`, never stored.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Final
 
 from ccpulse.schemas.events import BLOCK_REASONS, DEQUEUE_REASONS
@@ -69,13 +70,30 @@ RESOLVED: Final = INDEX["resolved"]
 DUPLICATES: Final = INDEX["duplicates"]
 TOO_LATE: Final = INDEX["too_late"]
 
+#: Upper bounds (inclusive) of the wait-time histogram kept in running totals, in seconds. The
+#: Prometheus histogram adds each queue's own SL threshold as a bucket of its own (from
+#: answered_within_threshold), so any threshold can be used in PromQL.
+WAIT_BUCKETS_SECONDS: Final = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
+_WAIT_BOUNDS_MS: Final = tuple(s * 1000 for s in WAIT_BUCKETS_SECONDS)
+#: Histogram slots follow the tally fields in running-total buckets only: a slot counts the waits
+#: in (previous bound, bound]; the last slot is above every bound.
+ANSWERED_WAIT_SLOTS: Final = SIZE
+ABANDONED_WAIT_SLOTS: Final = SIZE + len(WAIT_BUCKETS_SECONDS) + 1
+TOTAL_SIZE: Final = SIZE + 2 * (len(WAIT_BUCKETS_SECONDS) + 1)
+
+
+def wait_slot(wait_ms: int) -> int:
+    """Histogram slot (0 .. len(WAIT_BUCKETS_SECONDS)) of a wait."""
+    return bisect_left(_WAIT_BOUNDS_MS, wait_ms)
+
+
 Tally = list[int]
 #: A sparse change to a tally: (field index, value) pairs.
 Delta = tuple[tuple[int, int], ...]
 
 
-def new_tally() -> Tally:
-    return [0] * SIZE
+def new_tally(size: int = SIZE) -> Tally:
+    return [0] * size
 
 
 def add_into(total: Tally, other: Tally) -> None:

@@ -88,14 +88,17 @@ class Engine:
         else:
             old = contribution(contact, qs.policy_for(contact.channel))
         absorbed = contact.absorb(event)
-        if absorbed is not Absorbed.NEW:
-            self._count(qs, qkey, event.channel, k.DUPLICATES, pos)
         if absorbed is Absorbed.DUPLICATE:
+            self._count(qs, qkey, event.channel, k.DUPLICATES, pos)
             self._advance(qs, qkey, event.ts_ms, pos)
             return Verdict.DUPLICATE
         qs.contacts[event.contact_id] = contact
         new = contribution(contact, qs.policy_for(contact.channel))
-        lowered = self._apply_diff(qs, qkey, old, new, pos)
+        # A replaced role is a duplicate too, counted within the diff's replay-guarded update
+        # of the total bucket: counted apart, it would stamp that bucket with `pos` first and
+        # the diff would then skip it.
+        replaced = ((event.channel, k.DUPLICATES),) if absorbed is Absorbed.REPLACED else ()
+        lowered = self._apply_diff(qs, qkey, old, new, pos, replaced)
         if lowered:
             self._recompute_maxima(qs, lowered)
         if pos is not None:
@@ -126,7 +129,7 @@ class Engine:
         bkey = ("t", channel, 0)
         bucket = qs.buckets.get(bkey)
         if bucket is None:
-            bucket = qs.buckets[bkey] = Bucket()
+            bucket = qs.buckets[bkey] = Bucket(k.TOTAL_SIZE)
         elif pos is not None and bucket.pos >= pos:
             return
         bucket.tally[idx] += 1
@@ -143,11 +146,20 @@ class Engine:
         self.changes.queues.add(qkey)
 
     def _apply_diff(
-        self, qs: QueueState, qkey: QueueKey, old: list[Item], new: list[Item], pos: int | None
+        self,
+        qs: QueueState,
+        qkey: QueueKey,
+        old: list[Item],
+        new: list[Item],
+        pos: int | None,
+        counts: tuple[tuple[str, int], ...] = (),
     ) -> list[tuple[BucketKey, int]]:
-        """Move tallies from the old contribution to the new; returns maxima to recompute."""
+        """Move tallies from the old contribution to the new, and add 1 to each (channel,
+        field) of `counts` in the channel's total; returns maxima to recompute."""
         old_set, new_set = set(old), set(new)
         ops: dict[BucketKey, list[tuple[int, k.Delta]]] = {}
+        for channel, idx in counts:
+            ops.setdefault(("t", channel, 0), []).append((1, ((idx, 1),)))
         minute_floor = qs.watermark_ms - self.minute_horizon_ms
         for sign, items in ((-1, old_set - new_set), (1, new_set - old_set)):
             for at, channel, delta in items:
@@ -163,12 +175,15 @@ class Engine:
             if bucket is None:
                 if all(sign < 0 for sign, _ in bucket_ops):
                     continue  # a minute bucket already past the rolling horizon
-                bucket = qs.buckets[bkey] = Bucket()
+                bucket = qs.buckets[bkey] = Bucket(k.TOTAL_SIZE if bkey[0] == "t" else k.SIZE)
             elif pos is not None and bucket.pos >= pos:
                 continue
             tally = bucket.tally
+            size = len(tally)
             for sign, delta in bucket_ops:
                 for idx, value in delta:
+                    if idx >= size:
+                        continue  # histogram slots: running totals only
                     if idx in k.MAX_FIELDS:
                         if sign > 0 and value > tally[idx]:
                             tally[idx] = value

@@ -31,8 +31,8 @@ class Bucket:
 
     __slots__ = ("floor", "pos", "tally")
 
-    def __init__(self) -> None:
-        self.tally: k.Tally = k.new_tally()
+    def __init__(self, size: int = k.SIZE) -> None:
+        self.tally: k.Tally = k.new_tally(size)
         self.pos = -1
         self.floor: dict[int, int] | None = None
 

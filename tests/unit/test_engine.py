@@ -27,6 +27,7 @@ from ccpulse.streams.kpi import (
     Verdict,
     queue_snapshot,
 )
+from ccpulse.streams.kpi import counters as k
 
 TENANT, QUEUE = "acme", "support"
 DAY = "2026-03-02"
@@ -138,9 +139,7 @@ def make_engine(
     book = PolicyBook(
         default=base,
         channels={(TENANT, QUEUE, ch): pol for ch, pol in (channels or {}).items()},
-        engine=EngineSettings(
-            lateness_seconds=lateness_seconds, max_wait_seconds=max_wait_seconds
-        ),
+        engine=EngineSettings(lateness_seconds=lateness_seconds, max_wait_seconds=max_wait_seconds),
     )
     return Engine(book)
 
@@ -153,7 +152,8 @@ def run(events: list[ContactEvent], **kw: Any) -> Engine:
 
 
 def snapshot(engine: Engine, now: int, max_wait_ms: int = MAX_WAIT_MS) -> dict[str, Any]:
-    return queue_snapshot(engine.queue(TENANT, QUEUE), now, ROLLING, max_wait_ms)
+    snap: dict[str, Any] = queue_snapshot(engine.queue(TENANT, QUEUE), now, ROLLING, max_wait_ms)
+    return snap
 
 
 def intervals(snap: dict[str, Any], channel: str = "all") -> dict[str, dict[str, Any]]:
@@ -574,6 +574,27 @@ def test_replay_after_a_crash_between_changelog_records(contacts_written: bool) 
     assert snapshot(restored, now)["pipeline"]["duplicates"] == 2
 
 
+@pytest.mark.parametrize("with_positions", [False, True])
+def test_running_totals_follow_replacements(with_positions: bool) -> None:
+    """The per-channel running totals (what Prometheus exports as counters) hold the same
+    counts as the intervals, also when an event replaces another's role (event 6)."""
+    engine = make_engine()
+    for pos, e in enumerate(CRASH_STREAM):
+        engine.apply(e, pos=pos if with_positions else None)
+    qs = engine.queue(TENANT, QUEUE)
+    total = qs.buckets[("t", "voice", 0)].tally
+
+    def field(name: str) -> int:
+        return total[k.INDEX[name]]
+
+    assert (field("offered"), field("answered"), field("abandoned")) == (5, 3, 1)
+    assert field("answered_wait_ms_sum") == 25_000 + 30_000 + 10_000  # c1 early, c2, c4
+    assert field("answered_wait_ms_max") == 30_000
+    assert (field("completed"), field("talk_ms_sum")) == (1, 100_000)
+    assert field("duplicates") == 2
+    assert qs.duplicates == 2
+
+
 # -- lateness ----------------------------------------------------------------------------------
 
 
@@ -916,4 +937,6 @@ def test_queues_are_kept_apart() -> None:
 def test_policy_replace_keeps_validation() -> None:
     with pytest.raises(ValueError, match="interval_minutes"):
         replace(QueuePolicy(), interval_minutes=20)
-    assert QueuePolicy(attribution="arrival").attribution is Attribution.ARRIVAL  # type: ignore[arg-type]
+    from_config: dict[str, Any] = {"attribution": "arrival", "sl_formula": "answered"}
+    policy = QueuePolicy(**from_config)  # plain strings, as a file gives them
+    assert (policy.attribution, policy.sl_formula) == (Attribution.ARRIVAL, SLFormula.ANSWERED)

@@ -1,0 +1,96 @@
+"""The Redis key contract (docs/redis-keys.md) on a real Redis: one hash per queue replaced
+atomically, the queue index, kept intervals, TTLs and the update notice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+import redis
+
+from ccpulse.config import RedisSettings
+from ccpulse.embedded import Service
+from ccpulse.sinks.redis_sink import RedisSink, flatten
+from ccpulse.streams.kpi import PolicyBook
+from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_773_133_200_000  # 2026-03-10T09:00:00Z
+
+
+@pytest.fixture
+def client(redis_server: Service) -> Iterator[redis.Redis]:
+    c = redis.Redis(port=redis_server.port)
+    c.flushdb()
+    yield c
+    c.close()
+
+
+def _pipeline() -> Pipeline:
+    pipeline = Pipeline(PolicyBook())
+    events = [
+        {"event_id": "o1", "type": "contact.offered", "ts": T0, "queue": "sales",
+         "contact_id": "c1"},
+        {"event_id": "a1", "type": "contact.answered", "ts": T0 + 15_000, "queue": "sales",
+         "contact_id": "c1", "agent_id": "a"},
+        {"event_id": "o2", "type": "contact.offered", "ts": T0 + 16 * 60_000, "queue": "sales",
+         "contact_id": "c2", "channel": "chat"},
+    ]  # fmt: skip
+    letters: list[DeadLetter] = []
+    pipeline.process(Message("cc", 0, 0, b"default/sales", orjson.dumps(events)), letters.append)
+    pipeline.table_writes()
+    return pipeline
+
+
+def test_queue_hash_index_intervals_ttl_and_notice(
+    redis_server: Service, client: redis.Redis
+) -> None:
+    settings = RedisSettings(url=f"redis://127.0.0.1:{redis_server.port}/0", key_prefix="cc")
+    pipeline = _pipeline()
+    now = T0 + 20 * 60_000
+    snapshots = pipeline.snapshots(now)
+    pubsub = client.pubsub()
+    pubsub.subscribe("cc:updates")
+    assert pubsub.get_message(timeout=2)["type"] == "subscribe"  # type: ignore[index]
+
+    async def publish() -> None:
+        sink = RedisSink(settings)
+        client.hset("cc:queue:default:sales", "stale.field", "x")  # replaced, not merged
+        await sink.publish(snapshots, pipeline.interval_records())
+        await sink.close()
+
+    asyncio.run(publish())
+
+    stored = {k.decode(): v.decode() for k, v in client.hgetall("cc:queue:default:sales").items()}
+    assert stored == flatten(snapshots[0])
+    assert stored["today.all.offered"] == "2"
+    assert stored["today.voice.answered"] == "1"
+    assert stored["today.chat.offered"] == "1"
+    assert stored["live.all.in_queue"] == "1"
+    assert stored["live.chat.longest_wait_seconds"] == "240.0"
+    assert stored["today.all.asa_seconds"] == "15.0"
+    assert stored["today.chat.asa_seconds"] == ""  # no answered chat: no value, not 0
+    assert 0 < client.ttl("cc:queue:default:sales") <= 86_400
+
+    assert client.zrange("cc:queues", 0, -1, withscores=True) == [(b"default/sales", float(now))]
+    starts = [int(s) for s in client.zrange("cc:intervals:default:sales", 0, -1)]
+    assert starts == [T0, T0 + 15 * 60_000]
+    first = {
+        k.decode(): v.decode() for k, v in client.hgetall(f"cc:interval:default:sales:{T0}").items()
+    }
+    assert first["start"] == "2026-03-10T09:00:00+00:00"
+    assert first["end"] == "2026-03-10T09:15:00+00:00"
+    assert first["voice.offered"] == "1" and first["all.answered"] == "1"
+    assert 0 < client.ttl(f"cc:interval:default:sales:{T0}") <= 48 * 3600
+
+    deadline = time.monotonic() + 5
+    message = None
+    while message is None and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=1)
+    assert message is not None
+    assert orjson.loads(message["data"]) == {"queue": "default/sales", "as_of_ms": now}
+    pubsub.close()

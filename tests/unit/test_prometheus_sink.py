@@ -1,0 +1,120 @@
+"""/metrics as Prometheus reads it: counters from running totals, wait histograms whose buckets
+include each queue's SL threshold, windowed and live gauges, and series that leave with their
+partition. Asserted on registry samples, each test with its own registry."""
+
+from __future__ import annotations
+
+import orjson
+from prometheus_client.registry import CollectorRegistry
+
+from ccpulse.sinks.prometheus_sink import PrometheusSink
+from ccpulse.streams.kpi import PolicyBook, QueuePolicy
+from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
+from ccpulse.streams.worker import metrics_view
+
+T0 = 1_773_133_200_000  # 2026-03-10T09:00:00Z
+NOW = T0 + 600_000
+
+
+def _event(
+    eid: str, etype: str, offset_s: float, contact: str, **extra: object
+) -> dict[str, object]:
+    return {"event_id": eid, "type": etype, "ts": T0 + int(offset_s * 1000), "queue": "sales",
+            "contact_id": contact, **extra}  # fmt: skip
+
+
+def _pipeline(threshold_s: float) -> Pipeline:
+    book = PolicyBook(default=QueuePolicy(sl_threshold_seconds=threshold_s))
+    pipeline = Pipeline(book)
+    events = []
+    for n, wait in enumerate((3, 12, 25, 50)):
+        events.append(_event(f"o{n}", "contact.offered", n, f"c{n}"))
+        events.append(_event(f"a{n}", "contact.answered", n + wait, f"c{n}", agent_id="a"))
+    events.append(_event("o9", "contact.offered", 100, "c9"))
+    events.append(_event("x9", "contact.abandoned", 104, "c9"))
+    events.append(_event("o8", "contact.offered", 500, "c8"))  # still waiting at NOW
+    letters: list[DeadLetter] = []
+    pipeline.process(Message("cc", 0, 0, b"default/sales", orjson.dumps(events)), letters.append)
+    assert letters == []
+    pipeline.table_writes()
+    return pipeline
+
+
+def _registry(pipeline: Pipeline) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    sink = PrometheusSink(registry)
+    sink.update(metrics_view(pipeline, pipeline.snapshots(NOW), {}))
+    return registry
+
+
+LABELS = {"tenant": "default", "queue": "sales", "channel": "voice"}
+
+
+def test_wait_histogram_has_fixed_buckets_and_the_queue_threshold() -> None:
+    registry = _registry(_pipeline(threshold_s=25))
+    bucket = "ccpulse_answered_wait_seconds_bucket"
+
+    def le(bound: str) -> float | None:
+        return registry.get_sample_value(bucket, {**LABELS, "le": bound})
+
+    # Answered waits 3, 12, 25, 50 s; bounds are inclusive (le).
+    assert [le(b) for b in ("5", "10", "15", "20", "25", "30", "45", "60", "+Inf")] == [
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+        3,
+        4,
+        4,
+    ]
+    assert registry.get_sample_value("ccpulse_answered_wait_seconds_count", LABELS) == 4
+    assert registry.get_sample_value("ccpulse_answered_wait_seconds_sum", LABELS) == 90
+    assert (
+        registry.get_sample_value("ccpulse_abandoned_wait_seconds_bucket", {**LABELS, "le": "5"})
+        == 1
+    )
+
+
+def test_a_threshold_on_a_fixed_bound_adds_no_bucket() -> None:
+    registry = _registry(_pipeline(threshold_s=20))
+    assert (
+        registry.get_sample_value("ccpulse_answered_wait_seconds_bucket", {**LABELS, "le": "25"})
+        is None
+    )
+    assert (
+        registry.get_sample_value("ccpulse_answered_wait_seconds_bucket", {**LABELS, "le": "20"})
+        == 2
+    )
+
+
+def test_counters_and_gauges() -> None:
+    registry = _registry(_pipeline(threshold_s=20))
+    assert registry.get_sample_value("ccpulse_contacts_offered_total", LABELS) == 6
+    assert registry.get_sample_value("ccpulse_contacts_answered_total", LABELS) == 4
+    assert (
+        registry.get_sample_value("ccpulse_contacts_answered_within_threshold_total", LABELS) == 2
+    )
+    assert registry.get_sample_value("ccpulse_contacts_abandoned_total", LABELS) == 1
+    assert registry.get_sample_value("ccpulse_contacts_short_abandoned_total", LABELS) == 1
+    today = {**LABELS, "window": "today"}
+    # Default formula excludes short abandons: 2 met of 4 answered.
+    assert registry.get_sample_value("ccpulse_queue_service_level_ratio", today) == 0.5
+    assert registry.get_sample_value("ccpulse_queue_asa_seconds", today) == 22.5
+    assert registry.get_sample_value("ccpulse_queue_contacts_waiting", LABELS) == 1
+    assert registry.get_sample_value("ccpulse_queue_longest_wait_seconds", LABELS) == 100
+    assert registry.get_sample_value("ccpulse_events_total", {"verdict": "applied"}) == 11
+
+
+def test_series_leave_with_their_partition() -> None:
+    pipeline = _pipeline(threshold_s=20)
+    registry = CollectorRegistry()
+    sink = PrometheusSink(registry)
+    latest: dict[tuple[str, str], dict[str, object]] = {}
+    sink.update(metrics_view(pipeline, pipeline.snapshots(NOW), latest))
+    assert registry.get_sample_value("ccpulse_contacts_offered_total", LABELS) == 6
+    pipeline.drop(0)
+    sink.update(metrics_view(pipeline, pipeline.snapshots(NOW), latest))
+    assert registry.get_sample_value("ccpulse_contacts_offered_total", LABELS) is None
+    assert registry.get_sample_value("ccpulse_queue_contacts_waiting", LABELS) is None
