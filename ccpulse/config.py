@@ -113,10 +113,14 @@ def _parse_scalar(raw: str) -> Any:
 
 
 def _section(cls: Any, values: dict[str, Any], name: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = set(values) - known
+    types = {f.name: f.type for f in fields(cls)}
+    unknown = set(values) - set(types)
     if unknown:
         raise ValueError(f"unknown [{name}] setting(s): {', '.join(sorted(unknown))}")
+    # An environment value such as CCPULSE_REDIS_KEY_PREFIX=123 parses as a number: a setting
+    # declared as text takes it as the text it was.
+    values = {k: str(v) if types[k] in ("str", str) and not isinstance(v, str) else v
+              for k, v in values.items()}  # fmt: skip
     return cls(**values)
 
 

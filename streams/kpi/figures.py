@@ -29,7 +29,9 @@ def dequeued(t: Tally) -> int:
 def service_level(t: Tally, policy: QueuePolicy) -> float | None:
     """Share of contacts that met the threshold, by the queue's configured formula."""
     met = t[k.ANSWERED_WITHIN]
-    base = t[k.ANSWERED]
+    # Answered contacts whose wait is unknown can be judged neither met nor missed: like ASA,
+    # the service level leaves them out (docs/kpi-definitions.md, "Unknown waits").
+    base = t[k.ANSWERED_TIMED]
     formula = policy.sl_formula
     if formula is SLFormula.ANSWERED_AND_ABANDONED:
         base += t[k.ABANDONED]

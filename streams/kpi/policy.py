@@ -58,7 +58,10 @@ class QueuePolicy:
             raise ValueError("sl_target is a ratio between 0 and 1")
         if self.sl_threshold_seconds < 0 or self.short_abandon_seconds < 0:
             raise ValueError("thresholds must be non-negative")
-        ZoneInfo(self.time_zone)  # raises for an unknown zone
+        try:
+            ZoneInfo(self.time_zone)
+        except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown time zone {self.time_zone!r}") from None
 
     @property
     def sl_threshold_ms(self) -> int:

@@ -289,7 +289,7 @@ def test_invalid_policy_values_are_errors(tmp_path: Path, text: str) -> None:
 
 
 def test_unknown_time_zone_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(KeyError, match="Mars/Olympus_Mons"):  # ZoneInfoNotFoundError
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus_Mons'"):
         load_settings(
             write(tmp_path, "c.toml", '[defaults]\ntime_zone = "Mars/Olympus_Mons"\n'), env={}
         )
@@ -298,3 +298,8 @@ def test_unknown_time_zone_is_an_error(tmp_path: Path) -> None:
 def test_file_that_is_not_a_mapping_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="mapping"):
         load_settings(write(tmp_path, "c.yaml", "- just\n- a list\n"), env={})
+
+
+def test_a_text_setting_keeps_digits_from_the_environment_as_text() -> None:
+    settings = load_settings(env={"CCPULSE_REDIS_KEY_PREFIX": "123"})
+    assert settings.redis.key_prefix == "123"

@@ -256,14 +256,14 @@ def test_ordering_example() -> None:
     by_start = intervals(report)
     first = by_start["2024-03-05T10:00:00+00:00"]["figures"]
     assert (first["offered"], first["answered"], first["abandoned"]) == (2, 2, 1)
-    assert first["service_level"] == 0.0  # 0 / (2 + 1)
+    assert first["service_level"] == 0.0  # 0 / (1 + 1): o2's unknown wait is left out
     assert first["asa_seconds"] == 30  # o2's unknown wait is left out
     late = by_start["2024-03-05T10:30:00+00:00"]["figures"]
     assert (late["offered"], late["answered_within_threshold"]) == (1, 1)
     assert "2024-03-05T10:15:00+00:00" not in by_start  # o6 (10:20) was too late
     figures = today(report)
     assert (figures["offered"], figures["answered"]) == (4, 3)
-    assert figures["service_level"] == pytest.approx(1 / 4)
+    assert figures["service_level"] == pytest.approx(1 / 3)
     assert figures["asa_seconds"] == pytest.approx((30 + 10) / 2)
 
 

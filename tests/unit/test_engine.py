@@ -585,7 +585,7 @@ def test_running_totals_follow_replacements(with_positions: bool) -> None:
     total = qs.buckets[("t", "voice", 0)].tally
 
     def field(name: str) -> int:
-        return total[k.INDEX[name]]
+        return int(total[k.INDEX[name]])
 
     assert (field("offered"), field("answered"), field("abandoned")) == (5, 3, 1)
     assert field("answered_wait_ms_sum") == 25_000 + 30_000 + 10_000  # c1 early, c2, c4
