@@ -364,8 +364,7 @@ def test_configuration_environment(tmp_path: Path) -> None:
     env["CCPULSE_DEFAULTS_SL_THRESHOLD_SECONDS"] = "25"
     assert load_settings(None, env=env).policies.default.sl_threshold_seconds == 25
     env["CCPULSE_KAFKA_APP_ID"] = "2024"
-    app_id: object = load_settings(None, env=env).kafka.app_id
-    assert app_id == 2024  # the documented pitfall: a number, not the text "2024"
+    assert load_settings(None, env=env).kafka.app_id == "2024"  # a text setting stays text
     with pytest.raises(ValueError, match=r"unknown queue setting\(s\): sl_treshold_seconds"):
         load_settings(None, env={"CCPULSE_DEFAULTS_SL_TRESHOLD_SECONDS": "30"})
 
