@@ -17,6 +17,10 @@ import orjson
 
 from ccpulse.schemas.events import (
     ABANDONED,
+    AGENT_RING_NO_ANSWER,
+    AGENT_STATE,
+    AGENT_STATES,
+    AGENT_TYPES,
     ANSWERED,
     BLOCK_REASONS,
     BLOCKED,
@@ -25,8 +29,20 @@ from ccpulse.schemas.events import (
     CONTACT_TYPES,
     DEQUEUE_REASONS,
     DEQUEUED,
+    SURVEY_KINDS,
+    SURVEY_RESPONSE,
+    TICKET_ASSIGNED,
+    TICKET_CREATED,
+    TICKET_PRIORITIES,
+    TICKET_REPLIED,
+    TICKET_STATUS_CHANGED,
+    TICKET_STATUSES,
+    TICKET_TYPES,
+    AgentEvent,
     ContactEvent,
     Event,
+    SurveyEvent,
+    TicketEvent,
 )
 
 #: Clock skew tolerated between a producer and ccpulse before an event counts as "from the future".
@@ -44,7 +60,7 @@ MAX_ID_LEN: Final = 256
 
 _NAIVE_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\Z")
 _FRACTION_RE: Final = re.compile(r"(\.\d{6})\d+")  # datetime keeps microseconds
-_KNOWN_TYPES: Final = frozenset(CONTACT_TYPES)
+_KNOWN_TYPES: Final = frozenset((*CONTACT_TYPES, *AGENT_TYPES, *TICKET_TYPES, SURVEY_RESPONSE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +150,107 @@ def _validate(obj: Any, now_ms: int) -> Event:
         raise _Invalid("type", "required string missing")
     if etype not in _KNOWN_TYPES:
         raise _Invalid("type", f"unknown event type {etype!r}")
-    return _contact(obj, etype, now_ms)
+    family = etype.partition(".")[0]
+    if family == "contact":
+        return _contact(obj, etype, now_ms)
+    if family == "agent":
+        return _agent(obj, etype, now_ms)
+    if family == "ticket":
+        return _ticket(obj, etype, now_ms)
+    return _survey(obj, etype, now_ms)
+
+
+def _agent(obj: dict[str, Any], etype: str, now_ms: int) -> AgentEvent:
+    event_id = _ident(obj, "event_id")
+    ts_ms = _ts(obj, now_ms)
+    tenant = _name(obj, "tenant", default="default")
+    agent_id = _ident(obj, "agent_id")
+    queue = _name(obj, "queue") if obj.get("queue") is not None else None
+    state = reason = contact_id = None
+    ring_ms = None
+    if etype == AGENT_STATE:
+        state = _choice(obj, "state", AGENT_STATES)
+        if obj.get("reason") is not None:
+            reason = _label(obj, "reason")
+    elif etype == AGENT_RING_NO_ANSWER:
+        if obj.get("contact_id") is not None:
+            contact_id = _ident(obj, "contact_id")
+        ring_ms = _duration(obj, "ring_seconds", required=False)
+    return AgentEvent(event_id, etype, ts_ms, tenant, agent_id, queue, state, reason,
+                      contact_id, ring_ms)  # fmt: skip
+
+
+def _ticket(obj: dict[str, Any], etype: str, now_ms: int) -> TicketEvent:
+    event_id = _ident(obj, "event_id")
+    ts_ms = _ts(obj, now_ms)
+    tenant = _name(obj, "tenant", default="default")
+    ticket_id = _ident(obj, "ticket_id")
+    created = etype == TICKET_CREATED
+    channel = priority = group = agent_id = status = None
+    if created or obj.get("channel") is not None:
+        channel = obj.get("channel", "email")
+        if channel not in CHANNELS:
+            raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
+    if created or obj.get("priority") is not None:
+        priority = obj.get("priority", "normal")
+        if priority not in TICKET_PRIORITIES:
+            raise _Invalid(
+                "priority", f"must be one of {', '.join(TICKET_PRIORITIES)}, got {priority!r}"
+            )
+    if created or etype == TICKET_ASSIGNED or obj.get("group") is not None:
+        group = _name(obj, "group", default="default")
+    if etype == TICKET_REPLIED or (etype == TICKET_ASSIGNED and obj.get("agent_id") is not None):
+        agent_id = _ident(obj, "agent_id")
+    if etype == TICKET_STATUS_CHANGED:
+        status = _choice(obj, "status", TICKET_STATUSES)
+    public = _flag(obj, "public", True)
+    by_agent = _flag(obj, "by_agent", False)
+    return TicketEvent(event_id, etype, ts_ms, tenant, ticket_id, channel, priority, group,
+                       agent_id, status, public, by_agent)  # fmt: skip
+
+
+#: Scales the contract accepts per survey kind; the configured CSAT/CES scales must fit in them.
+SURVEY_SCORE_RANGE: Final = {"csat": (0.0, 10.0), "nps": (0.0, 10.0), "ces": (1.0, 7.0)}
+
+
+def _survey(obj: dict[str, Any], etype: str, now_ms: int) -> SurveyEvent:
+    event_id = _ident(obj, "event_id")
+    ts_ms = _ts(obj, now_ms)
+    tenant = _name(obj, "tenant", default="default")
+    survey = _choice(obj, "survey", SURVEY_KINDS)
+    score = obj.get("score")
+    if isinstance(score, bool) or not isinstance(score, int | float) or score != score:
+        raise _Invalid("score", f"required number missing or not a number: {score!r}")
+    low, high = SURVEY_SCORE_RANGE[survey]
+    if not low <= score <= high:
+        raise _Invalid("score", f"a {survey} score is between {low:g} and {high:g}, got {score!r}")
+    if survey == "nps" and score != int(score):
+        raise _Invalid("score", f"an nps score is a whole number 0-10, got {score!r}")
+    channel = obj.get("channel", "voice")
+    if channel not in CHANNELS:
+        raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
+    queue = _name(obj, "queue") if obj.get("queue") is not None else None
+    ids = {
+        name: (_ident(obj, name) if obj.get(name) is not None else None)
+        for name in ("agent_id", "contact_id", "ticket_id")
+    }
+    return SurveyEvent(event_id, etype, ts_ms, tenant, survey, float(score), channel, queue,
+                       ids["agent_id"], ids["contact_id"], ids["ticket_id"])  # fmt: skip
+
+
+def _label(obj: dict[str, Any], name: str) -> str:
+    """A free-text label such as a pause reason: 1-64 printable characters."""
+    value = obj.get(name)
+    if not isinstance(value, str) or not value or len(value) > 64 or not value.isprintable():
+        raise _Invalid(name, f"must be 1-64 printable characters, got {value!r}")
+    return value
+
+
+def _flag(obj: dict[str, Any], name: str, default: bool) -> bool:
+    value = obj.get(name, default)
+    if not isinstance(value, bool):
+        raise _Invalid(name, f"must be true or false, got {value!r}")
+    return value
 
 
 def _from_cloudevent(ce: dict[str, Any]) -> dict[str, Any]:

@@ -55,5 +55,103 @@ class ContactEvent:
         return (self.tenant, self.queue)
 
 
-#: Every event family the engine accepts; more families join this union as they are added.
-Event = ContactEvent
+AGENT_LOGIN: Final = "agent.login"
+AGENT_LOGOUT: Final = "agent.logout"
+AGENT_STATE: Final = "agent.state"
+AGENT_RING_NO_ANSWER: Final = "agent.ring_no_answer"
+AGENT_TYPES: Final = (AGENT_LOGIN, AGENT_LOGOUT, AGENT_STATE, AGENT_RING_NO_ANSWER)
+#: States an agent.state event may set (login/logout set "available"/"offline" themselves).
+AGENT_STATES: Final = ("available", "on_contact", "wrap_up", "paused", "offline")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """One validated `agent.*` event. `queue` None means all the agent's queues (or none yet)."""
+
+    event_id: str
+    type: str
+    ts_ms: int
+    tenant: str
+    agent_id: str
+    queue: str | None = None
+    state: str | None = None
+    reason: str | None = None
+    contact_id: str | None = None
+    ring_ms: int | None = None
+
+
+TICKET_CREATED: Final = "ticket.created"
+TICKET_REPLIED: Final = "ticket.replied"
+TICKET_STATUS_CHANGED: Final = "ticket.status_changed"
+TICKET_REOPENED: Final = "ticket.reopened"
+TICKET_ASSIGNED: Final = "ticket.assigned"
+TICKET_TYPES: Final = (
+    TICKET_CREATED, TICKET_REPLIED, TICKET_STATUS_CHANGED, TICKET_REOPENED, TICKET_ASSIGNED,
+)  # fmt: skip
+TICKET_STATUSES: Final = ("new", "open", "pending", "on_hold", "solved", "closed")
+TICKET_PRIORITIES: Final = ("low", "normal", "high", "urgent")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    """One validated `ticket.*` event.
+
+    `channel`, `priority` and `group` are required on `ticket.created` and optional elsewhere
+    (None: unchanged). `public` marks a customer-visible reply (internal notes are not responses);
+    `by_agent` on creation marks an agent-created ticket (no first response is owed).
+    """
+
+    event_id: str
+    type: str
+    ts_ms: int
+    tenant: str
+    ticket_id: str
+    channel: str | None = None
+    priority: str | None = None
+    group: str | None = None
+    agent_id: str | None = None
+    status: str | None = None
+    public: bool = True
+    by_agent: bool = False
+
+
+SURVEY_RESPONSE: Final = "survey.response"
+SURVEY_KINDS: Final = ("csat", "nps", "ces")
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyEvent:
+    """One validated `survey.response`: a score on the survey's scale (see kpi definitions)."""
+
+    event_id: str
+    type: str
+    ts_ms: int
+    tenant: str
+    survey: str
+    score: float
+    channel: str = "voice"
+    queue: str | None = None
+    agent_id: str | None = None
+    contact_id: str | None = None
+    ticket_id: str | None = None
+
+
+#: Every event family the engine accepts.
+Event = ContactEvent | AgentEvent | TicketEvent | SurveyEvent
+
+#: Partition keys of the families without a queue: all of a tenant's agents (tickets, surveys)
+#: live with one input partition. '#' cannot occur in a queue name, so no key collides.
+AGENTS_KEY: Final = "#agents"
+TICKETS_KEY: Final = "#tickets"
+SURVEYS_KEY: Final = "#surveys"
+
+
+def routing_key(event: Event) -> str:
+    """The Kafka message key an event must travel under (docs/partitioning.md)."""
+    if isinstance(event, ContactEvent):
+        return f"{event.tenant}/{event.queue}"
+    if isinstance(event, AgentEvent):
+        return f"{event.tenant}/{AGENTS_KEY}"
+    if isinstance(event, TicketEvent):
+        return f"{event.tenant}/{TICKETS_KEY}"
+    return f"{event.tenant}/{SURVEYS_KEY}"
