@@ -54,6 +54,8 @@ class RedisSettings:
 class MetricsSettings:
     host: str = "127.0.0.1"
     port: int = 9464
+    #: Export per-agent series (label `agent`): one series set per agent, so off by default.
+    agent_labels: bool = False
 
 
 @dataclass(frozen=True, slots=True)

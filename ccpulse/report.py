@@ -10,8 +10,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, Any
 
-from ccpulse.schemas import ContactEvent, decode_message
+from ccpulse.schemas import Event, decode_message
 from ccpulse.streams.kpi import Engine, PolicyBook, queue_snapshot
+from ccpulse.streams.kpi.families import family_of, new_family_engines
 
 REPORT_SCHEMA = "https://ccpulse.dev/schemas/report.v1.json"
 
@@ -25,7 +26,7 @@ class InputStats:
     errors: list[str] = field(default_factory=list)
 
 
-def read_events(lines: Iterable[str | bytes], stats: InputStats) -> Iterator[ContactEvent]:
+def read_events(lines: Iterable[str | bytes], stats: InputStats) -> Iterator[Event]:
     """Decode each non-blank line; bad elements are recorded with their line number."""
     now_ms = int(time.time() * 1000)
     for number, line in enumerate(lines, start=1):
@@ -59,18 +60,29 @@ def build_report(
     if at_ms is None:
         at_ms = max((e.ts_ms for e in events), default=int(time.time() * 1000))
     # The report keeps every interval: retention only bounds a long-running worker's memory.
-    engine = Engine(replace(book, engine=replace(book.engine, interval_retention_hours=0)))
+    keep_all = replace(book, engine=replace(book.engine, interval_retention_hours=0))
+    engine = Engine(keep_all)
+    families = new_family_engines(keep_all)
     for event in events:
         if event.ts_ms > at_ms:
             stats.ignored_after_at += 1
             continue
-        engine.apply(event)
+        name = family_of(event)
+        if name is None:
+            engine.apply(event)  # type: ignore[arg-type]
+        else:
+            families[name].apply(event)
     rolling = book.engine.rolling_minutes
     max_wait_ms = book.engine.max_wait_seconds * 1000
     queues = [
         queue_snapshot(engine.queues[key], at_ms, rolling, max_wait_ms)
         for key in sorted(engine.queues)
     ]
+    others = {
+        name: [family.snapshot(tenant, at_ms) for tenant in family.tenants()]
+        for name, family in families.items()
+    }
+    counted = [q["pipeline"] for q in queues] + [s["pipeline"] for v in others.values() for s in v]
     return {
         "$schema": REPORT_SCHEMA,
         "as_of_ms": at_ms,
@@ -79,11 +91,12 @@ def build_report(
             "events": stats.events,
             "rejected": stats.rejected,
             "ignored_after_at": stats.ignored_after_at,
-            "duplicates": sum(q["pipeline"]["duplicates"] for q in queues),
-            "too_late": sum(q["pipeline"]["too_late"] for q in queues),
+            "duplicates": sum(p["duplicates"] for p in counted),
+            "too_late": sum(p["too_late"] for p in counted),
         },
         "errors": stats.errors,
         "queues": queues,
+        **others,
     }
 
 
@@ -125,6 +138,8 @@ def render_table(report: dict[str, Any], out: IO[str]) -> None:
             for label, figs in rows:
                 cells = "".join(f"{_cell(f, figs[key]):>11}" for _, key, f in _COLUMNS)
                 out.write(f"{label:<27}{cells}\n")
+    for snap in report.get("agents", []):
+        _render_agents(snap, out)
     inp = report["input"]
     out.write(f"\n{inp['events']} events from {inp['lines']} lines; {inp['rejected']} rejected, "
               f"{inp['duplicates']} duplicates, {inp['too_late']} too late, "
@@ -134,3 +149,28 @@ def render_table(report: dict[str, Any], out: IO[str]) -> None:
 def write_errors(report: dict[str, Any], err: IO[str] = sys.stderr) -> None:
     for line in report["errors"]:
         err.write(f"ccpulse report: {line}\n")
+
+
+_AGENT_COLUMNS = (
+    ("logged in s", "logged_in_seconds", "{:.0f}"),
+    ("avail. s", "available_seconds", "{:.0f}"),
+    ("contact s", "on_contact_seconds", "{:.0f}"),
+    ("wrap s", "wrap_up_seconds", "{:.0f}"),
+    ("paused s", "paused_seconds", "{:.0f}"),
+    ("handled", "handled", "{:d}"),
+    ("AHT s", "aht_seconds", "{:.1f}"),
+    ("occupancy", "occupancy", "{:.1%}"),
+    ("RNA", "ring_no_answer", "{:d}"),
+)
+
+
+def _render_agents(snap: dict[str, Any], out: IO[str]) -> None:
+    """Agents of one tenant today: all agents, per queue, per agent."""
+    out.write(f"\n== agents of {snap['tenant']}  as of {snap['as_of']}  (today)\n")
+    out.write(f"{'':<27}" + "".join(f"{name:>12}" for name, _, _ in _AGENT_COLUMNS) + "\n")
+    rows = [("all agents", snap["all"]["today"])]
+    rows += [(f"queue {q}", v["today"]) for q, v in snap["queues"].items()]
+    rows += [(f"agent {a}", v["today"]) for a, v in snap["agents"].items()]
+    for label, figs in rows:
+        cells = "".join(f"{_cell(f, figs[key]):>12}" for _, key, f in _AGENT_COLUMNS)
+        out.write(f"{label[:27]:<27}{cells}\n")

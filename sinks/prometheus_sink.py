@@ -22,6 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ccpulse.schemas.events import BLOCK_REASONS, DEQUEUE_REASONS
+from ccpulse.sinks.prometheus_families import agent_metrics, survey_metrics
 from ccpulse.streams.kpi import counters as k
 
 #: Windowed figures exported as gauges: (figure key, metric name suffix, help).
@@ -76,10 +77,18 @@ class MetricsView:
 class PrometheusSink(Collector):
     """Collector over the latest published figures."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, agent_labels: bool = False
+    ) -> None:
         self.view = MetricsView()
+        self.families: list[tuple[str, dict[str, Any]]] = []
+        self.agent_labels = agent_labels
         if registry is not None:
             registry.register(self)
+
+    def update_families(self, families: list[tuple[str, dict[str, Any]]]) -> None:
+        """Swap in the latest snapshots of the other families (agents, ...)."""
+        self.families = families
 
     def update(self, view: MetricsView) -> None:
         """Swap in a new view (a single reference assignment: safe against a running scrape)."""
@@ -91,6 +100,9 @@ class PrometheusSink(Collector):
         yield from _live_gauges(view.snapshots.values())
         yield from _totals(view.totals)
         yield from _health(view.health)
+        families = self.families
+        yield from agent_metrics([s for f, s in families if f == "agents"], self.agent_labels)
+        yield from survey_metrics([s for f, s in families if f == "surveys"])
 
 
 def _labels(snap: dict[str, Any], channel: str) -> list[str]:

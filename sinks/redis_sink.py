@@ -13,6 +13,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from ccpulse.config import RedisSettings
+from ccpulse.sinks.redis_families import FLATTENERS
 
 WINDOWS = ("current_interval", "today")
 
@@ -78,9 +79,14 @@ class RedisSink:
         self.prefix = settings.key_prefix
 
     async def publish(
-        self, snapshots: list[dict[str, Any]], intervals: list[dict[str, Any]] | None = None
+        self,
+        snapshots: list[dict[str, Any]],
+        intervals: list[dict[str, Any]] | None = None,
+        families: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
         """Replace each queue's hash, record intervals, refresh the index, notify."""
+        if not (snapshots or intervals or families):
+            return
         ttl = self.settings.ttl_seconds
         index = f"{self.prefix}:queues"
         pipe = self.client.pipeline(transaction=True)
@@ -112,6 +118,15 @@ class RedisSink:
             pipe.zadd(starts, {str(start_ms): start_ms})
             pipe.zremrangebyscore(starts, "-inf", start_ms - keep_s * 1000)
             pipe.expire(starts, keep_s)
+        for family, snap in families or ():
+            for key, fields in FLATTENERS[family](self.prefix, snap):
+                pipe.delete(key)
+                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                pipe.expire(key, ttl)
+            pipe.publish(
+                f"{self.prefix}:updates",
+                orjson.dumps({family: snap["tenant"], "as_of_ms": snap["as_of_ms"]}),
+            )
         if newest:
             pipe.expire(index, ttl)
             pipe.zremrangebyscore(index, "-inf", newest - ttl * 1000)

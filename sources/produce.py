@@ -11,14 +11,22 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from ccpulse.schemas.events import AGENTS_KEY, SURVEYS_KEY, TICKETS_KEY
+
 
 def bootstrap_servers(broker: str) -> str:
     """faust-style broker URLs ("kafka://h:p;kafka://h2:p") to an aiokafka bootstrap string."""
     return ",".join(u.split("://", 1)[-1] for u in broker.split(";"))
 
 
+_FAMILY_KEYS = {"agent": AGENTS_KEY, "ticket": TICKETS_KEY, "survey": SURVEYS_KEY}
+
+
 def queue_key(event: dict[str, Any]) -> str:
-    return f"{event.get('tenant', 'default')}/{event['queue']}"
+    """The message key of a wire event: "tenant/queue" for contacts, "tenant/#agents" etc."""
+    family = str(event.get("type", "")).partition(".")[0]
+    tail = _FAMILY_KEYS.get(family) or event["queue"]
+    return f"{event.get('tenant', 'default')}/{tail}"
 
 
 def group_by_queue(

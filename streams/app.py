@@ -58,6 +58,8 @@ def create_app(
         "key_serializer": "raw",
         "value_serializer": "raw",
     }
+    # Faust keeps a little bookkeeping on disk; keep it out of the working directory.
+    options.setdefault("datadir", f".ccpulse/faust/{kafka.app_id}")
     options.update(faust_options)
     app = faust.App(kafka.app_id, **options)
     pipeline = Pipeline(settings.policies)
@@ -128,9 +130,8 @@ def create_app(
 
         @app.timer(settings.redis.flush_interval_seconds)
         async def publish() -> None:
-            snapshots = pipeline.snapshots(int(time.time() * 1000))
-            if snapshots:
-                await on_snapshots(snapshots, pipeline)
+            # Even with no queue to publish: health counters and agent states move on.
+            await on_snapshots(pipeline.snapshots(int(time.time() * 1000)), pipeline)
 
     app.ccpulse_pipeline = pipeline  # type: ignore[attr-defined]
     return app, pipeline

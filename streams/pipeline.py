@@ -13,10 +13,12 @@ from typing import Any
 
 import orjson
 
-from ccpulse.schemas import ContactEvent, Rejection, decode_message
+from ccpulse.schemas import ContactEvent, Event, Rejection, decode_message, routing_key
 from ccpulse.streams import statekeys
 from ccpulse.streams.kpi import Engine, PolicyBook, Verdict, counters, figures, queue_snapshot
 from ccpulse.streams.kpi.engine import QueueKey
+from ccpulse.streams.kpi.families import family_of, new_family_engines
+from ccpulse.streams.kpi.family import FamilyEngine
 from ccpulse.streams.kpi.snapshot import ALL_CHANNELS
 
 #: Events per message are numbered within the message's offset: pos = offset * 2**20 + index.
@@ -79,6 +81,8 @@ class Pipeline:
     def __init__(self, book: PolicyBook) -> None:
         self.book = book
         self.engines: dict[int, Engine] = {}
+        #: Per partition, the engines of the other event families (agents, ...).
+        self.families: dict[int, dict[str, FamilyEngine]] = {}
         self.health = Health()
         #: Queues whose figures changed since the sinks last looked.
         self.dirty: set[tuple[int, QueueKey]] = set()
@@ -93,9 +97,16 @@ class Pipeline:
             found = self.engines[partition] = Engine(self.book)
         return found
 
+    def family_engines(self, partition: int) -> dict[str, FamilyEngine]:
+        found = self.families.get(partition)
+        if found is None:
+            found = self.families[partition] = new_family_engines(self.book)
+        return found
+
     def restore(self, partition: int, items: Iterable[tuple[bytes, bytes]]) -> Engine:
-        """Rebuild a partition's engine from the (recovered) state table's records."""
+        """Rebuild a partition's engines from the (recovered) state table's records."""
         engine = self.engines[partition] = Engine(self.book)
+        families = self.families[partition] = new_family_engines(self.book)
         metas, contacts = [], []
         for key, value in items:
             part, kind, rest = statekeys.parse(key)
@@ -107,6 +118,8 @@ class Pipeline:
                 engine.restore_bucket(tenant, queue, (gran, channel, int(start)), record)
             elif kind == "c":
                 contacts.append((rest, record))
+            elif kind == "f":
+                families[rest[0]].restore(tuple(rest[1:]), record)
             else:
                 metas.append((rest, record))
         for (tenant, queue, contact_id), record in contacts:
@@ -114,12 +127,15 @@ class Pipeline:
         for (tenant, queue), record in metas:
             engine.restore_meta(tenant, queue, record)
         engine.drain_changes()
+        for family in families.values():
+            family.finish_restore()
         self.dirty.update((partition, qkey) for qkey in engine.queues)
         return engine
 
     def drop(self, partition: int) -> list[QueueKey]:
         """Forget a partition given up in a rebalance; returns its queues."""
         engine = self.engines.pop(partition, None)
+        self.families.pop(partition, None)
         self.dirty = {d for d in self.dirty if d[0] != partition}
         self.dirty_intervals = {d for d in self.dirty_intervals if d[0] != partition}
         return list(engine.queues) if engine else []
@@ -136,18 +152,28 @@ class Pipeline:
         if not result.events:
             return
         engine = self.engine(msg.partition)
+        families = self.family_engines(msg.partition)
         expected = msg.key.decode("utf-8", "replace") if msg.key else None
         base = msg.offset << POS_SHIFT
         verdicts = self.health.verdicts
-        for index, event in enumerate(result.events[:MAX_EVENTS_PER_MESSAGE]):
-            if expected != f"{event.tenant}/{event.queue}":
+        for index, event in enumerate(result.events):
+            if index >= MAX_EVENTS_PER_MESSAGE:
+                self.health.invalid += 1
+                dead_letter(DeadLetter("invalid", f"more than {MAX_EVENTS_PER_MESSAGE} events in "
+                                       "one message", orjson.dumps(_wire(event)), msg))  # fmt: skip
+                continue
+            if expected != routing_key(event):
                 self.health.misrouted += 1
                 dead_letter(_misrouted(event, msg, expected))
                 continue
-            verdict = engine.apply(event, base + index)
+            name = family_of(event)
+            if name is None:
+                verdict = engine.apply(event, base + index)  # type: ignore[arg-type]
+            else:
+                verdict = Verdict(families[name].apply(event, base + index))
             verdicts[verdict] += 1
             if verdict is Verdict.TOO_LATE:
-                dead_letter(_too_late(event, msg, engine))
+                dead_letter(_too_late(event, msg, engine.lateness_ms))
         self.health.last_event_ms[msg.topic] = max(
             self.health.last_event_ms.get(msg.topic, 0), max(e.ts_ms for e in result.events)
         )
@@ -183,7 +209,23 @@ class Pipeline:
                 writes.append((partition, statekeys.meta_key(partition, *qkey),
                                orjson.dumps(qs.meta_record())))  # fmt: skip
                 self.dirty.add((partition, qkey))
+        for partition, families in self.families.items():
+            for name, family in families.items():
+                for record_key, record in family.drain_writes():
+                    key = statekeys.family_key(partition, name, record_key)
+                    writes.append(
+                        (partition, key, None if record is None else orjson.dumps(record))
+                    )
         return writes
+
+    def family_snapshots(self, now_ms: int) -> list[tuple[str, dict[str, Any]]]:
+        """Every tenant's figures of every other family (agent states tick with the clock)."""
+        return [
+            (name, family.snapshot(tenant, now_ms))
+            for families in self.families.values()
+            for name, family in families.items()
+            for tenant in family.tenants()
+        ]
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -245,26 +287,26 @@ def _invalid(rejection: Rejection, msg: Message) -> DeadLetter:
     return DeadLetter("invalid", rejection.describe(), rejection.raw, msg)
 
 
-def _misrouted(event: ContactEvent, msg: Message, expected: str | None) -> DeadLetter:
+def _misrouted(event: Event, msg: Message, expected: str | None) -> DeadLetter:
     error = (
-        f"event {event.event_id!r}: message key {expected!r} does not match its queue "
-        f"'{event.tenant}/{event.queue}'; key messages by tenant/queue (docs/partitioning.md)"
+        f"event {event.event_id!r}: message key {expected!r} does not match its key "
+        f"{routing_key(event)!r}; key messages as docs/partitioning.md says"
     )
     return DeadLetter("misrouted", error, orjson.dumps(_wire(event)), msg)
 
 
-def _too_late(event: ContactEvent, msg: Message, engine: Engine) -> DeadLetter:
-    qs = engine.queues[(event.tenant, event.queue)]
-    lag_s = (qs.watermark_ms - event.ts_ms) / 1000
+def _too_late(event: Event, msg: Message, lateness_ms: int) -> DeadLetter:
     error = (
-        f"event {event.event_id!r}: {lag_s:.0f} s behind its queue's latest event, past the "
-        f"lateness of {engine.lateness_ms // 1000} s"
+        f"event {event.event_id!r}: more than the lateness of {lateness_ms // 1000} s behind "
+        "the latest event of its queue (or tenant, for agents, tickets and surveys)"
     )
     return DeadLetter("too_late", error, orjson.dumps(_wire(event)), msg)
 
 
-def _wire(event: ContactEvent) -> dict[str, Any]:
+def _wire(event: Event) -> dict[str, Any]:
     """The event back in contract shape (seconds, epoch ms) for dead-letter replay."""
+    if not isinstance(event, ContactEvent):
+        return _wire_other(event)
     out: dict[str, Any] = {
         "event_id": event.event_id,
         "type": event.type,
@@ -287,4 +329,20 @@ def _wire(event: ContactEvent) -> dict[str, Any]:
                    wrap_seconds=event.wrap_ms / 1000)  # fmt: skip
         if event.resolved is not None:
             out["resolved"] = event.resolved
+    return out
+
+
+def _wire_other(event: Event) -> dict[str, Any]:
+    """Non-contact events back in contract shape: their fields, ts in epoch ms."""
+    out: dict[str, Any] = {}
+    for name in event.__dataclass_fields__:
+        value = getattr(event, name)
+        if value is None:
+            continue
+        if name == "ts_ms":
+            out["ts"] = value
+        elif name == "ring_ms":
+            out["ring_seconds"] = value / 1000
+        else:
+            out[name] = value
     return out

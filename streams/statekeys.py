@@ -21,6 +21,11 @@ def contact_key(partition: int, tenant: str, queue: str, contact_id: str) -> byt
     return SEP.join((str(partition), "c", tenant, queue, contact_id)).encode()
 
 
+def family_key(partition: int, family: str, record_key: tuple[str, ...]) -> bytes:
+    """A record of a family engine (agents, tickets, surveys)."""
+    return SEP.join((str(partition), "f", family, *record_key)).encode()
+
+
 def meta_key(partition: int, tenant: str, queue: str) -> bytes:
     return SEP.join((str(partition), "q", tenant, queue)).encode()
 

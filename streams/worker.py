@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import faust
@@ -55,15 +56,17 @@ def metrics_view(
 
 def build_worker_app(settings: Settings, registry: CollectorRegistry) -> faust.App:
     """The app plus a publish step that feeds Redis and the Prometheus collector."""
-    prometheus = PrometheusSink(registry)
+    prometheus = PrometheusSink(registry, agent_labels=settings.metrics.agent_labels)
     redis_sink = RedisSink(settings.redis)
     latest: dict[QueueKey, dict[str, Any]] = {}
 
     async def publish(snapshots: list[dict[str, Any]], pipeline: Pipeline) -> None:
         prometheus.update(metrics_view(pipeline, snapshots, latest))
         intervals = pipeline.interval_records()
+        families = pipeline.family_snapshots(int(time.time() * 1000))
+        prometheus.update_families(families)
         try:
-            await redis_sink.publish(snapshots, intervals)
+            await redis_sink.publish(snapshots, intervals, families)
         except Exception as exc:  # Redis down: keep processing, publish again on the next flush
             log.warning("redis publish failed, will retry: %s", exc)
             for snap in snapshots:

@@ -12,6 +12,7 @@ import orjson
 
 from ccpulse.config import load_settings
 from ccpulse.report import build_report
+from ccpulse.sinks.redis_families import agent_hashes, survey_hashes
 from ccpulse.sinks.redis_sink import flatten
 
 QUEUES = (("default", "sales"), ("default", "support"), ("acme", "billing"), ("acme", "returns"))
@@ -57,10 +58,63 @@ def history(seed: int, contacts: int, end_ms: int, span_ms: int) -> list[dict[st
                                      "ts": entry + wait, "reason": "timeout"}])  # fmt: skip
         else:
             events.append(offered)  # still waiting, or never resolved
+    events.extend(agent_history(events, rng))
+    events.extend(survey_history(events, rng))
     events.sort(key=lambda e: e["ts"])
     for i in range(0, len(events), 37):  # producers retry: the same event again, later
         events.insert(min(len(events), i + rng.randrange(1, 200)), dict(events[i]))
     return events
+
+
+def agent_history(contacts: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """Agent states consistent with the answered contacts: logins first, on contact from the
+    answer, wrap-up and available after the completion, with pauses and unanswered rings."""
+    out: list[dict[str, Any]] = []
+    answers = {e["contact_id"]: e for e in contacts if e["type"] == "contact.answered"}
+    completions = {e["contact_id"]: e for e in contacts if e["type"] == "contact.completed"}
+    first = min(e["ts"] for e in contacts)
+    tenants_agents = sorted({(a["tenant"], a["agent_id"]) for a in answers.values()})
+    for tenant, agent in tenants_agents:
+        for queue in sorted({a["queue"] for a in answers.values()
+                             if (a["tenant"], a["agent_id"]) == (tenant, agent)}):  # fmt: skip
+            out.append({"event_id": f"login-{tenant}-{agent}-{queue}", "type": "agent.login",
+                        "ts": first - 60_000, "tenant": tenant, "agent_id": agent,
+                        "queue": queue})  # fmt: skip
+    for cid, answer in answers.items():
+        base = {"tenant": answer["tenant"], "agent_id": answer["agent_id"]}
+        out.append({**base, "event_id": f"{cid}-oc", "type": "agent.state", "ts": answer["ts"],
+                    "state": "on_contact", "queue": answer["queue"]})  # fmt: skip
+        done = completions.get(cid)
+        if done is not None:
+            wrap_start = done["ts"] - int(done["wrap_seconds"] * 1000)
+            out.append({**base, "event_id": f"{cid}-wr", "type": "agent.state",
+                        "ts": wrap_start, "state": "wrap_up"})  # fmt: skip
+            state = "paused" if rng.random() < 0.1 else "available"
+            extra = {"reason": rng.choice(("break", "training"))} if state == "paused" else {}
+            out.append({**base, "event_id": f"{cid}-av", "type": "agent.state", "ts": done["ts"],
+                        "state": state, **extra})  # fmt: skip
+        if rng.random() < 0.05:
+            out.append({**base, "event_id": f"{cid}-rna", "type": "agent.ring_no_answer",
+                        "ts": answer["ts"] - 15_000, "queue": answer["queue"],
+                        "ring_seconds": 15})  # fmt: skip
+    return out
+
+
+def survey_history(contacts: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """Survey answers after some completed contacts, scores leaning low after long waits."""
+    out: list[dict[str, Any]] = []
+    for e in contacts:
+        if e["type"] != "contact.completed" or rng.random() > 0.3:
+            continue
+        survey = rng.choice(("csat", "nps", "ces"))
+        top = {"csat": 5, "nps": 10, "ces": 7}[survey]
+        low = {"csat": 1, "nps": 0, "ces": 1}[survey]
+        out.append({"event_id": f"{e['event_id']}-s", "type": "survey.response",
+                    "ts": e["ts"] + rng.randrange(1000, 300_000), "tenant": e["tenant"],
+                    "survey": survey, "score": rng.randint(low, top), "queue": e["queue"],
+                    "agent_id": e["agent_id"], "channel": e["channel"],
+                    "contact_id": e["contact_id"]})  # fmt: skip
+    return out
 
 
 def report_for(events: list[dict[str, Any]], at_ms: int, config: Path | None) -> dict[str, Any]:
@@ -78,6 +132,63 @@ def compare_queue(published: dict[str, str], expected_snapshot: dict[str, Any]) 
         if published.get(key) != value
     ]
     diffs += [f"{key}: only in redis" for key in published.keys() - expected.keys()]
+    return diffs
+
+
+def _survey_diffs(dep: Any, events: list[dict[str, Any]], config: Path | None) -> list[str]:
+    diffs: list[str] = []
+    client = dep.redis_client()
+    for tenant in sorted({t for t, _ in QUEUES}):
+        raw = client.hgetall(f"{dep.name}:surveys:{tenant}")
+        published = {k.decode(): v.decode() for k, v in raw.items()}
+        if not published:
+            return [f"no survey figures for {tenant} yet"]
+        report = report_for(events, int(published["as_of_ms"]), config)
+        snap = next(s for s in report["surveys"] if s["tenant"] == tenant)
+        ((_, expected),) = survey_hashes(dep.name, snap)
+        diffs += [
+            f"surveys {tenant} {name}: redis={published.get(name)!r} report={value!r}"
+            for name, value in expected.items()
+            if published.get(name) != value
+        ]
+        diffs += [
+            f"surveys {tenant} {name}: only in redis" for name in published.keys() - expected.keys()
+        ]
+    return diffs
+
+
+def _agent_diffs(dep: Any, events: list[dict[str, Any]], config: Path | None) -> list[str]:
+    """Per tenant: the agent hashes against the report at the instant they were published."""
+    diffs: list[str] = []
+    client = dep.redis_client()
+    for tenant in sorted({t for t, _ in QUEUES}):
+        as_of = client.hget(f"{dep.name}:agent-summary:{tenant}:#all", "as_of_ms")
+        if as_of is None:
+            return [f"no agent summary for {tenant} yet"]
+        report = report_for(events, int(as_of), config)
+        report["agents"] = [s for s in report["agents"] if s["tenant"] == tenant]
+        diffs += compare_agents(dep, report)
+        if not report["agents"]:
+            diffs.append(f"the report has no agents of {tenant}")
+    return diffs
+
+
+def compare_agents(dep: Any, report: dict[str, Any]) -> list[str]:
+    """Differences between the published agent hashes and the report's agent figures."""
+    diffs: list[str] = []
+    client = dep.redis_client()
+    for snap in report.get("agents", []):
+        for key, fields in agent_hashes(dep.name, snap):
+            raw = client.hgetall(key)
+            published = {k.decode(): v.decode() for k, v in raw.items()}
+            if published.get("as_of_ms") != fields["as_of_ms"]:
+                diffs.append(f"{key}: published at {published.get('as_of_ms')}, apart")
+                continue
+            diffs += [
+                f"{key} {name}: redis={published.get(name)!r} report={value!r}"
+                for name, value in fields.items()
+                if published.get(name) != value
+            ]
     return diffs
 
 
@@ -100,6 +211,10 @@ def wait_until_published_equals_report(
                     s for s in report["queues"] if (s["tenant"], s["queue"]) == (tenant, queue)
                 )
                 last += [f"{tenant}/{queue} {d}" for d in compare_queue(published, snap)]
+            if not last and any(e["type"].startswith("agent.") for e in events):
+                last = _agent_diffs(dep, events, config)
+            if not last and any(e["type"].startswith("survey.") for e in events):
+                last = _survey_diffs(dep, events, config)
             if not last:
                 return report
         time.sleep(1.0)

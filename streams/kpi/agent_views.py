@@ -1,0 +1,109 @@
+"""Agent figures as of an instant: per agent, per queue and all agents, for the current
+interval, today and each interval, plus the live view (who is in what state, for how long)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ccpulse.streams.kpi.agents import TenantAgents
+
+from ccpulse.streams.kpi.agents import AGENT, ALL, QUEUE, TIMED_STATES, segment_items
+
+
+def agent_figures(tally: dict[str, int]) -> dict[str, Any]:
+    """Seconds per state, contacts handled, AHT, occupancy and utilisation of one tally."""
+    ms = tally.get
+    logged_in = ms("logged_in_ms", 0)
+    paused = ms("paused_ms", 0)
+    handling = ms("on_contact_ms", 0) + ms("wrap_up_ms", 0)
+    handled = ms("handled", 0)
+    out: dict[str, Any] = {
+        "logged_in_seconds": logged_in / 1000,
+        **{f"{s}_seconds": ms(f"{s}_ms", 0) / 1000 for s in TIMED_STATES},
+        "paused_seconds_by_reason": {
+            k.partition(":")[2]: v / 1000 for k, v in sorted(tally.items())
+            if k.startswith("paused_ms:")
+        },
+        "handled": handled,
+        "ring_no_answer": ms("ring_no_answer", 0),
+        "aht_seconds": handling / handled / 1000 if handled else None,
+        "occupancy": handling / (logged_in - paused) if logged_in - paused > 0 else None,
+        "utilisation": handling / logged_in if logged_in > 0 else None,
+    }  # fmt: skip
+    return out
+
+
+def _add(into: dict[str, int], field: str, amount: int) -> None:
+    into[field] = into.get(field, 0) + amount
+
+
+def tenant_snapshot(t: TenantAgents, tenant: str, now_ms: int) -> dict[str, Any]:
+    cal = t.calendar
+    day_start, _ = cal.day_bounds(now_ms)
+    current = cal.interval_start(now_ms)
+    #: scope (kind, name) -> interval start -> tally, from closed segments...
+    per_scope: dict[tuple[str, str], dict[int, dict[str, int]]] = {}
+    for (kind, name, start), (_, tally) in t.buckets.items():
+        if start and start <= now_ms and tally:  # empty: every contribution moved out of it
+            per_scope.setdefault((kind, name), {})[start] = dict(tally)
+    # ...plus each agent's open segment, up to now.
+    live_agents: dict[str, Any] = {}
+    for agent, tl in sorted(t.timelines.items()):
+        s, last = tl.current, tl.last_ms
+        if last is not None and last < now_ms:
+            for kind, name, at, field, amount in segment_items(agent, s, last, now_ms, cal):
+                scope = per_scope.setdefault((kind, name), {})
+                _add(scope.setdefault(cal.interval_start(at), {}), field, amount)
+        if s.logged_in:
+            live_agents[agent] = {
+                "state": s.state,
+                "reason": s.reason,
+                "queues": sorted(s.queues),
+                "since": cal.label(s.since_ms),
+                "time_in_state_seconds": max(0, now_ms - s.since_ms) / 1000,
+            }
+    live_queues: dict[str, dict[str, Any]] = {}
+    for info in live_agents.values():
+        for q in [ALL, *info["queues"]]:
+            view = live_queues.setdefault(q, {"logged_in": 0, "by_state": {}})
+            view["logged_in"] += 1
+            view["by_state"][info["state"]] = view["by_state"].get(info["state"], 0) + 1
+    for view in live_queues.values():
+        view["available"] = view["by_state"].get("available", 0)
+
+    def windows(intervals: dict[int, dict[str, int]], history: bool) -> dict[str, Any]:
+        today: dict[str, int] = {}
+        for start, tally in intervals.items():
+            if start >= day_start:
+                for field, amount in tally.items():
+                    _add(today, field, amount)
+        out: dict[str, Any] = {
+            "current_interval": agent_figures(intervals.get(current, {})),
+            "today": agent_figures(today),
+        }
+        if history:
+            out["intervals"] = [
+                {"start": cal.label(s), "end": cal.label(cal.interval_end(s)),
+                 "figures": agent_figures(intervals[s])}
+                for s in sorted(intervals)
+            ]  # fmt: skip
+        return out
+
+    totals = t.buckets.get((ALL, "", 0), [0, {}])[1]
+    return {
+        "tenant": tenant,
+        "as_of": cal.label(now_ms),
+        "as_of_ms": now_ms,
+        "all": {**windows(per_scope.get((ALL, ""), {}), True), "live": live_queues.get(ALL)},
+        "queues": {
+            name: {**windows(iv, True), "live": live_queues.get(name)}
+            for (kind, name), iv in sorted(per_scope.items()) if kind == QUEUE
+        },
+        "agents": {
+            name: {**windows(iv, False), "live": live_agents.get(name)}
+            for (kind, name), iv in sorted(per_scope.items()) if kind == AGENT
+        },
+        "pipeline": {"too_late": totals.get("too_late", 0),
+                     "duplicates": totals.get("duplicates", 0)},
+    }  # fmt: skip

@@ -1,0 +1,27 @@
+"""The family engines beside the contact-queue engine, and which events each one takes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ccpulse.schemas.events import AgentEvent, Event, SurveyEvent
+from ccpulse.streams.kpi.agents import AgentEngine
+from ccpulse.streams.kpi.family import FamilyEngine
+from ccpulse.streams.kpi.policy import PolicyBook
+from ccpulse.streams.kpi.surveys import SurveyEngine
+
+#: Family name -> engine factory, for every event family other than contacts.
+FACTORIES: dict[str, Callable[[PolicyBook], FamilyEngine]] = {
+    "agents": AgentEngine,
+    "surveys": SurveyEngine,
+}
+FAMILY_OF: dict[type, str] = {AgentEvent: "agents", SurveyEvent: "surveys"}
+
+
+def family_of(event: Event) -> str | None:
+    """The family engine an event belongs to; None for contact events (the queue engine)."""
+    return FAMILY_OF.get(type(event))
+
+
+def new_family_engines(book: PolicyBook) -> dict[str, FamilyEngine]:
+    return {name: factory(book) for name, factory in FACTORIES.items()}
