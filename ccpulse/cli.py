@@ -12,26 +12,29 @@ from ccpulse.config import load_settings
 
 
 def _report(args: argparse.Namespace) -> int:
-    from dataclasses import replace
 
     from ccpulse.report import build_report, parse_instant, render_table, write_errors
 
     settings = load_settings(args.config)
     book = settings.policies
+    overrides: dict[str, object] = {}
     if args.interval:
-        book = replace(
-            book,
-            default=replace(book.default, interval_minutes=args.interval),
-            tenants={
-                t: replace(p, interval_minutes=args.interval) for t, p in book.tenants.items()
-            },
-            queues={q: replace(p, interval_minutes=args.interval) for q, p in book.queues.items()},
-            channels={
-                c: replace(p, interval_minutes=args.interval) for c, p in book.channels.items()
-            },
-        )
+        overrides["interval_minutes"] = args.interval
+    if args.attribution:
+        overrides["attribution"] = args.attribution
+    if overrides:
+        book = book.with_overrides(**overrides)
     at_ms = parse_instant(args.at) if args.at else None
-    if args.events == "-":
+    if args.queue_log:
+        from ccpulse.sources.queue_log import json_lines, queue_log_events
+
+        events, stats = queue_log_events(
+            args.queue_log, tenant=args.tenant, time_zone=book.for_queue(args.tenant, "").time_zone
+        )
+        for error in stats.errors():
+            print(f"ccpulse report: {args.queue_log}: {error}", file=sys.stderr)
+        report = build_report(json_lines(events), book, at_ms)
+    elif args.events == "-":
         report = build_report(sys.stdin.buffer, book, at_ms)
     else:
         with open(args.events, "rb") as fh:
@@ -84,6 +87,41 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(load_settings(args.config), args.backfill_hours, args.duration, args.seed)
 
 
+def _tail_queue_log(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+    from pathlib import Path
+
+    from ccpulse.sources.produce import EventProducer
+    from ccpulse.sources.queue_log import send_events
+    from ccpulse.sources.tail import QueueLogTailer
+
+    settings = load_settings(args.config)
+    store = args.offset_store or str(Path(".ccpulse") / f"{Path(args.path).name}.offset.json")
+    Path(store).parent.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        tailer = QueueLogTailer(
+            args.path, store, tenant=args.tenant,
+            time_zone=settings.policies.for_queue(args.tenant, "").time_zone,
+            start_at_end=args.from_end,
+        )  # fmt: skip
+        async with EventProducer(settings.kafka.broker, settings.kafka.contacts_topic) as producer:
+
+            async def sink(events: list[dict[str, object]]) -> None:
+                await send_events(producer, events)
+
+            await tailer.run(sink, poll_interval=args.poll_seconds, stop=stop)
+        tailer.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ccpulse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,7 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=("table", "json"), default="table")
     rep.add_argument("--interval", type=int, choices=(15, 30, 60), help="interval minutes")
     rep.add_argument("--at", help="the 'now' instant (RFC 3339 or epoch ms; default: last event)")
+    rep.add_argument("--attribution", choices=("outcome", "arrival"),
+                     help="interval of answered/abandoned contacts, for every queue")  # fmt: skip
+    rep.add_argument("--queue-log", help="read an Asterisk queue_log instead of contract events")
+    rep.add_argument("--tenant", default="default", help="tenant of queue_log events")
     rep.set_defaults(func=_report)
+    tail = sub.add_parser("tail-queue-log", help="follow an Asterisk queue_log into Kafka")
+    tail.add_argument("path", help="the queue_log file (followed across rotations)")
+    tail.add_argument("--config", help="configuration file (TOML or YAML)")
+    tail.add_argument("--tenant", default="default")
+    tail.add_argument("--offset-store", help="where the read position is kept "
+                      "(default .ccpulse/<file>.offset.json)")  # fmt: skip
+    tail.add_argument("--from-end", action="store_true", help="on first start, skip what is there")
+    tail.add_argument("--poll-seconds", type=float, default=0.5)
+    tail.set_defaults(func=_tail_queue_log)
     wrk = sub.add_parser("worker", help="run the streaming pipeline (Kafka -> Redis, /metrics)")
     wrk.add_argument("--config", help="configuration file (TOML or YAML)")
     wrk.add_argument("--loglevel", default="warning")

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -61,6 +62,7 @@ def create_app(
     # Faust keeps a little bookkeeping on disk; keep it out of the working directory.
     options.setdefault("datadir", f".ccpulse/faust/{kafka.app_id}")
     options.update(faust_options)
+    Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(kafka.app_id, **options)
     pipeline = Pipeline(settings.policies)
     source = app.topic(

@@ -117,6 +117,16 @@ class PolicyBook:
     channels: dict[tuple[str, str, str], QueuePolicy] = field(default_factory=dict)
     engine: EngineSettings = field(default_factory=EngineSettings)
 
+    def with_overrides(self, **values: Any) -> PolicyBook:
+        """The same book with `values` set on every policy in it (command-line overrides)."""
+        return replace(
+            self,
+            default=replace(self.default, **values),
+            tenants={k: replace(p, **values) for k, p in self.tenants.items()},
+            queues={k: replace(p, **values) for k, p in self.queues.items()},
+            channels={k: replace(p, **values) for k, p in self.channels.items()},
+        )
+
     def for_queue(self, tenant: str, queue: str) -> QueuePolicy:
         found = self.queues.get((tenant, queue))
         if found is not None:
