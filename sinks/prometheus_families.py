@@ -92,3 +92,57 @@ def survey_metrics(snapshots: list[dict[str, Any]]) -> Iterator[Metric]:
                     if value is not None:
                         family.add_metric([snap["tenant"], queue, window], float(value))
         yield family
+
+
+TICKET_WINDOW_GAUGES = (
+    ("created", "ccpulse_tickets_created", "Tickets created in the window"),
+    ("solved", "ccpulse_tickets_solved", "Tickets solved in the window"),
+    ("reopened", "ccpulse_tickets_reopened", "Tickets reopened in the window"),
+    ("frt_avg_seconds", "ccpulse_ticket_first_response_avg_seconds", "Average first response time"),
+    ("frt_median_seconds", "ccpulse_ticket_first_response_median_seconds", "Median FRT"),
+    ("frt_p90_seconds", "ccpulse_ticket_first_response_p90_seconds", "90th percentile FRT"),
+    ("fcr_rate", "ccpulse_ticket_one_touch_ratio", "Solved with at most one reply, never reopened"),
+    ("reopen_rate", "ccpulse_ticket_reopen_ratio", "Reopened over solved"),
+    ("frt_breaches", "ccpulse_ticket_first_response_breaches", "First-response SLA breaches"),
+    ("resolution_breaches", "ccpulse_ticket_resolution_breaches", "Resolution SLA breaches"),
+)  # fmt: skip
+
+
+def ticket_metrics(snapshots: list[dict[str, Any]]) -> Iterator[Metric]:
+    """Ticket backlog now (per group, age bucket) and windowed ticket figures per tenant."""
+    open_now = GaugeMetricFamily(
+        "ccpulse_tickets_open", "Open tickets now", labels=["tenant", "group"]
+    )
+    backlog = GaugeMetricFamily(
+        "ccpulse_tickets_backlog", "Open tickets now by age bucket",
+        labels=["tenant", "group", "age"],
+    )  # fmt: skip
+    at_risk = GaugeMetricFamily(
+        "ccpulse_tickets_at_risk", "Open tickets whose SLA target falls due within the window",
+        labels=["tenant", "target"],
+    )  # fmt: skip
+    overdue = GaugeMetricFamily(
+        "ccpulse_tickets_overdue", "Open tickets past their SLA target", labels=["tenant", "target"]
+    )
+    for snap in snapshots:
+        now, tenant = snap["now"], snap["tenant"]
+        open_now.add_metric([tenant, ALL_QUEUES], now["open"])
+        for group, count in now["open_by_group"].items():
+            open_now.add_metric([tenant, group], count)
+        for group, ages in [(ALL_QUEUES, now["backlog_by_age"]["all"]),
+                            *now["backlog_by_age"]["by_group"].items()]:  # fmt: skip
+            for age, count in ages.items():
+                backlog.add_metric([tenant, group, age], count)
+        for target, count in now["at_risk"].items():
+            at_risk.add_metric([tenant, target], count)
+        for target, count in now["overdue"].items():
+            overdue.add_metric([tenant, target], count)
+    yield from (open_now, backlog, at_risk, overdue)
+    for key, name, help_text in TICKET_WINDOW_GAUGES:
+        family = GaugeMetricFamily(name, help_text, labels=["tenant", "window"])
+        for snap in snapshots:
+            for window in ("current_interval", "today"):
+                value = snap[window]["figures"].get(key)
+                if value is not None:
+                    family.add_metric([snap["tenant"], window], float(value))
+        yield family

@@ -22,7 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ccpulse.schemas.events import BLOCK_REASONS, DEQUEUE_REASONS
-from ccpulse.sinks.prometheus_families import agent_metrics, survey_metrics
+from ccpulse.sinks.prometheus_families import agent_metrics, survey_metrics, ticket_metrics
 from ccpulse.streams.kpi import counters as k
 
 #: Windowed figures exported as gauges: (figure key, metric name suffix, help).
@@ -103,6 +103,7 @@ class PrometheusSink(Collector):
         families = self.families
         yield from agent_metrics([s for f, s in families if f == "agents"], self.agent_labels)
         yield from survey_metrics([s for f, s in families if f == "surveys"])
+        yield from ticket_metrics([s for f, s in families if f == "tickets"])
 
 
 def _labels(snap: dict[str, Any], channel: str) -> list[str]:

@@ -75,7 +75,27 @@ def survey_hashes(prefix: str, snap: dict[str, Any]) -> Hashes:
     return [(f"{prefix}:surveys:{snap['tenant']}", fields)]
 
 
+def _nested(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            _nested(f"{prefix}.{name}", inner, out)
+    else:
+        out[prefix] = text(value)
+
+
+def ticket_hashes(prefix: str, snap: dict[str, Any]) -> Hashes:
+    """`<prefix>:tickets:<tenant>`: `now.*` (open, by group and priority, backlog by age,
+    at risk, overdue) and `current_interval.*` / `today.*` figures with their breakdowns."""
+    fields = {"tenant": snap["tenant"], "as_of": snap["as_of"], "as_of_ms": str(snap["as_of_ms"])}
+    _nested("now", snap["now"], fields)
+    for window in ("current_interval", "today"):
+        fields[f"{window}.start"] = snap[window]["start"]
+        _nested(window, snap[window]["figures"], fields)
+    return [(f"{prefix}:tickets:{snap['tenant']}", fields)]
+
+
 FLATTENERS: dict[str, Callable[[str, dict[str, Any]], Hashes]] = {
     "agents": agent_hashes,
     "surveys": survey_hashes,
+    "tickets": ticket_hashes,
 }

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ccpulse.schemas.events import AgentEvent, Event, SurveyEvent
+from ccpulse.schemas.events import AgentEvent, Event, SurveyEvent, TicketEvent
 from ccpulse.streams.kpi.agents import AgentEngine
 from ccpulse.streams.kpi.family import FamilyEngine
 from ccpulse.streams.kpi.policy import PolicyBook
 from ccpulse.streams.kpi.surveys import SurveyEngine
+from ccpulse.streams.kpi.tickets import TicketEngine
 
 #: Family name -> engine factory, for every event family other than contacts.
 FACTORIES: dict[str, Callable[[PolicyBook], FamilyEngine]] = {
     "agents": AgentEngine,
     "surveys": SurveyEngine,
+    "tickets": TicketEngine,
 }
-FAMILY_OF: dict[type, str] = {AgentEvent: "agents", SurveyEvent: "surveys"}
+FAMILY_OF: dict[type, str] = {
+    AgentEvent: "agents",
+    SurveyEvent: "surveys",
+    TicketEvent: "tickets",
+}
 
 
 def family_of(event: Event) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import orjson
 
 from ccpulse.config import load_settings
 from ccpulse.report import build_report
-from ccpulse.sinks.redis_families import agent_hashes, survey_hashes
+from ccpulse.sinks.redis_families import agent_hashes, survey_hashes, ticket_hashes
 from ccpulse.sinks.redis_sink import flatten
 
 QUEUES = (("default", "sales"), ("default", "support"), ("acme", "billing"), ("acme", "returns"))
@@ -60,6 +61,7 @@ def history(seed: int, contacts: int, end_ms: int, span_ms: int) -> list[dict[st
             events.append(offered)  # still waiting, or never resolved
     events.extend(agent_history(events, rng))
     events.extend(survey_history(events, rng))
+    events.extend(ticket_history(start, end_ms, rng, count=max(20, contacts // 20)))
     events.sort(key=lambda e: e["ts"])
     for i in range(0, len(events), 37):  # producers retry: the same event again, later
         events.insert(min(len(events), i + rng.randrange(1, 200)), dict(events[i]))
@@ -117,6 +119,34 @@ def survey_history(contacts: list[dict[str, Any]], rng: random.Random) -> list[d
     return out
 
 
+def ticket_history(start: int, end: int, rng: random.Random, count: int) -> list[dict[str, Any]]:
+    """Ticket lifecycles: created, replied (some internal notes), solved, some reopened."""
+    out: list[dict[str, Any]] = []
+    for n in range(count):
+        tenant = rng.choice(("default", "acme"))
+        base = {"tenant": tenant, "ticket_id": f"T{n}"}
+        t = rng.randrange(start, end - 3_600_000)
+        out.append({**base, "event_id": f"T{n}-c", "type": "ticket.created", "ts": t,
+                    "group": rng.choice(("billing", "tech")),
+                    "priority": rng.choice(("low", "normal", "high", "urgent")),
+                    "channel": rng.choice(("email", "social"))})  # fmt: skip
+        if rng.random() < 0.2:
+            out.append({**base, "event_id": f"T{n}-n", "type": "ticket.replied",
+                        "ts": t + 60_000, "agent_id": "agent-1", "public": False})  # fmt: skip
+        if rng.random() < 0.8:
+            t += rng.randrange(120_000, 2_400_000)
+            out.append({**base, "event_id": f"T{n}-r", "type": "ticket.replied", "ts": t,
+                        "agent_id": f"agent-{n % 5}"})  # fmt: skip
+            if rng.random() < 0.7:
+                t += rng.randrange(60_000, 600_000)
+                out.append({**base, "event_id": f"T{n}-s", "type": "ticket.status_changed",
+                            "ts": t, "status": "solved"})  # fmt: skip
+                if rng.random() < 0.2:
+                    out.append({**base, "event_id": f"T{n}-o", "type": "ticket.reopened",
+                                "ts": t + 300_000})  # fmt: skip
+    return out
+
+
 def report_for(events: list[dict[str, Any]], at_ms: int, config: Path | None) -> dict[str, Any]:
     book = load_settings(config, env={}).policies
     lines = [orjson.dumps(e) for e in events]
@@ -135,60 +165,71 @@ def compare_queue(published: dict[str, str], expected_snapshot: dict[str, Any]) 
     return diffs
 
 
-def _survey_diffs(dep: Any, events: list[dict[str, Any]], config: Path | None) -> list[str]:
+def _survey_diffs(dep: Any, report_at: Callable[[int], dict[str, Any]]) -> list[str]:
+    return _single_hash_diffs(dep, report_at, "surveys", survey_hashes)
+
+
+def _single_hash_diffs(
+    dep: Any, report_at: Callable[[int], dict[str, Any]], family: str, hashes: Any
+) -> list[str]:
+    """A family published as one hash per tenant, against the report at its instant."""
     diffs: list[str] = []
     client = dep.redis_client()
     for tenant in sorted({t for t, _ in QUEUES}):
-        raw = client.hgetall(f"{dep.name}:surveys:{tenant}")
+        raw = client.hgetall(f"{dep.name}:{family}:{tenant}")
         published = {k.decode(): v.decode() for k, v in raw.items()}
         if not published:
-            return [f"no survey figures for {tenant} yet"]
-        report = report_for(events, int(published["as_of_ms"]), config)
-        snap = next(s for s in report["surveys"] if s["tenant"] == tenant)
-        ((_, expected),) = survey_hashes(dep.name, snap)
+            return [f"no {family} figures for {tenant} yet"]
+        report = report_at(int(published["as_of_ms"]))
+        snap = next((s for s in report[family] if s["tenant"] == tenant), None)
+        if snap is None:
+            return [f"the report has no {family} of {tenant}"]
+        ((_, expected),) = hashes(dep.name, snap)
         diffs += [
-            f"surveys {tenant} {name}: redis={published.get(name)!r} report={value!r}"
+            f"{family} {tenant} {name}: redis={published.get(name)!r} report={value!r}"
             for name, value in expected.items()
             if published.get(name) != value
         ]
         diffs += [
-            f"surveys {tenant} {name}: only in redis" for name in published.keys() - expected.keys()
+            f"{family} {tenant} {n}: only in redis" for n in published.keys() - expected.keys()
         ]
     return diffs
 
 
-def _agent_diffs(dep: Any, events: list[dict[str, Any]], config: Path | None) -> list[str]:
-    """Per tenant: the agent hashes against the report at the instant they were published."""
+def _agent_diffs(dep: Any, report_at: Callable[[int], dict[str, Any]]) -> list[str]:
+    """Per tenant: all agent hashes, read in one transaction (one publish), against the report
+    at the instant they were published."""
     diffs: list[str] = []
     client = dep.redis_client()
     for tenant in sorted({t for t, _ in QUEUES}):
-        as_of = client.hget(f"{dep.name}:agent-summary:{tenant}:#all", "as_of_ms")
-        if as_of is None:
-            return [f"no agent summary for {tenant} yet"]
-        report = report_for(events, int(as_of), config)
-        report["agents"] = [s for s in report["agents"] if s["tenant"] == tenant]
-        diffs += compare_agents(dep, report)
-        if not report["agents"]:
-            diffs.append(f"the report has no agents of {tenant}")
-    return diffs
-
-
-def compare_agents(dep: Any, report: dict[str, Any]) -> list[str]:
-    """Differences between the published agent hashes and the report's agent figures."""
-    diffs: list[str] = []
-    client = dep.redis_client()
-    for snap in report.get("agents", []):
-        for key, fields in agent_hashes(dep.name, snap):
-            raw = client.hgetall(key)
-            published = {k.decode(): v.decode() for k, v in raw.items()}
-            if published.get("as_of_ms") != fields["as_of_ms"]:
-                diffs.append(f"{key}: published at {published.get('as_of_ms')}, apart")
-                continue
+        keys = sorted(
+            k.decode()
+            for pattern in (f"{dep.name}:agent:{tenant}:*", f"{dep.name}:agent-summary:{tenant}:*")
+            for k in client.scan_iter(match=pattern)
+        )
+        pipe = client.pipeline(transaction=True)
+        for key in keys:
+            pipe.hgetall(key)
+        published = {
+            key: {k.decode(): v.decode() for k, v in raw.items()}
+            for key, raw in zip(keys, pipe.execute(), strict=True)
+        }
+        instants = {h.get("as_of_ms") for h in published.values()}
+        if len(instants) != 1 or None in instants:
+            return [f"agents of {tenant}: not one publish yet ({len(instants)} instants)"]
+        report = report_at(int(instants.pop()))
+        snap = next((s for s in report["agents"] if s["tenant"] == tenant), None)
+        if snap is None:
+            return [f"the report has no agents of {tenant}"]
+        expected = dict(agent_hashes(dep.name, snap))
+        for key, fields in expected.items():
+            got = published.get(key, {})
             diffs += [
-                f"{key} {name}: redis={published.get(name)!r} report={value!r}"
+                f"{key} {name}: redis={got.get(name)!r} report={value!r}"
                 for name, value in fields.items()
-                if published.get(name) != value
+                if got.get(name) != value
             ]
+        diffs += [f"{key}: only in redis" for key in published.keys() - expected.keys()]
     return diffs
 
 
@@ -198,6 +239,14 @@ def wait_until_published_equals_report(
     """Poll Redis until every queue's hash equals the report at the hash's own instant."""
     deadline = time.monotonic() + timeout
     last: list[str] = ["nothing published yet"]
+    reports: dict[int, dict[str, Any]] = {}
+
+    def report_at(at_ms: int) -> dict[str, Any]:
+        if at_ms not in reports:
+            reports.clear()  # keep one: the next poll asks about a later instant
+            reports[at_ms] = report_for(events, at_ms, config)
+        return reports[at_ms]
+
     while time.monotonic() < deadline:
         if dep.workers and all(w.poll() is not None for w in dep.workers):
             raise AssertionError("every worker has exited:\n" + dep.tail_logs())
@@ -205,16 +254,17 @@ def wait_until_published_equals_report(
         if all(hashes.values()):
             last = []
             for (tenant, queue), published in hashes.items():
-                at_ms = int(published["as_of_ms"])
-                report = report_for(events, at_ms, config)
+                report = report_at(int(published["as_of_ms"]))
                 snap = next(
                     s for s in report["queues"] if (s["tenant"], s["queue"]) == (tenant, queue)
                 )
                 last += [f"{tenant}/{queue} {d}" for d in compare_queue(published, snap)]
             if not last and any(e["type"].startswith("agent.") for e in events):
-                last = _agent_diffs(dep, events, config)
+                last = _agent_diffs(dep, report_at)
             if not last and any(e["type"].startswith("survey.") for e in events):
-                last = _survey_diffs(dep, events, config)
+                last = _survey_diffs(dep, report_at)
+            if not last and any(e["type"].startswith("ticket.") for e in events):
+                last = _single_hash_diffs(dep, report_at, "tickets", ticket_hashes)
             if not last:
                 return report
         time.sleep(1.0)

@@ -9,7 +9,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from ccpulse.report import build_report
 from ccpulse.sinks.prometheus_sink import PrometheusSink
-from ccpulse.sinks.redis_families import agent_hashes, survey_hashes
+from ccpulse.sinks.redis_families import agent_hashes, survey_hashes, ticket_hashes
 from ccpulse.streams.kpi import PolicyBook
 
 T0 = 1_773_133_200_000  # 2026-03-10T09:00:00Z
@@ -92,3 +92,35 @@ def test_prometheus_agent_and_survey_series() -> None:
         "ccpulse_agent_state_seconds_by_agent",
         {"tenant": "default", "agent": "alice", "window": "today", "state": "on_contact"},
     ) == 300
+
+
+TICKETS: list[dict[str, Any]] = [
+    {"event_id": "t1", "type": "ticket.created", "ts": T0, "ticket_id": "A", "group": "billing",
+     "priority": "high"},
+    {"event_id": "t2", "type": "ticket.replied", "ts": T0 + 600_000, "ticket_id": "A",
+     "agent_id": "x"},
+    {"event_id": "t3", "type": "ticket.status_changed", "ts": T0 + 900_000, "ticket_id": "A",
+     "status": "solved"},
+    {"event_id": "t4", "type": "ticket.created", "ts": T0 + 100_000, "ticket_id": "B",
+     "group": "tech"},
+]  # fmt: skip
+
+
+def test_ticket_hash_and_series() -> None:
+    at = T0 + 3_600_000
+    (snap,) = build_report([orjson.dumps(e) for e in TICKETS], PolicyBook(), at)["tickets"]
+    ((key, fields),) = ticket_hashes("cc", snap)
+    assert key == "cc:tickets:default"
+    assert fields["now.open"] == "1"
+    assert fields["now.open_by_group.tech"] == "1"
+    assert fields["now.backlog_by_age.by_group.tech.under_1h"] == "1"  # created 58 min 20 s ago
+    assert fields["today.created"] == "2"
+    assert fields["today.frt_avg_seconds"] == "600.0"  # A: replied 10 min after creation
+    assert fields["today.by_group.billing.resolution_avg_seconds"] == "900.0"
+    registry = CollectorRegistry()
+    PrometheusSink(registry).update_families([("tickets", snap)])
+    value = registry.get_sample_value
+    assert value("ccpulse_tickets_open", {"tenant": "default", "group": "#all"}) == 1
+    assert value("ccpulse_tickets_backlog",
+                 {"tenant": "default", "group": "tech", "age": "under_1h"}) == 1  # fmt: skip
+    assert value("ccpulse_tickets_created", {"tenant": "default", "window": "today"}) == 2
