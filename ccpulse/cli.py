@@ -66,7 +66,8 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.start
         else int(time.time() * 1000) - int(args.hours * 3_600_000)
     )
-    events = simulated_events(args.seed, start, args.hours)
+    # Sent at once, a simulation must end by now: events after it would come from the future.
+    events = simulated_events(args.seed, start, args.hours, drain=args.realtime or bool(args.out))
     if args.out:
         if args.out == "-":
             count = write_events(events, sys.stdout.buffer)

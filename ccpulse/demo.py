@@ -23,9 +23,12 @@ from ccpulse.sources.produce import EventProducer, paced
 from ccpulse.sources.simulator import SimConfig, default_queues, simulate
 
 
-def simulated_events(seed: int, start_ms: int, hours: float) -> Iterator[dict[str, Any]]:
-    """The demo's queues from `start_ms` for `hours`, contacts in progress finished."""
-    return simulate(SimConfig(default_queues(), seed, start_ms, hours * 3600))
+def simulated_events(
+    seed: int, start_ms: int, hours: float, drain: bool = True
+) -> Iterator[dict[str, Any]]:
+    """The demo's queues from `start_ms` for `hours`; with `drain`, contacts still in progress at
+    the end are finished (their last events fall after it)."""
+    return simulate(SimConfig(default_queues(), seed, start_ms, hours * 3600, drain=drain))
 
 
 def write_events(events: Iterator[dict[str, Any]], out: IO[bytes]) -> int:

@@ -4,7 +4,8 @@ A custom collector renders whatever the last publish handed it, so a scrape neve
 state while the event loop changes it. Counters come from each queue's running totals, which
 live in the changelog-backed state: they survive restarts instead of resetting. Series of a queue
 disappear as soon as the worker no longer owns its partition. Labels: tenant, queue, channel
-(bounded by configuration), plus window and reason where named.
+(channel is a closed list; tenants and queues are as many as the event sources name), plus
+window and reason where named.
 """
 
 from __future__ import annotations

@@ -81,8 +81,14 @@ def create_app(
         help="KPI engine records (buckets, contacts, queue metas), keyed by input partition",
     )
 
+    dead_letters = 0
+
     def dead_letter(item: DeadLetter) -> None:
-        log.warning("dead letter (%s): %s", item.reason, item.error)
+        nonlocal dead_letters
+        dead_letters += 1
+        # The first ones in full, then one in a thousand: bad input must not flood the log.
+        if dead_letters <= 10 or dead_letters % 1000 == 0:
+            log.warning("dead letter #%d (%s): %s", dead_letters, item.reason, item.error)
         deadletter.send_soon(key=item.source.key, value=item.to_bytes())
 
     def write_state() -> None:
@@ -156,5 +162,26 @@ async def ensure_topics(settings: Settings) -> None:
         if wanted:
             await admin.create_topics(wanted)
             await asyncio.sleep(0.5)
+        name = settings.kafka.contacts_topic
+        if name in existing:
+            found = await _partition_count(admin, name)
+            if found is not None and found != settings.kafka.partitions:
+                raise SystemExit(
+                    f"topic {name!r} has {found} partitions but kafka.partitions is "
+                    f"{settings.kafka.partitions}: the state changelog must match the input "
+                    "topic (docs/partitioning.md); set kafka.partitions to the topic's count"
+                )
     finally:
         await admin.close()
+
+
+async def _partition_count(admin: Any, topic: str) -> int | None:
+    """Partitions of an existing topic, or None when the broker does not say."""
+    try:
+        described = await admin.describe_topics([topic])
+    except Exception:  # a broker without DescribeTopics: nothing to check against
+        return None
+    for entry in described:
+        if entry.get("topic") == topic and entry.get("partitions"):
+            return len(entry["partitions"])
+    return None

@@ -86,6 +86,7 @@ class Pipeline:
         self.health = Health()
         #: Queues whose figures changed since the sinks last looked.
         self.dirty: set[tuple[int, QueueKey]] = set()
+        self._published_minute = -1
         #: Intervals whose figures changed since the sinks last looked.
         self.dirty_intervals: set[tuple[int, QueueKey, int]] = set()
 
@@ -265,6 +266,12 @@ class Pipeline:
         """Snapshots of queues that changed, or that have contacts waiting (live figures tick)."""
         settings = self.book.engine
         max_wait_ms = settings.max_wait_seconds * 1000
+        # Rolling windows slide by the minute and intervals end: once a minute every queue is
+        # published again, so a quiet queue's windows do not freeze.
+        minute = now_ms // 60_000
+        if minute != self._published_minute:
+            self._published_minute = minute
+            everything = True
         wanted = set(self.dirty)
         for partition, engine in self.engines.items():
             for qkey, qs in engine.queues.items():

@@ -110,8 +110,7 @@ def segment_items(agent: str, s: AgentState, start: int, end: int, cal: Calendar
                 handling
                 and s.contact_queue
                 and s.contact_queue not in member
-                and f != "logged_in_ms"
-            ):
+            ):  # handling a queue's contact counts as logged in to it, so occupancy stays <= 1
                 items.append((QUEUE, s.contact_queue, t, f, d))
         t = stop
     return items

@@ -19,14 +19,24 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from ccpulse.schemas import (
+    AGENT_STATES,
+    AGENT_TYPES,
     BLOCK_REASONS,
     CHANNELS,
     DEQUEUE_REASONS,
+    SURVEY_KINDS,
+    TICKET_STATUSES,
+    TICKET_TYPES,
+    AgentEvent,
     ContactEvent,
     Rejection,
+    SurveyEvent,
+    TicketEvent,
     decode_message,
     decode_object,
 )
+from ccpulse.schemas.decode import SURVEY_SCORE_RANGE
+from ccpulse.schemas.events import TICKET_PRIORITIES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas"
@@ -452,3 +462,298 @@ def test_sample_helpdesk_counts_overflows_and_drops_short_abandons(
     last15 = helpdesk["channels"]["all"]["rolling"]["15m"]
     assert (last15["offered"], last15["abandoned"], last15["answered"]) == (1, 1, 0)
     assert helpdesk["live"]["all"] == {"in_queue": 1, "longest_wait_seconds": 0.0}
+
+
+# -- the other event families: agent.*, ticket.*, survey.* ------------------------------------
+
+FAMILY_SCHEMAS = {
+    "agent": _validator("agent-event.v1.json"),
+    "ticket": _validator("ticket-event.v1.json"),
+    "survey": _validator("survey-event.v1.json"),
+}
+FAMILY_TYPES = {"agent": AgentEvent, "ticket": TicketEvent, "survey": SurveyEvent}
+_FAMILY_BASE: dict[str, dict[str, Any]] = {
+    "agent": {"event_id": "a-1", "ts": "2026-03-10T09:00:00Z", "tenant": "acme",
+              "agent_id": "ana"},
+    "ticket": {"event_id": "t-1", "ts": "2026-03-10T09:00:00Z", "tenant": "acme",
+               "ticket_id": "T-100"},
+    "survey": {"event_id": "s-1", "ts": "2026-03-10T09:00:00Z", "tenant": "acme"},
+}  # fmt: skip
+_FAMILY_REQUIRED: dict[str, dict[str, Any]] = {
+    "agent.login": {},
+    "agent.logout": {},
+    "agent.state": {"state": "available"},
+    "agent.ring_no_answer": {},
+    "ticket.created": {},
+    "ticket.replied": {"agent_id": "ana"},
+    "ticket.status_changed": {"status": "solved"},
+    "ticket.reopened": {},
+    "ticket.assigned": {},
+    "survey.response": {"survey": "csat", "score": 5},
+}
+
+
+def fev(etype: str, **fields: Any) -> dict[str, Any]:
+    """A minimal valid event of another family, with `fields` overlaid (`_DROP` removes one)."""
+    family = etype.partition(".")[0]
+    out = {**_FAMILY_BASE[family], "type": etype, **_FAMILY_REQUIRED[etype], **fields}
+    return {k: v for k, v in out.items() if v is not _DROP}
+
+
+FAMILY_VALID: list[tuple[str, Any]] = [
+    *((f"minimal {t}", fev(t)) for t in _FAMILY_REQUIRED),
+    # agent.*
+    ("agent login to a queue", fev("agent.login", queue="sales")),
+    ("agent logout of all queues, queue null", fev("agent.logout", queue=None)),
+    ("agent tenant omitted", fev("agent.login", tenant=_DROP)),
+    ("agent ts epoch milliseconds", fev("agent.login", ts=1_773_133_200_000)),
+    *((f"agent state {s}", fev("agent.state", state=s)) for s in AGENT_STATES),
+    ("agent paused with a reason", fev("agent.state", state="paused", reason="lunch break")),
+    ("agent pause reason of 64 characters", fev("agent.state", state="paused", reason="r" * 64)),
+    ("agent pause reason null", fev("agent.state", state="paused", reason=None)),
+    ("agent on contact of a queue", fev("agent.state", state="on_contact", queue="sales")),
+    (
+        "agent ring with everything",
+        fev("agent.ring_no_answer", queue="sales", contact_id="c-9", ring_seconds=15.5),
+    ),
+    (
+        "agent ring, null contact and ring",
+        fev("agent.ring_no_answer", contact_id=None, ring_seconds=None),
+    ),
+    ("agent login: state fields not checked", fev("agent.login", state="busy", reason="")),
+    ("agent state: ring fields not checked", fev("agent.state", ring_seconds=-1, contact_id=3)),
+    ("agent extra properties", fev("agent.login", station="desk 12")),
+    # ticket.*
+    *((f"ticket created by {c}", fev("ticket.created", channel=c)) for c in CHANNELS),
+    *((f"ticket priority {p}", fev("ticket.created", priority=p)) for p in TICKET_PRIORITIES),
+    (
+        "ticket created with everything",
+        fev("ticket.created", channel="chat", priority="urgent", group="billing", by_agent=True),
+    ),
+    *((f"ticket status {s}", fev("ticket.status_changed", status=s)) for s in TICKET_STATUSES),
+    ("ticket internal note", fev("ticket.replied", public=False)),
+    ("ticket reply moving the group", fev("ticket.replied", group="tier 2", priority=None)),
+    ("ticket assigned to an agent", fev("ticket.assigned", group="billing", agent_id="ben")),
+    ("ticket assigned to the group only", fev("ticket.assigned", agent_id=None)),
+    ("ticket reopened, nulls unchanged", fev("ticket.reopened", channel=None, group=None)),
+    ("ticket status change: agent not checked", fev("ticket.status_changed", agent_id="")),
+    # survey.response
+    ("csat 0", fev("survey.response", score=0)),
+    ("csat 10", fev("survey.response", score=10)),
+    ("csat fractional", fev("survey.response", score=4.5)),
+    ("nps 0", fev("survey.response", survey="nps", score=0)),
+    ("nps 10 written 10.0", fev("survey.response", survey="nps", score=10.0)),
+    ("ces 1", fev("survey.response", survey="ces", score=1)),
+    ("ces 6.5", fev("survey.response", survey="ces", score=6.5)),
+    (
+        "survey with every link",
+        fev(
+            "survey.response",
+            queue="sales",
+            agent_id="ana",
+            contact_id="c-1",
+            ticket_id="T-1",
+            channel="chat",
+        ),
+    ),
+    ("survey links null", fev("survey.response", queue=None, agent_id=None, ticket_id=None)),
+]
+
+FAMILY_INVALID: list[tuple[str, Any, str | None]] = [
+    # agent.*
+    ("agent type unknown", fev("agent.login", type="agent.break"), "type"),
+    ("agent without agent_id", fev("agent.login", agent_id=_DROP), "agent_id"),
+    ("agent agent_id empty", fev("agent.login", agent_id=""), "agent_id"),
+    ("agent without ts", fev("agent.state", ts=_DROP), "ts"),
+    ("agent ts without offset", fev("agent.login", ts="2026-03-10T09:00:00"), "ts"),
+    ("agent tenant null", fev("agent.login", tenant=None), "tenant"),
+    ("agent queue with /", fev("agent.login", queue="sales/emea"), "queue"),
+    ("agent queue with #", fev("agent.logout", queue="#agents"), "queue"),
+    ("agent queue empty", fev("agent.ring_no_answer", queue=""), "queue"),
+    ("agent state missing", fev("agent.state", state=_DROP), "state"),
+    ("agent state unknown", fev("agent.state", state="busy"), "state"),
+    ("agent state null", fev("agent.state", state=None), "state"),
+    ("agent pause reason empty", fev("agent.state", state="paused", reason=""), "reason"),
+    ("agent pause reason too long", fev("agent.state", state="paused", reason="r" * 65), "reason"),
+    ("agent pause reason a number", fev("agent.state", state="paused", reason=3), "reason"),
+    (
+        "agent pause reason with a newline",
+        fev("agent.state", state="paused", reason="a\nb"),
+        "reason",
+    ),
+    ("agent ring contact_id empty", fev("agent.ring_no_answer", contact_id=""), "contact_id"),
+    ("agent ring negative", fev("agent.ring_no_answer", ring_seconds=-1), "ring_seconds"),
+    ("agent ring as text", fev("agent.ring_no_answer", ring_seconds="15"), "ring_seconds"),
+    ("agent ring over a week", fev("agent.ring_no_answer", ring_seconds=604_801), "ring_seconds"),
+    # ticket.*
+    ("ticket without ticket_id", fev("ticket.created", ticket_id=_DROP), "ticket_id"),
+    ("ticket type unknown", fev("ticket.created", type="ticket.merged"), "type"),
+    ("ticket created channel null", fev("ticket.created", channel=None), "channel"),
+    ("ticket channel unknown", fev("ticket.replied", channel="fax"), "channel"),
+    ("ticket created priority null", fev("ticket.created", priority=None), "priority"),
+    ("ticket priority unknown", fev("ticket.reopened", priority="p1"), "priority"),
+    ("ticket created group null", fev("ticket.created", group=None), "group"),
+    ("ticket assigned group null", fev("ticket.assigned", group=None), "group"),
+    ("ticket group with /", fev("ticket.reopened", group="a/b"), "group"),
+    ("ticket reply without agent", fev("ticket.replied", agent_id=_DROP), "agent_id"),
+    ("ticket reply agent null", fev("ticket.replied", agent_id=None), "agent_id"),
+    ("ticket assigned agent empty", fev("ticket.assigned", agent_id=""), "agent_id"),
+    ("ticket status missing", fev("ticket.status_changed", status=_DROP), "status"),
+    ("ticket status unknown", fev("ticket.status_changed", status="resolved"), "status"),
+    ("ticket public null", fev("ticket.replied", public=None), "public"),
+    ("ticket public as text", fev("ticket.replied", public="yes"), "public"),
+    ("ticket by_agent as 1", fev("ticket.created", by_agent=1), "by_agent"),
+    # survey.response
+    ("survey kind missing", fev("survey.response", survey=_DROP), "survey"),
+    ("survey kind unknown", fev("survey.response", survey="ces2"), "survey"),
+    ("survey score missing", fev("survey.response", score=_DROP), "score"),
+    ("survey score null", fev("survey.response", score=None), "score"),
+    ("survey score as text", fev("survey.response", score="5"), "score"),
+    ("survey score boolean", fev("survey.response", score=True), "score"),
+    ("csat below 0", fev("survey.response", score=-1), "score"),
+    ("csat above 10", fev("survey.response", score=10.5), "score"),
+    ("nps fractional", fev("survey.response", survey="nps", score=8.5), "score"),
+    ("nps above 10", fev("survey.response", survey="nps", score=11), "score"),
+    ("ces 0", fev("survey.response", survey="ces", score=0), "score"),
+    ("ces 8", fev("survey.response", survey="ces", score=8), "score"),
+    ("survey channel null", fev("survey.response", channel=None), "channel"),
+    ("survey channel unknown", fev("survey.response", channel="paper"), "channel"),
+    ("survey queue with /", fev("survey.response", queue="a/b"), "queue"),
+    ("survey agent empty", fev("survey.response", agent_id=""), "agent_id"),
+    ("survey ticket a number", fev("survey.response", ticket_id=7), "ticket_id"),
+]
+
+
+def _family(obj: dict[str, Any]) -> str:
+    return str(obj["type"]).partition(".")[0]
+
+
+@pytest.mark.parametrize(("label", "obj"), FAMILY_VALID, ids=[label for label, _ in FAMILY_VALID])
+def test_family_decoder_and_schema_accept(label: str, obj: Any) -> None:
+    decoded = decode_object(obj, NOW_MS)
+    assert isinstance(decoded, FAMILY_TYPES[_family(obj)]), decoded
+    assert _schema_errors(FAMILY_SCHEMAS[_family(obj)], obj) == []
+
+
+@pytest.mark.parametrize(
+    ("label", "obj", "field"), FAMILY_INVALID, ids=[label for label, _, _ in FAMILY_INVALID]
+)
+def test_family_decoder_and_schema_refuse(label: str, obj: Any, field: str | None) -> None:
+    decoded = decode_object(obj, NOW_MS)
+    assert isinstance(decoded, Rejection), decoded
+    assert decoded.field == field
+    assert _schema_errors(FAMILY_SCHEMAS[_family(obj)], obj) != []
+
+
+def test_family_schemas_are_valid_and_list_the_decoder_s_values() -> None:
+    for name in ("agent-event.v1.json", "ticket-event.v1.json", "survey-event.v1.json"):
+        Draft202012Validator.check_schema(_schema(name))
+    agent = _schema("agent-event.v1.json")
+    assert agent["properties"]["type"]["enum"] == list(AGENT_TYPES)
+    assert agent["allOf"][0]["then"]["properties"]["state"]["enum"] == list(AGENT_STATES)
+    ticket = _schema("ticket-event.v1.json")
+    assert ticket["properties"]["type"]["enum"] == list(TICKET_TYPES)
+    statuses = next(c["then"]["properties"]["status"]["enum"] for c in ticket["allOf"]
+                    if "status" in c["then"].get("properties", {}))  # fmt: skip
+    assert statuses == list(TICKET_STATUSES)
+    survey = _schema("survey-event.v1.json")
+    assert survey["properties"]["survey"]["enum"] == list(SURVEY_KINDS)
+    ranges = {
+        c["if"]["properties"]["survey"]["const"]: (
+            c["then"]["properties"]["score"]["minimum"],
+            c["then"]["properties"]["score"]["maximum"],
+        )
+        for c in survey["allOf"]
+    }
+    assert ranges == SURVEY_SCORE_RANGE
+
+
+def test_family_events_are_not_contact_events() -> None:
+    """Each family's schema refuses the others' events: a producer cannot mix them up."""
+    samples = {"contact": ev("contact.offered"), "agent": fev("agent.login"),
+               "ticket": fev("ticket.created"), "survey": fev("survey.response")}  # fmt: skip
+    validators = {"contact": EVENT, **FAMILY_SCHEMAS}
+    for family, validator in validators.items():
+        for other, obj in samples.items():
+            assert (_schema_errors(validator, obj) == []) == (family == other), (family, other)
+
+
+@pytest.mark.parametrize(
+    ("label", "obj", "field"),
+    [
+        ("agent ts ahead", fev("agent.login", ts=_iso(NOW_MS + 600_000)), "ts"),
+        ("agent reason with a line separator",
+         fev("agent.state", state="paused", reason="a\u2028b"), "reason"),
+        ("ticket ts before 2000", fev("ticket.created", ts="1999-12-31T23:59:59Z"), "ts"),
+        ("survey integral float ts", fev("survey.response", ts=1_773_133_200_000.0), "ts"),
+    ],
+)  # fmt: skip
+def test_family_rules_only_the_decoder_checks(label: str, obj: Any, field: str) -> None:
+    """The same limits of JSON Schema as for contact events (docs/event-contract.md)."""
+    decoded = decode_object(obj, NOW_MS)
+    assert isinstance(decoded, Rejection) and decoded.field == field
+    assert _schema_errors(FAMILY_SCHEMAS[_family(obj)], obj) == []
+
+
+def _agent_and_survey_report(tmp_path: Path) -> Any:
+    lines = (DATA / "examples" / "agents-shift.jsonl").read_text(encoding="utf-8").splitlines()
+    lines += [
+        json.dumps(fev("survey.response", event_id="v1", ts="2026-03-10T09:30:00Z",
+                       tenant="demo", queue="sales", agent_id="ana")),
+        json.dumps(fev("survey.response", event_id="v2", ts="2026-03-10T09:31:00Z",
+                       tenant="demo", survey="nps", score=6, channel="chat")),
+        json.dumps(fev("survey.response", event_id="v3", ts="2026-03-10T09:32:00Z",
+                       tenant="demo", survey="ces", score=2.5)),
+    ]  # fmt: skip
+    lines += [
+        json.dumps(fev("ticket.created", event_id="t1", ts="2026-03-10T09:05:00Z", tenant="demo")),
+        json.dumps(fev("ticket.replied", event_id="t2", ts="2026-03-10T09:25:00Z", tenant="demo")),
+    ]
+    events = tmp_path / "agents-and-surveys.jsonl"
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report, _ = run_report(events, "--at", "2026-03-10T09:55:00Z")
+    return report
+
+
+def test_report_with_agents_and_surveys_matches_schema(tmp_path: Path) -> None:
+    report = _agent_and_survey_report(tmp_path)
+    assert [s["tenant"] for s in report["agents"]] == ["demo"]
+    assert [s["tenant"] for s in report["surveys"]] == ["demo"]
+    assert _schema_errors(REPORT, report) == []
+    published = set(_schema("report.v1.json")["$defs"]["agent_figures"]["properties"])
+    assert set(report["agents"][0]["all"]["today"]) == published
+    published = set(_schema("report.v1.json")["$defs"]["survey_figures"]["properties"])
+    assert set(report["surveys"][0]["today"]["all"]) == published
+    assert [s["tenant"] for s in report.get("tickets", [{"tenant": "demo"}])] == ["demo"]
+    # A tickets array is described loosely: the tenant fields and the pipeline counts.
+    loose = {
+        "tenant": "demo",
+        "as_of": report["agents"][0]["as_of"],
+        "as_of_ms": 1,
+        "pipeline": {"too_late": 0, "duplicates": 0},
+        "anything": {"else": [1]},
+    }
+    assert _schema_errors(REPORT, {**report, "tickets": [loose]}) == []
+    assert _schema_errors(REPORT, {**report, "tickets": [{"tenant": "demo"}]}) != []
+
+
+def test_report_schema_refuses_agent_and_survey_drift(tmp_path: Path) -> None:
+    report = _agent_and_survey_report(tmp_path)
+    for path, bad in (
+        (("agents", 0, "all", "today", "handled"), -1),
+        (("agents", 0, "all", "today", "occupancy"), "0.5"),
+        (("agents", 0, "agents", "bob", "live", "state"), "offline"),
+        (("agents", 0, "queues", "sales", "live", "by_state"), {"busy": 1}),
+        (("surveys", 0, "today", "all", "csat"), 1.2),
+        (("surveys", 0, "today", "all", "nps"), -101),
+        (("surveys", 0, "today", "by_channel"), {"fax": report["surveys"][0]["today"]["all"]}),
+    ):
+        broken = json.loads(json.dumps(report))
+        target = broken
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = bad
+        assert _schema_errors(REPORT, broken) != [], path
+    broken = json.loads(json.dumps(report))
+    del broken["agents"][0]["all"]["today"]["utilisation"]
+    assert _schema_errors(REPORT, broken) != []

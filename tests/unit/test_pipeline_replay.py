@@ -72,9 +72,7 @@ def _figures(pipeline: Pipeline, now_ms: int) -> dict[tuple[str, str], object]:
     out = {}
     for engine in pipeline.engines.values():
         for key, qs in engine.queues.items():
-            snap = queue_snapshot(qs, now_ms, (15, 60), 86_400_000)
-            snap.pop("pipeline")
-            out[key] = snap
+            out[key] = queue_snapshot(qs, now_ms, (15, 60), 86_400_000)
     return out
 
 
