@@ -66,8 +66,10 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.start
         else int(time.time() * 1000) - int(args.hours * 3_600_000)
     )
-    # Sent at once, a simulation must end by now: events after it would come from the future.
-    events = simulated_events(args.seed, start, args.hours, drain=args.realtime or bool(args.out))
+    events = simulated_events(args.seed, start, args.hours)
+    if not args.realtime:  # sent at once: what happens after now would come from the future
+        now = int(time.time() * 1000)
+        events = (e for e in events if e["ts"] <= now)
     if args.out:
         if args.out == "-":
             count = write_events(events, sys.stdout.buffer)

@@ -53,7 +53,10 @@ def run(
     daily_curve: bool = False,
     drain: bool = True,
 ) -> list[Ev]:
-    config = SimConfig(queues, seed, start_ms, hours * 3600, daily_curve=daily_curve, drain=drain)
+    """Contact events only: the agent, ticket and survey families are off (they have their own
+    tests in test_simulator_families.py)."""
+    config = SimConfig(queues, seed, start_ms, hours * 3600, daily_curve=daily_curve, drain=drain,
+                       agents=False, tickets=False, surveys=False)  # fmt: skip
     return list(simulate(config))
 
 
