@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,43 +88,43 @@ class Service:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_broker(port: int | None = None, timeout: float = 20.0) -> Service:
-    """Start Tansu (memory storage) on loopback; its URL for faust is `kafka://127.0.0.1:PORT`."""
-    port = port or free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="ccpulse-tansu-"))
-    log = workdir / "tansu.log"
-    url = f"tcp://127.0.0.1:{port}"
+def _launch(
+    name: str, port: int, argv_for: Callable[[Path], list[str]], timeout: float,
+    env: dict[str, str] | None = None,
+) -> Service:  # fmt: skip
+    """Run a server in a fresh work directory and wait until it listens on `port`."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"ccpulse-{name}-"))
+    log = workdir / f"{name}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url",
-             url, "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
-            env={**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")},
-        )  # fmt: skip
-    service = Service("tansu", port, proc, workdir, log)
+            argv_for(workdir), stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=env
+        )
+    service = Service(name, port, proc, workdir, log)
     try:
-        _wait_port(port, proc, "tansu broker", timeout)
+        _wait_port(port, proc, f"{name} server", timeout)
     except ServiceError:
         service.stop()
         raise
     return service
+
+
+def start_broker(port: int | None = None, timeout: float = 20.0) -> Service:
+    """Start Tansu (memory storage) on loopback; its URL for faust is `kafka://127.0.0.1:PORT`."""
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    argv = [str(tansu_binary()), "broker", "--listener-url", url,
+            "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]  # fmt: skip
+    env = {**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")}
+    return _launch("tansu", port, lambda _: argv, timeout, env)
 
 
 def start_redis(port: int | None = None, timeout: float = 10.0) -> Service:
     """Start redis-server (or valkey-server) on loopback without persistence."""
     port = port or free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="ccpulse-redis-"))
-    log = workdir / "redis.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(redis_binary()), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
-        )  # fmt: skip
-    service = Service("redis", port, proc, workdir, log)
-    try:
-        _wait_port(port, proc, "redis server", timeout)
-    except ServiceError:
-        service.stop()
-        raise
-    return service
+    binary = str(redis_binary())
+    return _launch(
+        "redis", port,
+        lambda workdir: [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                         "--appendonly", "no", "--dir", str(workdir)],
+        timeout,
+    )  # fmt: skip
