@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -75,7 +75,6 @@ class Service:
     proc: subprocess.Popen[bytes]
     workdir: Path
     log: Path
-    _extra: list[str] = field(default_factory=list)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
