@@ -81,19 +81,28 @@ def create_app(
         help="KPI engine records (buckets, contacts, queue metas), keyed by input partition",
     )
 
-    dead_letters = 0
+    dead_letters: list[DeadLetter] = []
+    dead_count = 0
 
     def dead_letter(item: DeadLetter) -> None:
-        nonlocal dead_letters
-        dead_letters += 1
+        nonlocal dead_count
+        dead_count += 1
         # The first ones in full, then one in a thousand: bad input must not flood the log.
-        if dead_letters <= 10 or dead_letters % 1000 == 0:
-            log.warning("dead letter #%d (%s): %s", dead_letters, item.reason, item.error)
-        deadletter.send_soon(key=item.source.key, value=item.to_bytes())
+        if dead_count <= 10 or dead_count % 1000 == 0:
+            log.warning("dead letter #%d (%s): %s", dead_count, item.reason, item.error)
+        dead_letters.append(item)
 
-    def write_state() -> None:
+    async def write_state() -> None:
+        """Hand the batch's state writes and dead letters to the Kafka producer.
+
+        Awaiting each send (rather than Faust's `send_soon` buffer) puts every record in the
+        client's own queue before the batch's offsets can be committed; Faust flushes that queue
+        before each commit, whereas its `send_soon` buffer flush may give up early and let a
+        commit overtake the writes (docs/exactly-once.md).
+        """
         store: Any = table.data
         memory_index = getattr(store, "_key_partition", None)
+        changelog = table.changelog_topic
         for partition, key, value in pipeline.table_writes():
             if value is None:
                 store.pop(key, None)
@@ -103,7 +112,13 @@ def create_app(
                 store[key] = value
                 if memory_index is not None:
                     memory_index[key] = partition
-            table.send_changelog(partition, key, value, value_serializer="raw")
+            await changelog.send(
+                key=key, value=value, partition=partition,
+                key_serializer="raw", value_serializer="raw",
+            )  # fmt: skip
+        while dead_letters:
+            item = dead_letters.pop(0)
+            await deadletter.send(key=item.source.key, value=item.to_bytes())
 
     @table.on_recover
     async def _recovered() -> None:
@@ -126,13 +141,13 @@ def create_app(
                 pipeline.process(
                     Message(m.topic, m.partition, m.offset, m.key, m.value or b""), dead_letter
                 )
-            write_state()
+            await write_state()
 
     @app.timer(GC_INTERVAL_SECONDS)
     async def collect_garbage() -> None:
         for engine in pipeline.engines.values():
             engine.collect_garbage()
-        write_state()
+        await write_state()
 
     if on_snapshots is not None:
 
