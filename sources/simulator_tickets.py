@@ -146,6 +146,8 @@ class _Desk:
     def next_arrival(self, t: float, end: int) -> float:
         """The next creation after `t` (thinning under the daily curve), or `end`."""
         rng = self.rng
+        if self.rate <= 0.0:  # no desk traffic (a tiny rate underflows to 0 per millisecond)
+            return end
         while True:
             t -= math.log(1.0 - rng.random()) / self.rate
             if t >= end:

@@ -643,3 +643,10 @@ def test_events_match_the_family_json_schemas(name: str) -> None:
     for e in events:
         errors = [err.message for err in validator.iter_errors(e)]
         assert not errors, (e, errors)
+
+
+def test_a_desk_rate_too_small_to_represent_creates_no_ticket() -> None:
+    """Regression: 5e-324 tickets/hour underflows to 0 per millisecond (a division by zero)."""
+    desk = SimTicketDesk("default", "desk", 5e-324, 1)
+    config = SimConfig([], 0, 1_773_100_800_000, 3600.0, desks=[desk], agents=False)
+    assert [e for e in simulate(config) if e["type"].startswith("ticket.")] == []
