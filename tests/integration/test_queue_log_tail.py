@@ -1,0 +1,314 @@
+"""`ccpulse tail-queue-log` into a real broker and worker: a growing queue_log, rotated by rename
+twice (once while the follower is down), the follower killed with SIGKILL mid-way and restarted;
+the topic then holds every event of the log exactly once (by id), and Redis holds exactly the
+offline report's figures of the whole log.
+
+The log is tests/data/queue_log/sample.queue_log with its timestamps moved so that its last line
+is a minute old. Event ids are `ql:<source>:<line number>:<line hash>:<suffix>`; the follower
+names every file it reads after the path it follows (`queue_log`, also for `queue_log.1`) and
+numbers lines from 1 in each file, and keeps its mapper's state (visits, held-back events)
+across rotations and restarts. The expected events are made the same way here: one
+`QueueLogMapper(source="queue_log")` fed the lines of each file in turn, numbered per file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from ccpulse.embedded import free_port
+from ccpulse.sinks.redis_families import agent_hashes
+from ccpulse.sources.produce import bootstrap_servers
+from ccpulse.sources.queue_log import QueueLogMapper, WireEvent, queue_log_events
+from ccpulse.sources.queue_log_parse import LineParser
+from tests.integration.conftest import Deployment
+from tests.integration.helpers import compare_queue, report_for
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "queue_log" / "sample.queue_log"
+#: The last line of the sample is stamped 1741086000 (2025-03-04T11:00:00Z).
+SAMPLE_END_S = 1_741_086_000
+TENANT = "default"
+QUEUES = ("sales", "support")
+#: Which sample lines (1-based, inclusive) go into each file the follower reads, in order:
+#: queue_log.2 (the first file, rotated twice), queue_log.1 (rotated once), queue_log (current).
+FILES = ((1, 45), (46, 58), (59, 78))
+
+
+def shifted_sample(now_s: int) -> list[str]:
+    """The sample's lines (blank and garbage lines included), the epoch of each moved so that
+    the last line is stamped a minute before `now_s`."""
+    shift = now_s - 60 - SAMPLE_END_S
+    out = []
+    for line in SAMPLE.read_text(encoding="utf-8").splitlines():
+        head, sep, rest = line.partition("|")
+        out.append(f"{int(head) + shift}{sep}{rest}" if head.isdigit() else line)
+    return out
+
+
+def expected_events(files: list[list[str]]) -> list[WireEvent]:
+    """The events the follower must produce: one mapper across files, lines numbered per file."""
+    mapper = QueueLogMapper(TENANT, "queue_log")
+    events: list[WireEvent] = []
+    for lines in files:
+        parser = LineParser("UTC")
+        for line_no, text in enumerate(lines, start=1):
+            events += mapper.feed(parser.parse(text, line_no))
+    events += mapper.flush()
+    return events
+
+
+def append(path: Path, lines: list[str]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("".join(line + "\n" for line in lines))
+
+
+class Tailer:
+    """`ccpulse tail-queue-log` as a subprocess with the deployment's Kafka settings."""
+
+    def __init__(self, dep: Deployment, path: Path, store: Path, log_dir: Path) -> None:
+        self.dep, self.path, self.store, self.log_dir = dep, path, store, log_dir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        log = self.log_dir / f"tailer-{len(self.procs)}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "ccpulse.cli", "tail-queue-log", str(self.path),
+                 "--tenant", TENANT, "--offset-store", str(self.store), "--poll-seconds", "0.2"],
+                env=self.dep.env(free_port()), stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p}\n{p.read_text()[-3000:]}"
+                         for p in sorted(self.log_dir.glob("tailer-*.log")))  # fmt: skip
+
+    def stored(self) -> dict[str, Any]:
+        return dict(orjson.loads(self.store.read_bytes())) if self.store.exists() else {}
+
+    def wait_caught_up(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Until the stored position is the end of the followed path, with nothing held back."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs[-1]
+            assert proc.poll() is None, "the follower exited:\n" + self.logs()
+            state = self.stored()
+            st = os.stat(self.path)
+            if (state.get("file") == [st.st_dev, st.st_ino] and state["offset"] == st.st_size
+                    and not state["mapper"]["pending"]):  # fmt: skip
+                return state
+            time.sleep(0.1)
+        raise AssertionError(f"the follower never caught up: {self.stored()}\n{self.logs()}")
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+
+@pytest.fixture
+def tailer(deployment: Deployment, tmp_path: Path) -> Iterator[Tailer]:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    follower = Tailer(deployment, tmp_path / "asterisk" / "queue_log", tmp_path / "offsets.json",
+                      logs)  # fmt: skip
+    follower.path.parent.mkdir()
+    yield follower
+    follower.stop_all()
+
+
+def consume_topic(dep: Deployment, want: set[str], timeout: float) -> list[WireEvent]:
+    """Every event on the deployment's topic (messages are JSON arrays or single events), read
+    from the start until every id of `want` was seen and the topic is quiet."""
+
+    async def go() -> list[WireEvent]:
+        consumer = AIOKafkaConsumer(
+            dep.topic, bootstrap_servers=bootstrap_servers(dep.broker_url),
+            auto_offset_reset="earliest", group_id=None, enable_auto_commit=False,
+        )  # fmt: skip
+        await consumer.start()
+        out: list[WireEvent] = []
+        try:
+            deadline = time.monotonic() + timeout
+            quiet = 0
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=500)
+                records = [r for rs in batch.values() for r in rs]
+                for record in records:
+                    value = orjson.loads(record.value)
+                    out.extend(value if isinstance(value, list) else [value])
+                quiet = 0 if records else quiet + 1
+                if want <= {e["event_id"] for e in out} and quiet >= 2:
+                    break
+        finally:
+            await consumer.stop()
+        return out
+
+    return asyncio.run(go())
+
+
+def published_diffs(dep: Deployment, report_at: Callable[[int], dict[str, Any]]) -> list[str]:
+    """Queue hashes of the log's queues, then every agent hash of the tenant (read in one
+    transaction: one publish), each against the report at the instant it was published."""
+    diffs: list[str] = []
+    for queue in QUEUES:
+        published = dep.queue_hash(TENANT, queue)
+        if not published:
+            return [f"no figures of {queue} yet"]
+        report = report_at(int(published["as_of_ms"]))
+        snap = next(s for s in report["queues"] if (s["tenant"], s["queue"]) == (TENANT, queue))
+        diffs += [f"{queue} {d}" for d in compare_queue(published, snap)]
+    if diffs:
+        return diffs
+    client = dep.redis_client()
+    keys = sorted(
+        k.decode()
+        for pattern in (f"{dep.name}:agent:{TENANT}:*", f"{dep.name}:agent-summary:{TENANT}:*")
+        for k in client.scan_iter(match=pattern)
+    )
+    pipe = client.pipeline(transaction=True)
+    for key in keys:
+        pipe.hgetall(key)
+    published_agents = {
+        key: {k.decode(): v.decode() for k, v in raw.items()}
+        for key, raw in zip(keys, pipe.execute(), strict=True)
+    }
+    instants = {h.get("as_of_ms") for h in published_agents.values()}
+    if len(instants) != 1 or None in instants:
+        return [f"agents: not one publish yet ({len(instants)} instants)"]
+    report = report_at(int(str(instants.pop())))
+    (snap,) = [s for s in report["agents"] if s["tenant"] == TENANT]
+    expected = dict(agent_hashes(dep.name, snap))
+    for key, fields in expected.items():
+        got = published_agents.get(key, {})
+        diffs += [f"{key} {name}: redis={got.get(name)!r} report={value!r}"
+                  for name, value in fields.items() if got.get(name) != value]  # fmt: skip
+    diffs += [f"{key}: only in redis" for key in published_agents.keys() - expected.keys()]
+    return diffs
+
+
+def wait_until_published_equals_report(
+    dep: Deployment, events: list[WireEvent], timeout: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    reports: dict[int, dict[str, Any]] = {}
+    last = ["nothing compared yet"]
+
+    def report_at(at_ms: int) -> dict[str, Any]:
+        if at_ms not in reports:
+            reports.clear()
+            reports[at_ms] = report_for(events, at_ms, None)
+        return reports[at_ms]
+
+    while time.monotonic() < deadline:
+        assert all(w.poll() is None for w in dep.workers), "the worker exited:\n" + dep.tail_logs()
+        last = published_diffs(dep, report_at)
+        if not last:
+            return next(iter(reports.values()))
+        time.sleep(0.5)
+    raise AssertionError("published figures never matched the report:\n" + "\n".join(last[:40])
+                         + "\n" + dep.tail_logs())  # fmt: skip
+
+
+def test_followed_log_through_kill_and_rotations_equals_the_report(
+    deployment: Deployment, tailer: Tailer
+) -> None:
+    lines = shifted_sample(int(time.time()))
+    files = [lines[a - 1 : b] for a, b in FILES]
+    log = tailer.path
+    deployment.start_worker()
+
+    # Lines 1-20 are there before the follower starts; it reads them from the start.
+    append(log, lines[:20])
+    tailer.start()
+    tailer.wait_caught_up()
+
+    # Lines 21-33 arrive one by one; the follower is killed right after the last one is written,
+    # before it can have stored their position: the restart must read them (again).
+    for line in lines[20:33]:
+        time.sleep(0.03)
+        append(log, [line])
+    deployment.kill(tailer.procs[-1])
+    assert tailer.stored()["offset"] < log.stat().st_size
+
+    # While it is down: lines 34-40, then a rotation by rename; Asterisk still writes lines
+    # 41-45 to the renamed file, then reopens its log and writes lines 46-52 to a new file.
+    append(log, lines[33:40])
+    first = log.with_name("queue_log.1")
+    os.rename(log, first)
+    append(first, lines[40:45])
+    append(log, lines[45:52])
+    tailer.start()  # finds queue_log.1 by its inode, finishes it, then reads the new file
+    tailer.wait_caught_up()
+
+    # A rotation while it runs (logrotate: .1 -> .2, the log -> .1, a new empty log), lines
+    # 53-58 still going to the renamed file, then lines 59-78 to the new one, in two writes.
+    os.rename(first, log.with_name("queue_log.2"))
+    os.rename(log, first)
+    log.touch()
+    append(first, lines[52:58])
+    time.sleep(0.5)  # the follower sees the empty new file and keeps reading the old one
+    append(log, lines[58:70])
+    time.sleep(0.3)
+    append(log, lines[70:])
+    state = tailer.wait_caught_up()
+    assert state["line_no"] == FILES[2][1] - FILES[2][0] + 1
+
+    expected = expected_events(files)
+    by_id = {e["event_id"]: e for e in expected}
+    # As many events as a batch read of the sample in one piece (88), all with distinct ids.
+    assert len(by_id) == len(expected) == len(queue_log_events(SAMPLE)[0])
+    assert {e["type"] for e in expected} >= {"contact.offered", "contact.answered",
+                                             "contact.completed", "agent.state",
+                                             "agent.login"}  # fmt: skip
+
+    # The topic: every expected event, nothing else, and an id seen twice (lines read again
+    # after the kill) always with the same content.
+    produced = consume_topic(deployment, set(by_id), timeout=30)
+    seen: dict[str, WireEvent] = {}
+    conflicts = []
+    for event in produced:
+        before = seen.setdefault(event["event_id"], event)
+        if before != event:
+            conflicts.append((before, event))
+    assert not conflicts, conflicts[:5]
+    missing = sorted(by_id.keys() - seen.keys())
+    extra = sorted(seen.keys() - by_id.keys())
+    assert not missing and not extra, (missing[:20], extra[:20])
+    assert seen == by_id
+
+    # Redis: every queue hash and every agent hash equal the offline report of the whole log at
+    # the instant the worker published them.
+    report = wait_until_published_equals_report(deployment, expected, timeout=45)
+    assert report["input"]["rejected"] == 0 and report["input"]["too_late"] == 0
+    # ...and the comparison does see a difference: the same hashes against the report of the log
+    # without its last answered call disagree.
+    last_answer = max(i for i, e in enumerate(expected) if e["type"] == "contact.answered")
+    fewer = expected[:last_answer] + expected[last_answer + 1 :]
+    assert published_diffs(deployment, lambda at_ms: report_for(fewer, at_ms, None))
+    (agents,) = report["agents"]
+    assert sorted(agents["agents"]) == ["Agent/1003", "Agent/1004", "Local/1002@agents/n",
+                                        "PJSIP/alice", "PJSIP/bob", "SIP/1001"]  # fmt: skip
+
+    for proc in tailer.procs[1:]:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0, tailer.logs()
