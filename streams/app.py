@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ccpulse.config import Settings
+from ccpulse.sources.produce import bootstrap_servers
+from ccpulse.streams import statekeys
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
 
 log = logging.getLogger("ccpulse.worker")
@@ -25,6 +29,8 @@ log = logging.getLogger("ccpulse.worker")
 BATCH_MESSAGES = 2000
 #: ...or after this long, so that a quiet stream still reaches the sinks promptly.
 BATCH_SECONDS = 0.1
+#: How long a new owner may take to read a changelog partition back to its fence.
+READ_BACK_TIMEOUT_SECONDS = 120.0
 #: Dropping stale contacts and old buckets needs no hurry.
 GC_INTERVAL_SECONDS = 60.0
 
@@ -130,8 +136,48 @@ def create_app(
         for partition in set(pipeline.engines) - owned:
             pipeline.drop(partition)
         for partition in owned - set(pipeline.engines):
-            engine = pipeline.restore(partition, list(table.data.items()))
-            log.info("partition %d: restored %d queues", partition, len(engine.queues))
+            records = await read_back(partition)
+            engine = pipeline.restore(partition, records.items())
+            log.info("partition %d: restored %d queues from %d records", partition,
+                     len(engine.queues), len(records))  # fmt: skip
+
+    async def read_back(partition: int) -> dict[bytes, bytes]:
+        """The partition's state, read from its changelog up to a fence written now.
+
+        Faust's own recovery stops at the end offset the broker reports; the embedded broker can
+        report one below the true end, and a state record missed that way would be lost for
+        good (its events lie before the committed offset). A fence record written first and
+        read back last proves that every earlier record was read, on any broker.
+        """
+        fence, token = statekeys.fence_key(partition), uuid.uuid4().hex.encode()
+        changelog = table.changelog_topic
+        await changelog.send(key=fence, value=token, partition=partition,
+                             key_serializer="raw", value_serializer="raw")  # fmt: skip
+        await app.producer.flush()
+        tp = TopicPartition(changelog.get_topic_name(), partition)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers(kafka.broker), enable_auto_commit=False,
+            auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
+        )  # fmt: skip
+        consumer.assign([tp])
+        await consumer.start()
+        records: dict[bytes, bytes] = {}
+        try:
+            await consumer.seek_to_beginning(tp)
+            deadline = time.monotonic() + READ_BACK_TIMEOUT_SECONDS
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(tp, timeout_ms=500, max_records=20_000)
+                for rec in batch.get(tp, []):
+                    if rec.key == fence:
+                        if rec.value == token:
+                            return records
+                    elif rec.value is None:
+                        records.pop(rec.key, None)
+                    else:
+                        records[rec.key] = rec.value
+            raise RuntimeError(f"changelog partition {partition}: fence not read back in time")
+        finally:
+            await consumer.stop()
 
     @app.agent(source, name="ccpulse-contacts")
     async def contacts(stream: faust.StreamT[bytes]) -> None:

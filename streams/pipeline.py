@@ -111,7 +111,7 @@ class Pipeline:
         metas, contacts = [], []
         for key, value in items:
             part, kind, rest = statekeys.parse(key)
-            if part != partition or value is None:
+            if part != partition or value is None or kind == "fence":
                 continue
             record = orjson.loads(value)
             if kind == "b":

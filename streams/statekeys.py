@@ -30,6 +30,11 @@ def meta_key(partition: int, tenant: str, queue: str) -> bytes:
     return SEP.join((str(partition), "q", tenant, queue)).encode()
 
 
+def fence_key(partition: int) -> bytes:
+    """A marker a new owner writes before reading a changelog partition back (see app.py)."""
+    return SEP.join((str(partition), "fence")).encode()
+
+
 def parse(key: bytes) -> tuple[int, str, list[str]]:
     """(partition, kind, rest) of a state key."""
     partition, kind, *rest = key.decode().split(SEP)
