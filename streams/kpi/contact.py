@@ -76,9 +76,6 @@ class Contact:
         self.roles[role] = event
         return Absorbed.REPLACED
 
-    def knows(self, event_id: str) -> bool:
-        return any(e is not None and e.event_id == event_id for e in self.roles)
-
     @property
     def offered(self) -> ContactEvent | None:
         return self.roles[0]
