@@ -36,6 +36,9 @@ class KafkaSettings:
     partitions: int = 4
     replication_factor: int = 1
     app_id: str = "ccpulse"
+    #: Longest a fetch waits at the broker for data. Kafka answers as soon as data arrives;
+    #: the embedded broker only when this expires, so it bounds the delay there.
+    fetch_max_wait_ms: int = 100
 
 
 @dataclass(frozen=True, slots=True)

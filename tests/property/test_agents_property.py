@@ -1,0 +1,508 @@
+"""Property: the agent engine's figures equal a direct recomputation from random agent histories.
+
+Random histories of 1-4 agents of one tenant are generated: logins and logouts with and without
+a queue, `agent.state` available, on_contact and wrap_up (with or without the contact's queue),
+paused (with or without a reason), offline, a reason on a state that ignores it, and
+`agent.ring_no_answer`; most agents start with a login, some are first seen in a state. The
+zones have a DST change day (Paris spring and autumn, St John's), half-hour offsets (St John's,
+Kolkata), a half-hour DST shift (Lord Howe) and a DST jump at midnight (Santiago); intervals are
+15, 30 or 60 minutes. An agent's timestamps never go backwards and its event ids sort in
+generation order, so equal timestamps (allowed now and then) fold in one documented order. The
+events are encoded as contract JSON, decoded, and delivered either fully shuffled (lateness 30
+days) or each delayed by up to 3 hours (lateness 1 or 2 hours, so some are too late), with some
+re-sent; the engine's garbage collection runs every few events in some cases.
+
+For several report instants (inside the history, at its latest event, and up to 30 hours after
+it, so across local midnight) a fresh engine gets the events at or before the instant, as
+`ccpulse report --at` does. A deliberately simple second computation, written here from
+docs/agent-kpis.md and sharing no code with `ccpulse.streams.kpi` (it uses `zoneinfo`), replays
+the delivery order for the too-late and duplicate rules, then walks each agent's kept events in
+(ts, event_id) order by the fold rules, and cuts each state segment (the last one open up to the
+instant) at every interval boundary: local midnights (found by bisection over minutes) and every
+interval length after them. Per interval, per agent, per queue and for all agents it derives
+logged-in, available, on-contact, wrap-up and paused time (paused also by reason), contacts
+handled and rings unanswered, and checks every interval, `today`, `current_interval`, the
+ratios, the live views (agents per state, logged in, available; each agent's state, reason,
+queues, since and time in state) and the pipeline counts.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from ccpulse.schemas import AgentEvent, decode_message
+from ccpulse.streams.kpi import EngineSettings, PolicyBook, QueuePolicy
+from ccpulse.streams.kpi.agents import AgentEngine
+
+SEC, MIN, HOUR, DAY = 1000, 60_000, 3_600_000, 86_400_000
+FAR_FUTURE = 4_102_444_800_000  # 2100-01-01, the decoder's "now": nothing is from the future
+TENANT = "acme"
+#: (zone, instant near which histories start): each history runs over the next local midnight.
+ZONES = [
+    ("UTC", "2026-03-10T14:00:00+00:00"),
+    ("Europe/Paris", "2026-03-28T16:00:00+01:00"),  # 23-hour day on the 29th
+    ("Europe/Paris", "2026-10-24T16:00:00+02:00"),  # 25-hour day on the 25th
+    ("America/St_Johns", "2026-03-07T16:00:00-03:30"),  # -03:30, summer time on the 8th
+    ("Asia/Kolkata", "2026-06-01T16:00:00+05:30"),
+    ("Australia/Lord_Howe", "2026-10-03T16:00:00+10:30"),  # 30-minute shift on the 4th
+    ("America/Santiago", "2026-09-05T16:00:00-04:00"),  # the 6th starts at 01:00
+]
+QUEUES = ("sales", "support", "billing")
+REASONS = (None, "break", "lunch", "training")
+
+
+def ms_of(text: str) -> int:
+    return round(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class Ev:
+    """One generated event, as plain data (the second computation reads only these)."""
+
+    eid: str
+    kind: str  # login, logout, state, ring
+    ts: int
+    agent: str
+    queue: str | None = None
+    state: str | None = None
+    reason: str | None = None
+
+
+# -- the generator ----------------------------------------------------------------------------
+
+gap_st = st.one_of(
+    st.sampled_from([0, 1, 59, 60, 300, 840, 900, 1800, 2700, 3600, 3 * 3600]).map(
+        lambda s: s * SEC
+    ),
+    st.integers(1, 3 * HOUR),
+)
+
+
+@st.composite
+def agent_history(draw: st.DrawFn, agent: str, base_ms: int) -> list[Ev]:
+    t = base_ms + draw(st.integers(0, 8 * 60)) * MIN + draw(st.sampled_from([0, 0, 1, 30 * SEC]))
+    out: list[Ev] = []
+    first_kind = draw(st.sampled_from(["login"] * 5 + ["state", "state", "ring", "logout"]))
+    for n in range(draw(st.integers(1, 14))):
+        if n:
+            t += draw(gap_st)
+        kind = first_kind if n == 0 else draw(st.sampled_from(["state"] * 5 + ["login",
+                                                                "logout", "ring"]))  # fmt: skip
+        eid = f"{agent}-{n:02d}"  # ids sort in generation order (equal timestamps fold so)
+        queue = draw(st.sampled_from((*QUEUES, None)))
+        if kind == "state":
+            state = draw(st.sampled_from(["available", "on_contact", "on_contact", "wrap_up",
+                                          "wrap_up", "paused", "paused", "offline"]))  # fmt: skip
+            if state == "paused":
+                reason = draw(st.sampled_from(REASONS))
+            else:  # validated, then ignored
+                reason = draw(st.sampled_from([None, None, None, "ignored"]))
+            if state not in ("on_contact", "wrap_up") and draw(st.booleans()):
+                queue = None
+            out.append(Ev(eid, kind, t, agent, queue, state, reason))
+        else:
+            out.append(Ev(eid, kind, t, agent, queue))
+    return out
+
+
+def wire(e: Ev, zone: str, rnd: Any) -> dict[str, Any]:
+    """The contract JSON of an event, `ts` as epoch ms or as local RFC 3339."""
+    doc: dict[str, Any] = {
+        "event_id": e.eid,
+        "type": {"ring": "agent.ring_no_answer"}.get(e.kind, f"agent.{e.kind}"),
+        "ts": e.ts,
+        "tenant": TENANT,
+        "agent_id": e.agent,
+    }
+    if rnd.random() < 0.5:
+        doc["ts"] = datetime.fromtimestamp(e.ts / 1000, ZoneInfo(zone)).isoformat(
+            timespec="milliseconds"
+        )
+    if e.queue is not None or rnd.random() < 0.3:
+        doc["queue"] = e.queue
+    if e.state is not None:
+        doc["state"] = e.state
+    if e.reason is not None:
+        doc["reason"] = e.reason
+    if e.kind == "ring" and rnd.random() < 0.5:
+        doc.update(contact_id=f"c-{e.eid}", ring_seconds=rnd.choice([0, 12.5, 20]))
+    return doc
+
+
+@dataclass
+class Case:
+    zone: str
+    minutes: int
+    lateness_ms: int
+    gc_every: int | None
+    histories: list[list[Ev]]
+    arrivals: list[tuple[Ev, bytes]]  # delivery order, re-sends included
+    instants: list[int]
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    zone, origin = draw(st.sampled_from(ZONES))
+    base_ms = ms_of(origin)
+    n = draw(st.integers(1, 4))
+    histories = [draw(agent_history(f"a{i}", base_ms)) for i in range(n)]
+    events = [e for h in histories for e in h]
+    rnd = draw(st.randoms(use_true_random=False))
+    sent = events + [rnd.choice(events) for _ in range(rnd.randint(0, len(events) // 3 + 1))]
+    delayed = draw(st.booleans())
+    if delayed:  # each copy is delivered up to 3 hours after its ts, so some are too late
+        lateness_ms = draw(st.sampled_from([10 * MIN, 30 * MIN, HOUR]))
+        delays = [rnd.randrange(3 * HOUR) for _ in sent]
+        order = sorted(range(len(sent)), key=lambda i: (sent[i].ts + delays[i], i))
+        sent = [sent[i] for i in order]
+    else:
+        lateness_ms = 30 * DAY
+        rnd.shuffle(sent)
+    arrivals = [(e, orjson.dumps(wire(e, zone, rnd))) for e in sent]
+    first, last = min(e.ts for e in events), max(e.ts for e in events)
+    instants = sorted(
+        {
+            last,
+            draw(st.integers(first, last)),
+            draw(st.sampled_from(events)).ts,
+            last + draw(st.sampled_from([1, 59 * SEC, 15 * MIN, 2 * HOUR, 30 * HOUR])),
+        }
+    )
+    gc_every = draw(st.none() | st.integers(1, 8))
+    minutes = draw(st.sampled_from([15, 30, 60]))
+    return Case(zone, minutes, lateness_ms, gc_every, histories, arrivals, instants)
+
+
+# -- the second computation -------------------------------------------------------------------
+
+
+def local_date(zone: ZoneInfo, ts: int) -> date:
+    return datetime.fromtimestamp(ts / 1000, zone).date()
+
+
+def midnight(zone: ZoneInfo, day: date) -> int:
+    """The first whole minute whose local date is `day` (local dates never go backwards in
+    these zones, so a bisection over the minutes of the 36 hours before noon finds it)."""
+    noon = round(datetime(day.year, day.month, day.day, 12, tzinfo=zone).timestamp() * 1000)
+    lo, hi = (noon - 36 * HOUR) // MIN, noon // MIN  # date(lo) < day == date(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if local_date(zone, mid * MIN) < day:
+            lo = mid
+        else:
+            hi = mid
+    return hi * MIN
+
+
+@dataclass
+class Grid:
+    """Every interval boundary of the local days from `first` to `last` (and the next day)."""
+
+    zone: ZoneInfo
+    minutes: int
+    first: int
+    last: int
+    starts: list[int] = field(default_factory=list)  # interval starts, then one more boundary
+
+    def __post_init__(self) -> None:
+        day = local_date(self.zone, self.first) - timedelta(days=1)
+        while not self.starts or self.starts[-1] <= max(self.first, self.last) + DAY:
+            begin, end = midnight(self.zone, day), midnight(self.zone, day + timedelta(days=1))
+            self.starts.extend(range(begin, end, self.minutes * MIN))
+            day += timedelta(days=1)
+        self.starts.append(end)
+
+    def start_of(self, ts: int) -> int:
+        return self.starts[bisect_right(self.starts, ts) - 1]
+
+    def end_of(self, start: int) -> int:
+        return self.starts[bisect_right(self.starts, start)]
+
+    def pieces(self, a: int, b: int) -> list[tuple[int, int]]:
+        """[a, b) cut at every boundary: (interval start, milliseconds) of each piece."""
+        out = []
+        i = bisect_right(self.starts, a) - 1
+        while a < b:
+            stop = min(b, self.starts[i + 1])
+            out.append((self.starts[i], stop - a))
+            a, i = stop, i + 1
+        return out
+
+    def label(self, ts: int) -> str:
+        return datetime.fromtimestamp(ts / 1000, self.zone).isoformat(timespec="seconds")
+
+
+@dataclass
+class Fold:
+    """An agent's situation after some of its events (docs/agent-kpis.md, fold rules)."""
+
+    logged_in: bool = False
+    members: frozenset[str] = frozenset()
+    state: str = "offline"
+    reason: str | None = None
+    contact_queue: str | None = None
+    since: int = 0
+
+    def after(self, e: Ev) -> Fold:
+        if e.kind == "ring":
+            return self
+        nxt = Fold(self.logged_in, self.members, self.state, self.reason, self.contact_queue)
+        if e.kind == "login":
+            if e.queue:
+                nxt.members = self.members | {e.queue}
+            if not self.logged_in:
+                nxt.logged_in, nxt.state, nxt.reason, nxt.contact_queue = True, "available", None, None
+        elif e.kind == "logout" or e.state == "offline":
+            nxt.members = self.members - {e.queue} if e.kind == "logout" and e.queue else frozenset()
+            if not nxt.members:
+                nxt.logged_in, nxt.state, nxt.reason, nxt.contact_queue = False, "offline", None, None
+        else:
+            assert e.state is not None
+            nxt.logged_in, nxt.state = True, e.state
+            nxt.reason = e.reason if e.state == "paused" else None
+            if e.state == "on_contact":
+                nxt.contact_queue = e.queue
+            elif e.state == "wrap_up":
+                carried = self.contact_queue if self.state == "on_contact" else None
+                nxt.contact_queue = e.queue or carried
+            else:
+                nxt.contact_queue = None
+        moved = (nxt.state, nxt.reason, nxt.contact_queue) != (
+            self.state, self.reason, self.contact_queue
+        )  # fmt: skip
+        nxt.since = e.ts if moved or not self.logged_in else self.since
+        return nxt
+
+
+Scope = tuple[str, str]  # ("all", ""), ("agent", id) or ("queue", name)
+#: scope -> interval start -> field -> amount (milliseconds or counts).
+Tallies = dict[Scope, dict[int, Counter[str]]]
+
+
+@dataclass
+class Expected:
+    tallies: Tallies
+    live: dict[str, Fold]  # agents logged in at the instant
+    too_late: int
+    duplicates: int
+
+
+def kept_events(arrivals: list[Ev], lateness_ms: int) -> tuple[list[Ev], int, int]:
+    """The delivery order replayed by the documented rules: more than the lateness behind the
+    tenant's watermark (the latest ts seen) is too late; an id already kept is a duplicate."""
+    watermark, too_late, duplicates = 0, 0, 0
+    kept: dict[str, Ev] = {}
+    for e in arrivals:
+        if watermark - e.ts > lateness_ms:
+            too_late += 1
+        elif e.eid in kept:
+            duplicates += 1
+        else:
+            kept[e.eid] = e
+        watermark = max(watermark, e.ts)
+    return list(kept.values()), too_late, duplicates
+
+
+def recompute(arrivals: list[Ev], lateness_ms: int, grid: Grid, now: int) -> Expected:
+    kept, too_late, duplicates = kept_events(arrivals, lateness_ms)
+    tallies: Tallies = defaultdict(lambda: defaultdict(Counter))
+
+    def add(scopes: list[Scope], at: int, name: str, amount: int) -> None:
+        for scope in scopes:
+            tallies[scope][at][name] += amount
+
+    def segment(agent: str, s: Fold, a: int, b: int) -> None:
+        if not s.logged_in:
+            return
+        names = ["logged_in", s.state] + (["paused:" + (s.reason or "unspecified")]
+                                          if s.state == "paused" else [])  # fmt: skip
+        handling = s.state in ("on_contact", "wrap_up")
+        queues = set(s.members) | ({s.contact_queue} if handling and s.contact_queue else set())
+        for start, ms in grid.pieces(a, b):
+            for name in names:
+                add([("agent", agent), ("all", "")], start, name, ms)
+            for q in sorted(queues):
+                add([("queue", q)], start, "logged_in", ms)  # member, or handling its contact
+                if not handling or s.contact_queue == q or s.contact_queue is None:
+                    for name in names[1:]:
+                        add([("queue", q)], start, name, ms)
+
+    by_agent: dict[str, list[Ev]] = defaultdict(list)
+    for e in kept:
+        by_agent[e.agent].append(e)
+    live: dict[str, Fold] = {}
+    for agent, evs in by_agent.items():
+        evs.sort(key=lambda e: (e.ts, e.eid))
+        s = Fold()
+        for i, e in enumerate(evs):
+            s = s.after(e)
+            end = evs[i + 1].ts if i + 1 < len(evs) else now  # the last segment is open
+            segment(agent, s, e.ts, end)
+            counted = {"ring": "ring_no_answer"}.get(e.kind) or (
+                "handled" if e.state == "on_contact" else None
+            )
+            if counted:
+                queues = [e.queue] if e.queue else sorted(s.members)
+                add([("agent", agent), ("all", ""), *(("queue", q) for q in queues)],
+                    grid.start_of(e.ts), counted, 1)  # fmt: skip
+        if s.logged_in:
+            live[agent] = s
+    clean: Tallies = {}
+    for scope, per in tallies.items():
+        kept_per = {at: +c for at, c in per.items() if +c}
+        if kept_per:
+            clean[scope] = kept_per
+    return Expected(clean, live, too_late, duplicates)
+
+
+def figures(c: Counter[str]) -> dict[str, Any]:
+    """The figures of docs/agent-kpis.md from milliseconds and counts."""
+    logged_in, paused = c["logged_in"], c["paused"]
+    handling = c["on_contact"] + c["wrap_up"]
+    return {
+        "logged_in_seconds": logged_in / 1000,
+        "available_seconds": c["available"] / 1000,
+        "on_contact_seconds": c["on_contact"] / 1000,
+        "wrap_up_seconds": c["wrap_up"] / 1000,
+        "paused_seconds": paused / 1000,
+        "paused_seconds_by_reason": {
+            k.removeprefix("paused:"): v / 1000 for k, v in c.items() if k.startswith("paused:")
+        },
+        "handled": c["handled"],
+        "ring_no_answer": c["ring_no_answer"],
+        "aht_seconds": handling / 1000 / c["handled"] if c["handled"] else None,
+        "occupancy": handling / (logged_in - paused) if logged_in != paused else None,
+        "utilisation": handling / logged_in if logged_in else None,
+    }
+
+
+def assert_figures(got: dict[str, Any], counts: Counter[str], where: str) -> None:
+    want = figures(counts)
+    assert set(got) == set(want), where
+    for name, value in want.items():
+        if isinstance(value, float) and name in ("aht_seconds", "occupancy", "utilisation"):
+            assert got[name] == pytest.approx(value, rel=1e-12), f"{where}: {name}"
+        else:
+            assert got[name] == value, f"{where}: {name} is {got[name]!r}, expected {value!r}"
+
+
+def live_view(agents: list[Fold]) -> dict[str, Any] | None:
+    if not agents:
+        return None
+    by_state = Counter(s.state for s in agents)
+    return {"logged_in": len(agents), "by_state": dict(by_state),
+            "available": by_state["available"]}  # fmt: skip
+
+
+def check(snap: dict[str, Any], want: Expected, grid: Grid, now: int) -> None:
+    today = midnight(grid.zone, local_date(grid.zone, now))
+    current = grid.start_of(now)
+    assert snap["as_of"] == grid.label(now)
+    assert snap["pipeline"] == {"too_late": want.too_late, "duplicates": want.duplicates}
+    listed = {"all": {("all", "")}, "queues": set(), "agents": set()}
+    for scope in want.tallies:
+        if scope[0] != "all":
+            listed[scope[0] + "s"].add(scope)
+    assert set(snap["queues"]) == {name for _, name in listed["queues"]}
+    assert set(snap["agents"]) == {name for _, name in listed["agents"]}
+
+    for kind, scopes in listed.items():
+        for scope in scopes:
+            view = snap["all"] if kind == "all" else snap[kind][scope[1]]
+            per = want.tallies.get(scope, {})
+            where = f"{scope[0]} {scope[1]} at {grid.label(now)}"
+            assert_figures(view["current_interval"], per.get(current, Counter()), where + " cur")
+            day: Counter[str] = Counter()
+            for start, counts in per.items():
+                if start >= today:
+                    day.update(counts)
+            assert_figures(view["today"], day, where + " today")
+            if kind != "agents":
+                got = {i["start"]: i for i in view["intervals"]}
+                assert list(got) == [grid.label(s) for s in sorted(per)], where + " intervals"
+                for start, counts in per.items():
+                    item = got[grid.label(start)]
+                    assert item["end"] == grid.label(grid.end_of(start)), where
+                    assert_figures(item["figures"], counts, f"{where} {item['start']}")
+    # Live views: all counts every agent logged in; a queue its members; an agent itself.
+    assert snap["all"]["live"] == live_view(list(want.live.values()))
+    for name, view in snap["queues"].items():
+        members = [s for s in want.live.values() if name in s.members]
+        assert view["live"] == live_view(members), f"live {name}"
+    for agent, view in snap["agents"].items():
+        s = want.live.get(agent)
+        expected = None if s is None else {
+            "state": s.state,
+            "reason": s.reason,
+            "queues": sorted(s.members),
+            "since": grid.label(s.since),
+            "time_in_state_seconds": (now - s.since) / 1000,
+        }  # fmt: skip
+        assert view["live"] == expected, f"live {agent}"
+
+
+# -- the property ----------------------------------------------------------------------------
+
+
+def decode(message: bytes) -> AgentEvent:
+    result = decode_message(message, now_ms=FAR_FUTURE)
+    assert result.rejections == [], [r.describe() for r in result.rejections]
+    (decoded,) = result.events
+    assert isinstance(decoded, AgentEvent)
+    return decoded
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_agent_figures_equal_a_direct_recomputation(case: Case) -> None:
+    book = PolicyBook(
+        default=QueuePolicy(time_zone=case.zone, interval_minutes=case.minutes),
+        engine=EngineSettings(
+            lateness_seconds=case.lateness_ms // 1000, interval_retention_hours=30 * 24
+        ),
+    )
+    decoded = [(e, decode(raw)) for e, raw in case.arrivals]
+    for e, d in decoded:
+        assert (d.event_id, d.ts_ms, d.agent_id, d.queue) == (e.eid, e.ts, e.agent, e.queue)
+    events = [e for h in case.histories for e in h]
+    grid = Grid(ZoneInfo(case.zone), case.minutes, min(e.ts for e in events), case.instants[-1])
+    for now in case.instants:
+        engine = AgentEngine(book)
+        delivered = [(e, d) for e, d in decoded if e.ts <= now]  # as `ccpulse report --at`
+        for i, (_, d) in enumerate(delivered):
+            engine.apply(d)
+            if case.gc_every and i % case.gc_every == 0:
+                engine.collect_garbage()
+        want = recompute([e for e, _ in delivered], case.lateness_ms, grid, now)
+        event(f"too late: {'some' if want.too_late else 'none'}")
+        check(engine.snapshot(TENANT, now), want, grid, now)
+
+
+def test_grid_helper_matches_known_days() -> None:
+    """The second computation's own calendar, checked on hand-picked days."""
+    paris = Grid(ZoneInfo("Europe/Paris"), 15, ms_of("2026-03-29T12:00:00+02:00"), 0)
+    spring = [s for s in paris.starts if local_date(paris.zone, s) == date(2026, 3, 29)]
+    assert len(spring) == 92 and spring[0] == ms_of("2026-03-29T00:00:00+01:00")
+    assert paris.start_of(ms_of("2026-03-29T03:05:00+02:00")) == ms_of("2026-03-29T03:00:00+02:00")
+    assert paris.end_of(ms_of("2026-03-29T01:45:00+01:00")) == ms_of("2026-03-29T03:00:00+02:00")
+    santiago = Grid(ZoneInfo("America/Santiago"), 60, ms_of("2026-09-06T12:00:00-03:00"), 0)
+    assert santiago.start_of(ms_of("2026-09-06T01:10:00-03:00")) == ms_of(
+        "2026-09-06T01:00:00-03:00"
+    )
+    howe = Grid(ZoneInfo("Australia/Lord_Howe"), 60, ms_of("2026-10-04T12:00:00+11:00"), 0)
+    assert howe.start_of(ms_of("2026-10-04T03:10:00+11:00")) == ms_of("2026-10-04T02:30:00+11:00")
+    assert howe.pieces(ms_of("2026-10-03T23:50:00+10:30"), ms_of("2026-10-04T01:10:00+10:30")) == [
+        (ms_of("2026-10-03T23:00:00+10:30"), 10 * MIN),
+        (ms_of("2026-10-04T00:00:00+10:30"), HOUR),
+        (ms_of("2026-10-04T01:00:00+10:30"), 10 * MIN),
+    ]
