@@ -7,6 +7,8 @@ of one flush go in one MULTI/EXEC round trip, and every key has a TTL so a vanis
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -30,6 +32,21 @@ def intervals_key(prefix: str, tenant: str, queue: str) -> str:
 def interval_key(prefix: str, tenant: str, queue: str, start_ms: int) -> str:
     """Hash of one interval's figures, `<channel>.<figure>` fields."""
     return f"{prefix}:interval:{tenant}:{queue}:{start_ms}"
+
+
+@dataclass(frozen=True, slots=True)
+class _HashUpdate:
+    """One hash written in a flush; `probe` is the index of its EXPIRE when only changes went."""
+
+    key: str
+    fields: dict[str, str]
+    ttl: int
+    probe: int | None
+    written_ms: int
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _text(value: Any) -> str:
@@ -71,12 +88,24 @@ def flatten(snapshot: dict[str, Any]) -> dict[str, str]:
 
 
 class RedisSink:
-    """Writes snapshots to Redis, one transaction per flush."""
+    """Writes snapshots to Redis, one transaction per flush.
+
+    A hash already written is updated with only the fields whose text changed (plus HDEL of
+    fields that went away): under load every queue changes every flush, but only a fraction of
+    its ~330 fields do. Each such update first EXPIREs the key, whose answer says whether the key
+    was still there; a hash Redis lost (restart, eviction, deletion) is rewritten in full right
+    after the transaction, so a partial hash is visible for one round trip at most.
+    """
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
         self.client = aioredis.from_url(settings.url)
         self.prefix = settings.key_prefix
+        #: The fields last written per hash key, and when (epoch ms), to write only changes.
+        self._written: dict[str, dict[str, str]] = {}
+        self._written_ms: dict[str, int] = {}
+        #: Per queue, the interval hash kept in `_written` (older intervals are not cached).
+        self._cached_interval: dict[tuple[str, str], str] = {}
 
     async def publish(
         self,
@@ -84,19 +113,18 @@ class RedisSink:
         intervals: list[dict[str, Any]] | None = None,
         families: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
-        """Replace each queue's hash, record intervals, refresh the index, notify."""
+        """Update each queue's hash, record intervals, refresh the index, notify."""
         if not (snapshots or intervals or families):
             return
         ttl = self.settings.ttl_seconds
         index = f"{self.prefix}:queues"
         pipe = self.client.pipeline(transaction=True)
+        updates: list[_HashUpdate] = []
         newest = 0
         for snap in snapshots:
             key = queue_key(self.prefix, snap["tenant"], snap["queue"])
             member = f"{snap['tenant']}/{snap['queue']}"
-            pipe.delete(key)
-            pipe.hset(key, mapping=flatten(snap))  # type: ignore[arg-type]
-            pipe.expire(key, ttl)
+            updates.append(self._put_hash(pipe, key, flatten(snap), ttl))
             pipe.zadd(index, {member: snap["as_of_ms"]})
             pipe.publish(
                 f"{self.prefix}:updates",
@@ -111,18 +139,19 @@ class RedisSink:
             for channel, figs in record["channels"].items():
                 for name, value in figs.items():
                     fields[f"{channel}.{name}"] = _text(value)
+            cached = self._cached_interval.get((tenant, queue))
+            if cached != key:  # a new interval (or a late change to an old one): cache this one
+                if cached is not None:
+                    self._forget(cached)
+                self._cached_interval[(tenant, queue)] = key
+            updates.append(self._put_hash(pipe, key, fields, keep_s))
             starts = intervals_key(self.prefix, tenant, queue)
-            pipe.delete(key)
-            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-            pipe.expire(key, keep_s)
             pipe.zadd(starts, {str(start_ms): start_ms})
             pipe.zremrangebyscore(starts, "-inf", start_ms - keep_s * 1000)
             pipe.expire(starts, keep_s)
         for family, snap in families or ():
             for key, fields in FLATTENERS[family](self.prefix, snap):
-                pipe.delete(key)
-                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-                pipe.expire(key, ttl)
+                updates.append(self._put_hash(pipe, key, fields, ttl))
             pipe.publish(
                 f"{self.prefix}:updates",
                 orjson.dumps({family: snap["tenant"], "as_of_ms": snap["as_of_ms"]}),
@@ -130,7 +159,59 @@ class RedisSink:
         if newest:
             pipe.expire(index, ttl)
             pipe.zremrangebyscore(index, "-inf", newest - ttl * 1000)
-        await pipe.execute()
+        try:
+            results = await pipe.execute()
+        except BaseException:
+            self.forget_written()  # what Redis holds is unknown now: next time, all in full
+            raise
+        lost = [u for u in updates if u.probe is not None and not results[u.probe]]
+        if lost:  # Redis had lost these hashes: what it holds now is only the changed fields
+            repair = self.client.pipeline(transaction=True)
+            for u in lost:
+                repair.delete(u.key)
+                repair.hset(u.key, mapping=u.fields)  # type: ignore[arg-type]
+                repair.expire(u.key, u.ttl)
+            await repair.execute()
+        self._expire_cache(newest or max((u.written_ms for u in updates), default=0))
+
+    def _put_hash(self, pipe: Any, key: str, fields: dict[str, str], ttl: int) -> _HashUpdate:
+        """Queue the commands that make hash `key` hold exactly `fields`."""
+        before = self._written.get(key)
+        probe = None
+        if before is None:
+            pipe.delete(key)
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(key, ttl)
+        else:
+            probe = len(pipe.command_stack)
+            pipe.expire(key, ttl)  # 0 when the key is gone: repaired after the transaction
+            changed = {f: v for f, v in fields.items() if before.get(f) != v}
+            if changed:
+                pipe.hset(key, mapping=changed)  # type: ignore[arg-type]
+            gone = [f for f in before if f not in fields]
+            if gone:
+                pipe.hdel(key, *gone)
+        self._written[key] = fields
+        now_ms = int(fields.get("as_of_ms") or 0) or _now_ms()
+        self._written_ms[key] = now_ms
+        return _HashUpdate(key, fields, ttl, probe, now_ms)
+
+    def forget_written(self) -> None:
+        """Write every hash in full next time: another worker may have written them since
+        (after a rebalance), so what this sink last wrote is no longer what Redis holds."""
+        self._written.clear()
+        self._written_ms.clear()
+
+    def _forget(self, key: str) -> None:
+        self._written.pop(key, None)
+        self._written_ms.pop(key, None)
+
+    def _expire_cache(self, now_ms: int) -> None:
+        """Drop cached hashes not written for a TTL (their keys have expired in Redis)."""
+        horizon = now_ms - self.settings.ttl_seconds * 1000
+        if self._written_ms and min(self._written_ms.values()) < horizon:
+            for key in [k for k, t in self._written_ms.items() if t < horizon]:
+                self._forget(key)
 
     async def close(self) -> None:
         await self.client.aclose()

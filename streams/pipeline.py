@@ -89,6 +89,9 @@ class Pipeline:
         self._published_minute = -1
         #: Intervals whose figures changed since the sinks last looked.
         self.dirty_intervals: set[tuple[int, QueueKey, int]] = set()
+        #: Raised whenever a partition is restored or dropped: sinks that write only changes
+        #: must write everything again, since another worker may have written meanwhile.
+        self.assignment_generation = 0
 
     # -- partitions --------------------------------------------------------------------------
 
@@ -106,6 +109,7 @@ class Pipeline:
 
     def restore(self, partition: int, items: Iterable[tuple[bytes, bytes]]) -> Engine:
         """Rebuild a partition's engines from the (recovered) state table's records."""
+        self.assignment_generation += 1
         engine = self.engines[partition] = Engine(self.book)
         families = self.families[partition] = new_family_engines(self.book)
         metas, contacts = [], []
@@ -135,6 +139,7 @@ class Pipeline:
 
     def drop(self, partition: int) -> list[QueueKey]:
         """Forget a partition given up in a rebalance; returns its queues."""
+        self.assignment_generation += 1
         engine = self.engines.pop(partition, None)
         self.families.pop(partition, None)
         self.dirty = {d for d in self.dirty if d[0] != partition}

@@ -59,8 +59,13 @@ def build_worker_app(settings: Settings, registry: CollectorRegistry) -> faust.A
     prometheus = PrometheusSink(registry, agent_labels=settings.metrics.agent_labels)
     redis_sink = RedisSink(settings.redis)
     latest: dict[QueueKey, dict[str, Any]] = {}
+    generation = -1
 
     async def publish(snapshots: list[dict[str, Any]], pipeline: Pipeline) -> None:
+        nonlocal generation
+        if pipeline.assignment_generation != generation:
+            generation = pipeline.assignment_generation
+            redis_sink.forget_written()
         prometheus.update(metrics_view(pipeline, snapshots, latest))
         intervals = pipeline.interval_records()
         families = pipeline.family_snapshots(int(time.time() * 1000))

@@ -57,11 +57,11 @@ def queue_snapshot(
         elif gran == "m":
             minutes.setdefault(channel, []).append((start, bucket.tally))
     channels = sorted(intervals)
-    all_intervals: dict[int, k.Tally] = {}
+    by_start: dict[int, list[k.Tally]] = {}
     for per_start in intervals.values():
         for start, tally in per_start.items():
-            k.add_into(all_intervals.setdefault(start, k.new_tally()), tally)
-    intervals[ALL_CHANNELS] = all_intervals
+            by_start.setdefault(start, []).append(tally)
+    intervals[ALL_CHANNELS] = {start: k.summed(ts) for start, ts in by_start.items()}
     minutes[ALL_CHANNELS] = [m for ch in channels for m in minutes.get(ch, [])]
 
     def policy(channel: str) -> Any:

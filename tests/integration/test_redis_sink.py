@@ -94,3 +94,72 @@ def test_queue_hash_index_intervals_ttl_and_notice(
     assert message is not None
     assert orjson.loads(message["data"]) == {"queue": "default/sales", "as_of_ms": now}
     pubsub.close()
+
+
+def _stored(client: redis.Redis, key: str) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
+
+
+def test_later_flushes_write_only_changes_and_repair_a_lost_hash(
+    redis_server: Service, client: redis.Redis
+) -> None:
+    """After the first full write, a flush sends only changed fields, yet every flush leaves
+    each hash exactly equal to the snapshot: fields that vanish are deleted, and a hash Redis
+    lost between flushes is written again in full."""
+    settings = RedisSettings(url=f"redis://127.0.0.1:{redis_server.port}/0", key_prefix="cc")
+    pipeline = _pipeline()
+    key = "cc:queue:default:sales"
+    sent: list[tuple[str, ...]] = []
+
+    async def run() -> None:
+        sink = RedisSink(settings)
+        original = sink.client.pipeline
+
+        def recording_pipeline(*args: object, **kwargs: object) -> object:
+            pipe = original(*args, **kwargs)
+            real_execute = pipe.execute
+
+            async def execute(*a: object, **kw: object) -> object:
+                sent.extend(tuple(str(part) for part in cmd[0]) for cmd in pipe.command_stack)
+                return await real_execute(*a, **kw)
+
+            pipe.execute = execute  # type: ignore[method-assign]
+            return pipe
+
+        sink.client.pipeline = recording_pipeline  # type: ignore[method-assign]
+        first = pipeline.snapshots(T0 + 20 * 60_000, everything=True)
+        await sink.publish(first)
+        assert _stored(client, key) == flatten(first[0])
+        full = [c for c in sent if c[0] == "HSET" and c[1] == key]
+        assert len(full) == 1 and len(full[0]) > 200  # every field, the first time
+
+        sent.clear()
+        second = pipeline.snapshots(T0 + 20 * 60_000 + 1_000, everything=True)
+        await sink.publish(second)
+        assert _stored(client, key) == flatten(second[0])
+        partial = [c for c in sent if c[0] == "HSET" and c[1] == key]
+        changed = {f for f, v in flatten(second[0]).items() if flatten(first[0])[f] != v}
+        assert changed and set(partial[0][2::2]) == changed  # only the changed fields
+        assert not [c for c in sent if c[0] == "DEL" and c[1] == key]
+
+        # A channel's fields vanish from the snapshot: they are deleted from the hash.
+        snap = second[0]
+        third_snap = dict(
+            snap,
+            channels={c: v for c, v in snap["channels"].items() if c != "chat"},
+            live={c: v for c, v in snap["live"].items() if c != "chat"},
+        )
+        sent.clear()
+        await sink.publish([third_snap])
+        assert _stored(client, key) == flatten(third_snap)
+        assert not any(f.startswith("today.chat.") for f in _stored(client, key))
+        assert [c for c in sent if c[0] == "HDEL" and c[1] == key]
+
+        client.delete(key)  # Redis lost the hash (restart, eviction)
+        fourth = pipeline.snapshots(T0 + 20 * 60_000 + 3_000, everything=True)
+        await sink.publish(fourth)
+        assert _stored(client, key) == flatten(fourth[0])  # repaired in full at once
+        assert 0 < client.ttl(key) <= 86_400
+        await sink.close()
+
+    asyncio.run(run())

@@ -169,7 +169,7 @@ def test_environment_overrides() -> None:
             "CCPULSE_DEFAULTS_TIME_ZONE": "America/St_Johns",
             "CCPULSE_KAFKA_BROKER": "kafka://broker-1:9092",
             "CCPULSE_REDIS_KEY_PREFIX": "cc",
-            "CCPULSE_REDIS_FLUSH_INTERVAL_SECONDS": "0.5",
+            "CCPULSE_REDIS_FLUSH_INTERVAL_SECONDS": "2.5",
             "CCPULSE_METRICS_PORT": "9700",
             "CCPULSE_ENGINE_ROLLING_MINUTES": "[5, 30]",
             "PATH": "/usr/bin",
@@ -181,7 +181,7 @@ def test_environment_overrides() -> None:
     assert policy.sl_threshold_ms == 30_000
     assert policy.time_zone == "America/St_Johns"
     assert settings.kafka.broker == "kafka://broker-1:9092"
-    assert (settings.redis.key_prefix, settings.redis.flush_interval_seconds) == ("cc", 0.5)
+    assert (settings.redis.key_prefix, settings.redis.flush_interval_seconds) == ("cc", 2.5)
     assert settings.metrics.port == 9700
     assert settings.policies.engine.rolling_minutes == (5, 30)
 
