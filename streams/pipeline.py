@@ -157,32 +157,40 @@ class Pipeline:
             dead_letter(_invalid(rejection, msg))
         if not result.events:
             return
-        engine = self.engine(msg.partition)
-        families = self.family_engines(msg.partition)
+        engine = self.engines.get(msg.partition) or self.engine(msg.partition)
+        families: dict[str, FamilyEngine] | None = None
         expected = msg.key.decode("utf-8", "replace") if msg.key else None
         base = msg.offset << POS_SHIFT
         verdicts = self.health.verdicts
+        latest = 0
         for index, event in enumerate(result.events):
             if index >= MAX_EVENTS_PER_MESSAGE:
                 self.health.invalid += 1
                 dead_letter(DeadLetter("invalid", f"more than {MAX_EVENTS_PER_MESSAGE} events in "
                                        "one message", orjson.dumps(_wire(event)), msg))  # fmt: skip
                 continue
-            if expected != routing_key(event):
+            if type(event) is ContactEvent:
+                routed = expected == f"{event.tenant}/{event.queue}"
+            else:
+                routed = expected == routing_key(event)
+            if not routed:
                 self.health.misrouted += 1
                 dead_letter(_misrouted(event, msg, expected))
                 continue
+            if event.ts_ms > latest:
+                latest = event.ts_ms
             name = family_of(event)
             if name is None:
                 verdict = engine.apply(event, base + index)  # type: ignore[arg-type]
             else:
+                families = families or self.family_engines(msg.partition)
                 verdict = Verdict(families[name].apply(event, base + index))
             verdicts[verdict] += 1
             if verdict is Verdict.TOO_LATE:
                 dead_letter(_too_late(event, msg, engine.lateness_ms))
-        self.health.last_event_ms[msg.topic] = max(
-            self.health.last_event_ms.get(msg.topic, 0), max(e.ts_ms for e in result.events)
-        )
+        last = self.health.last_event_ms
+        if latest > last.get(msg.topic, 0):
+            last[msg.topic] = latest
 
     def table_writes(self) -> list[TableWrite]:
         """Drain engine changes as state-table writes, buckets before contacts before metas.

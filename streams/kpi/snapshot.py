@@ -47,22 +47,48 @@ def queue_snapshot(
     cal = qs.calendar
     day_start, _ = cal.day_bounds(now_ms)
     current = cal.interval_start(now_ms)
+    lows = {n: rolling_minutes_window(now_ms, n) for n in rolling_minutes}
+    lowest = min((lo for lo, _ in lows.values()), default=now_ms)
+    # One pass over the buckets. Empty ones are skipped: a contact moved out of them, and the
+    # figures are the same as if it had never been there.
     intervals: dict[str, dict[int, k.Tally]] = {}
     minutes: dict[str, list[tuple[int, k.Tally]]] = {}
+    too_late = duplicates = 0
     for (gran, channel, start), bucket in qs.buckets.items():
-        if start > now_ms or not any(bucket.tally):
-            continue  # empty: a contact moved out of it (same figures as if never there)
+        tally = bucket.tally
         if gran == "i":
-            intervals.setdefault(channel, {})[start] = bucket.tally
+            if start <= now_ms and any(tally):
+                per_start = intervals.get(channel)
+                if per_start is None:  # a channel with figures in any kept interval is shown
+                    per_start = intervals[channel] = {}
+                if history or start >= day_start:
+                    per_start[start] = tally
         elif gran == "m":
-            minutes.setdefault(channel, []).append((start, bucket.tally))
+            if lowest <= start <= now_ms and any(tally):
+                minutes.setdefault(channel, []).append((start, tally))
+        else:
+            too_late += tally[k.TOO_LATE]
+            duplicates += tally[k.DUPLICATES]
     channels = sorted(intervals)
-    by_start: dict[int, list[k.Tally]] = {}
-    for per_start in intervals.values():
-        for start, tally in per_start.items():
-            by_start.setdefault(start, []).append(tally)
-    intervals[ALL_CHANNELS] = {start: k.summed(ts) for start, ts in by_start.items()}
-    minutes[ALL_CHANNELS] = [m for ch in channels for m in minutes.get(ch, [])]
+
+    def windows(channel: str) -> tuple[k.Tally, k.Tally, dict[str, k.Tally]]:
+        per_start = intervals[channel]
+        today = k.summed([t for s, t in per_start.items() if s >= day_start])
+        rolling = {
+            f"{n}m": k.summed([t for s, t in minutes.get(channel, ()) if lo <= s < hi])
+            for n, (lo, hi) in lows.items()
+        }
+        return per_start.get(current) or k.new_tally(), today, rolling
+
+    tallies = {channel: windows(channel) for channel in channels}
+    # All channels: the channels' window tallies summed (a sum of sums, a max of maxima).
+    per_channel = list(tallies.values())
+    tallies[ALL_CHANNELS] = (
+        k.summed([c for c, _, _ in per_channel]),
+        k.summed([t for _, t, _ in per_channel]),
+        {span: k.summed([r[span] for _, _, r in per_channel]) for span in
+         (f"{n}m" for n in rolling_minutes)},
+    )  # fmt: skip
 
     def policy(channel: str) -> Any:
         return qs.policy if channel == ALL_CHANNELS else qs.policy_for(channel)
@@ -70,31 +96,21 @@ def queue_snapshot(
     out_channels: dict[str, Any] = {}
     for channel in [ALL_CHANNELS, *channels]:
         pol = policy(channel)
-        per_start = intervals[channel]
-        today = k.summed([t for s, t in per_start.items() if s >= day_start])
-        rolling = {}
-        for n in rolling_minutes:
-            lo, hi = rolling_minutes_window(now_ms, n)
-            tally = k.summed([t for s, t in minutes.get(channel, []) if lo <= s < hi])
-            rolling[f"{n}m"] = figures(tally, pol)
+        cur, today, rolling = tallies[channel]
         out_channels[channel] = {
             "current_interval": {
                 "start": cal.label(current),
                 "end": cal.label(cal.interval_end(current)),
-                "figures": figures(per_start.get(current, k.new_tally()), pol),
+                "figures": figures(cur, pol),
             },
             "today": {"start": cal.label(day_start), "figures": figures(today, pol)},
-            "rolling": rolling,
+            "rolling": {span: figures(t, pol) for span, t in rolling.items()},
         }
         if history:
-            out_channels[channel]["intervals"] = [
-                {
-                    "start": cal.label(s),
-                    "end": cal.label(cal.interval_end(s)),
-                    "figures": figures(per_start[s], pol),
-                }
-                for s in sorted(per_start)
-            ]
+            out_channels[channel]["intervals"] = _history(
+                cal, [intervals[c] for c in channels] if channel == ALL_CHANNELS
+                else [intervals[channel]], pol,
+            )  # fmt: skip
     return {
         "tenant": qs.tenant,
         "queue": qs.queue,
@@ -107,8 +123,24 @@ def queue_snapshot(
         "live": live_figures(qs, now_ms, max_wait_ms),
         "channels": out_channels,
         "pipeline": {
-            "too_late": qs.too_late,
-            "duplicates": qs.duplicates,
+            "too_late": too_late,
+            "duplicates": duplicates,
             "watermark": cal.label(qs.watermark_ms) if qs.watermark_ms else None,
         },
     }
+
+
+def _history(cal: Any, per_channel: list[dict[int, k.Tally]], pol: Any) -> list[dict[str, Any]]:
+    """Every kept interval's figures, oldest first (summed over the given channels)."""
+    by_start: dict[int, list[k.Tally]] = {}
+    for per_start in per_channel:
+        for start, tally in per_start.items():
+            by_start.setdefault(start, []).append(tally)
+    return [
+        {
+            "start": cal.label(s),
+            "end": cal.label(cal.interval_end(s)),
+            "figures": figures(k.summed(by_start[s]), pol),
+        }
+        for s in sorted(by_start)
+    ]

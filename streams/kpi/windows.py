@@ -50,7 +50,9 @@ class Calendar:
 
     def interval_start(self, ts_ms: int) -> int:
         """Start of the interval containing `ts_ms`."""
-        day_start, _ = self.day_bounds(ts_ms)
+        day_start = self._cur_start
+        if not day_start <= ts_ms < self._cur_end:  # another day than last time
+            day_start, _ = self.day_bounds(ts_ms)
         return day_start + (ts_ms - day_start) // self.interval_ms * self.interval_ms
 
     def interval_end(self, start_ms: int) -> int:
