@@ -123,24 +123,16 @@ def create_app(
         dead_letters.append(item)
 
     async def write_state() -> None:
-        """Put the batch's state writes in the table and on the producer, then dead letters.
+        """Send the batch's state writes to the changelog, then the dead letters.
 
         The records go straight into the Kafka client's per-partition batches, not through
         Faust's `send_soon` buffer (whose flush may give up early and let a commit overtake the
         writes, docs/exactly-once.md): Faust flushes the client before it commits any offset.
+        The table's own store is not written: the engines are the live state, and recovery
+        reads the changelog itself (`read_back`), so a second in-memory copy would only cost
+        memory.
         """
         writes = pipeline.table_writes()
-        store: Any = table.data
-        memory_index = getattr(store, "_key_partition", None)
-        for partition, key, value in writes:
-            if value is None:
-                store.pop(key, None)
-                if memory_index is not None:
-                    memory_index.pop(key, None)
-            else:
-                store[key] = value
-                if memory_index is not None:
-                    memory_index[key] = partition
         if writes:
             await send_records(app.producer, table.changelog_topic.get_topic_name(), writes)
         while dead_letters:
@@ -161,6 +153,13 @@ def create_app(
             engine = pipeline.restore(partition, records.items())
             log.info("partition %d: restored %d queues from %d records", partition,
                      len(engine.queues), len(records))  # fmt: skip
+        # Faust's own recovery filled the table's store from the changelog too; the engines
+        # now hold that state, so drop the copy.
+        store: Any = table.data
+        store.data.clear()
+        index = getattr(store, "_key_partition", None)
+        if index is not None:
+            index.clear()
 
     async def read_back(partition: int) -> dict[bytes, bytes]:
         """The partition's state, read from its changelog up to a fence written now.

@@ -205,7 +205,7 @@ class Pipeline:
                 if bkey[0] == "i":
                     self.dirty_intervals.add((partition, (tenant, queue), bkey[2]))
                 writes.append((partition, statekeys.bucket_key(partition, tenant, queue, bkey),
-                               _record_bytes(bucket.to_record())))  # fmt: skip
+                               orjson.dumps(bucket.to_record())))  # fmt: skip
             for (tenant, queue), bkey in changes.deleted_buckets:
                 writes.append(
                     (partition, statekeys.bucket_key(partition, tenant, queue, bkey), None)
@@ -213,7 +213,7 @@ class Pipeline:
             for (tenant, queue), cid in changes.contacts:
                 contact = engine.queues[(tenant, queue)].contacts[cid]
                 writes.append((partition, statekeys.contact_key(partition, tenant, queue, cid),
-                               _record_bytes(contact.to_record())))  # fmt: skip
+                               orjson.dumps(contact.to_record())))  # fmt: skip
             for (tenant, queue), cid in changes.deleted_contacts:
                 writes.append(
                     (partition, statekeys.contact_key(partition, tenant, queue, cid), None)
@@ -221,14 +221,14 @@ class Pipeline:
             for qkey in changes.queues:
                 qs = engine.queues[qkey]
                 writes.append((partition, statekeys.meta_key(partition, *qkey),
-                               _record_bytes(qs.meta_record())))  # fmt: skip
+                               orjson.dumps(qs.meta_record())))  # fmt: skip
                 self.dirty.add((partition, qkey))
         for partition, families in self.families.items():
             for name, family in families.items():
                 for record_key, record in family.drain_writes():
                     key = statekeys.family_key(partition, name, record_key)
                     writes.append(
-                        (partition, key, None if record is None else _record_bytes(record))
+                        (partition, key, None if record is None else orjson.dumps(record))
                     )
         return writes
 
@@ -301,15 +301,6 @@ class Pipeline:
                                history=False)
             )  # fmt: skip
         return out
-
-
-def _record_bytes(record: Any) -> bytes:
-    """A state record as JSON, in a bytes object of its own size.
-
-    orjson 3.12+ returns bytes that keep its whole output buffer (kilobytes for a 200-byte
-    record); the state table keeps these values for as long as the record lives, so copy.
-    """
-    return bytes(memoryview(orjson.dumps(record)))
 
 
 def _invalid(rejection: Rejection, msg: Message) -> DeadLetter:
