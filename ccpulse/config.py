@@ -47,6 +47,11 @@ class RedisSettings:
     key_prefix: str = "ccpulse"
     #: Changed fields only, one round trip per flush: figures reach Redis within ~0.5 s.
     flush_interval_seconds: float = 0.5
+    #: While the worker is behind by more than this many input messages (catching up after
+    #: downtime or a burst), it writes at most every `catch_up_flush_interval_seconds` instead,
+    #: spending its time on the backlog: figures that old are not live anyway.
+    catch_up_lag_messages: int = 2000
+    catch_up_flush_interval_seconds: float = 5.0
     #: A queue with no update for a day vanishes from Redis.
     ttl_seconds: int = 86_400
     #: Completed intervals kept in Redis for history and exports.

@@ -225,3 +225,11 @@ def _health(health: dict[str, Any]) -> Iterator[Metric]:
     for topic, ts_ms in health["last_event_ms"].items():
         last.add_metric([topic], ts_ms / 1000)
     yield last
+    lag = GaugeMetricFamily(
+        "ccpulse_consumer_lag_messages",
+        "Input messages on the broker not yet processed, per owned input partition",
+        labels=["partition"],
+    )
+    for partition, waiting in sorted(health.get("lag_messages", {}).items()):
+        lag.add_metric([str(partition)], waiting)
+    yield lag

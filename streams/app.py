@@ -18,6 +18,7 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from ccpulse.config import Settings
 from ccpulse.sources.produce import bootstrap_servers
@@ -36,6 +37,22 @@ READ_BACK_TIMEOUT_SECONDS = 120.0
 GC_INTERVAL_SECONDS = 60.0
 
 SnapshotHandler = Callable[[list[dict[str, Any]], Pipeline], Awaitable[None]]
+
+
+class FlushPacer:
+    """Whether a flush timer tick should publish: always when the worker keeps up, at most every
+    `catch_up_seconds` while more than `lag_messages` input messages wait (catching up)."""
+
+    def __init__(self, lag_messages: int, catch_up_seconds: float) -> None:
+        self.lag_messages = lag_messages
+        self.catch_up_seconds = catch_up_seconds
+        self.last = float("-inf")
+
+    def due(self, now: float, lag: int) -> bool:
+        if lag > self.lag_messages and now - self.last < self.catch_up_seconds:
+            return False
+        self.last = now
+        return True
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -215,10 +232,29 @@ def create_app(
             engine.collect_garbage()
         await write_state()
 
+    def measure_lag() -> int:
+        """Messages waiting on the broker in the partitions this worker owns (all of them)."""
+        lag = pipeline.health.lag_messages
+        total = 0
+        for partition, next_offset in pipeline.next_offsets.items():
+            try:
+                highwater = app.consumer.highwater(TP(source.get_topic_name(), partition))
+            except (AssertionError, AttributeError, KeyError):  # not (or no longer) assigned
+                continue
+            if highwater is not None:
+                lag[partition] = max(0, highwater - next_offset)
+                total += lag[partition]
+        return total
+
     if on_snapshots is not None:
+        pacer = FlushPacer(
+            settings.redis.catch_up_lag_messages, settings.redis.catch_up_flush_interval_seconds
+        )
 
         @app.timer(settings.redis.flush_interval_seconds)
         async def publish() -> None:
+            if not pacer.due(time.monotonic(), measure_lag()):
+                return
             # Even with no queue to publish: health counters and agent states move on.
             await on_snapshots(pipeline.snapshots(int(time.time() * 1000)), pipeline)
 

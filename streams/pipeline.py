@@ -70,6 +70,8 @@ class Health:
     invalid: int = 0
     misrouted: int = 0
     last_event_ms: dict[str, int] = field(default_factory=dict)
+    #: Per input partition, messages on the broker not yet processed (as of the last flush).
+    lag_messages: dict[int, int] = field(default_factory=dict)
 
 
 TableWrite = tuple[int, bytes, bytes | None]
@@ -92,6 +94,8 @@ class Pipeline:
         #: Raised whenever a partition is restored or dropped: sinks that write only changes
         #: must write everything again, since another worker may have written meanwhile.
         self.assignment_generation = 0
+        #: Per input partition, the offset after the last message processed.
+        self.next_offsets: dict[int, int] = {}
 
     # -- partitions --------------------------------------------------------------------------
 
@@ -142,6 +146,8 @@ class Pipeline:
         self.assignment_generation += 1
         engine = self.engines.pop(partition, None)
         self.families.pop(partition, None)
+        self.next_offsets.pop(partition, None)
+        self.health.lag_messages.pop(partition, None)
         self.dirty = {d for d in self.dirty if d[0] != partition}
         self.dirty_intervals = {d for d in self.dirty_intervals if d[0] != partition}
         return list(engine.queues) if engine else []
@@ -151,6 +157,7 @@ class Pipeline:
     def process(self, msg: Message, dead_letter: Callable[[DeadLetter], None]) -> None:
         """Apply one message; every refused element goes to `dead_letter` with its reason."""
         self.health.messages += 1
+        self.next_offsets[msg.partition] = msg.offset + 1
         result = decode_message(msg.value)
         for rejection in result.rejections:
             self.health.invalid += 1

@@ -50,6 +50,7 @@ def metrics_view(
             "invalid": health.invalid,
             "misrouted": health.misrouted,
             "last_event_ms": dict(health.last_event_ms),
+            "lag_messages": dict(health.lag_messages),
         },
     )
 

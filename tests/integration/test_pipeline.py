@@ -104,3 +104,7 @@ def test_redis_and_metrics_equal_the_report(deployment: Deployment, tmp_path: Pa
             key = ("ccpulse_contacts_answered_total", tuple(sorted(labels.items())))
             assert samples[key] == total, (labels, "answered total")
     assert {(s["tenant"], s["queue"]) for s in report["queues"]} == set(QUEUES)
+    # Caught up: every owned input partition reports its lag, and it is nothing.
+    lag = {dict(labels)["partition"]: value for (name, labels), value in samples.items()
+           if name == "ccpulse_consumer_lag_messages"}  # fmt: skip
+    assert set(lag) == {"0", "1", "2", "3"} and set(lag.values()) == {0}, lag
