@@ -8,6 +8,7 @@ events, bad ones become `Rejection`s naming the event and the field.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,7 +61,15 @@ MAX_ID_LEN: Final = 256
 
 _NAIVE_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\Z")
 _FRACTION_RE: Final = re.compile(r"(\.\d{6})\d+")  # datetime keeps microseconds
-_KNOWN_TYPES: Final = frozenset((*CONTACT_TYPES, *AGENT_TYPES, *TICKET_TYPES, SURVEY_RESPONSE))
+#: Known event types, each mapped to its one shared string (see `_shared`).
+_KNOWN_TYPES: Final = {t: t for t in (*CONTACT_TYPES, *AGENT_TYPES, *TICKET_TYPES, SURVEY_RESPONSE)}
+_CHANNELS: Final = {c: c for c in CHANNELS}
+#: Names already validated, each mapped to one shared copy. Tenants, queues and agents repeat
+#: in every event: a decoded event refers to the shared string instead of holding its own (the
+#: engine keeps a day of events), and a known name skips the pattern check. Bounded, so a flood
+#: of distinct names cannot grow it without end; past the bound names are checked every time.
+_KNOWN_NAMES: dict[str, str] = {}
+MAX_KNOWN_NAMES: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +157,9 @@ def _validate(obj: Any, now_ms: int) -> Event:
     etype = obj.get("type")
     if not isinstance(etype, str):
         raise _Invalid("type", "required string missing")
-    if etype not in _KNOWN_TYPES:
-        raise _Invalid("type", f"unknown event type {etype!r}")
+    etype = _KNOWN_TYPES.get(etype)  # type: ignore[assignment]
+    if etype is None:
+        raise _Invalid("type", f"unknown event type {obj.get('type')!r}")
     family = etype.partition(".")[0]
     if family == "contact":
         return _contact(obj, etype, now_ms)
@@ -278,9 +288,11 @@ def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
     tenant = _name(obj, "tenant", default="default")
     queue = _name(obj, "queue")
     channel = obj.get("channel", "voice")
-    if channel not in CHANNELS:
-        raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
-    contact_id = _ident(obj, "contact_id")
+    channel = _CHANNELS.get(channel) if isinstance(channel, str) else None
+    if channel is None:
+        raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, "
+                       f"got {obj.get('channel')!r}")  # fmt: skip
+    contact_id = sys.intern(_ident(obj, "contact_id"))  # one copy for all its events
     agent_id = None
     wait_ms = None
     reason = None
@@ -288,7 +300,7 @@ def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
     talk_ms = hold_ms = wrap_ms = 0
     resolved = None
     if etype in (ANSWERED, COMPLETED):
-        agent_id = _ident(obj, "agent_id")
+        agent_id = _shared(_ident(obj, "agent_id"))
     if etype in (ANSWERED, ABANDONED, DEQUEUED):
         wait_ms = _duration(obj, "wait_seconds", required=False)
     if etype == BLOCKED:
@@ -320,8 +332,22 @@ def _ident(obj: dict[str, Any], name: str) -> str:
     return value
 
 
+def _shared(value: str) -> str:
+    """The one shared copy of a validated name or id that repeats across events."""
+    found = _KNOWN_NAMES.get(value)
+    if found is not None:
+        return found
+    if len(_KNOWN_NAMES) < MAX_KNOWN_NAMES:
+        _KNOWN_NAMES[value] = value
+    return value
+
+
 def _name(obj: dict[str, Any], name: str, default: str | None = None) -> str:
     value = obj.get(name, default)
+    if isinstance(value, str):
+        found = _KNOWN_NAMES.get(value)
+        if found is not None:
+            return found
     if value is None:
         raise _Invalid(name, "required string missing")
     if not isinstance(value, str) or not NAME_RE.match(value):
@@ -330,7 +356,7 @@ def _name(obj: dict[str, Any], name: str, default: str | None = None) -> str:
             "must be 1-128 letters, digits, spaces or _ . @ + ~ -, starting with a letter, "
             f"digit or _, got {value!r}",
         )
-    return value
+    return _shared(value)
 
 
 def _choice(obj: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:

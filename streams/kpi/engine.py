@@ -192,7 +192,10 @@ class Engine:
             if bucket is None:
                 if all(sign < 0 for sign, _ in bucket_ops):
                     continue  # a minute bucket already past the rolling horizon
-                bucket = buckets[bkey] = Bucket(k.TOTAL_SIZE if bkey[0] == "t" else k.SIZE)
+                gran = bkey[0]
+                bucket = buckets[bkey] = Bucket(k.TOTAL_SIZE if gran == "t" else k.SIZE)
+                if gran == "m":
+                    qs.minute_buckets += 1
             elif pos is not None and bucket.pos >= pos:
                 continue
             tally = bucket.tally
@@ -219,7 +222,23 @@ class Engine:
             changes.buckets.add((qkey, bkey))
             if deleted:
                 deleted.discard((qkey, bkey))
+        if qs.minute_buckets > qs.minute_gc_at:
+            self._drop_old_minutes(qkey, qs)
         return recompute
+
+    def _drop_old_minutes(self, qkey: QueueKey, qs: QueueState) -> None:
+        """Drop minute buckets past the rolling horizon; next time when their count doubles."""
+        floor = qs.watermark_ms - self.minute_horizon_ms
+        self._drop_buckets(qkey, qs, [b for b in qs.buckets if b[0] == "m" and b[2] < floor])
+        qs.minute_gc_at = max(2 * self.minute_horizon_ms // MINUTE_MS, 2 * qs.minute_buckets)
+
+    def _drop_buckets(self, qkey: QueueKey, qs: QueueState, keys: list[BucketKey]) -> None:
+        for bkey in keys:
+            del qs.buckets[bkey]
+            if bkey[0] == "m":
+                qs.minute_buckets -= 1
+            self.changes.deleted_buckets.add((qkey, bkey))
+            self.changes.buckets.discard((qkey, bkey))
 
     def _recompute_maxima(self, qs: QueueState, wanted: list[tuple[BucketKey, int]]) -> None:
         """Recompute maxima a retraction may have lowered, from every contact still held."""
@@ -252,7 +271,10 @@ class Engine:
     # -- restoring from a changelog ----------------------------------------------------------
 
     def restore_bucket(self, tenant: str, queue: str, bkey: BucketKey, record: list[Any]) -> None:
-        self.queue(tenant, queue).buckets[bkey] = Bucket.from_record(record)
+        qs = self.queue(tenant, queue)
+        if bkey[0] == "m" and bkey not in qs.buckets:
+            qs.minute_buckets += 1
+        qs.buckets[bkey] = Bucket.from_record(record)
 
     def restore_contact(self, tenant: str, queue: str, contact_id: str, record: list[Any]) -> None:
         qs = self.queue(tenant, queue)
@@ -314,10 +336,7 @@ class Engine:
                     and bkey[2] < min(interval_floor, horizon)
                 )
             ]
-            for bkey in old:
-                del qs.buckets[bkey]
-                self.changes.deleted_buckets.add((qkey, bkey))
-                self.changes.buckets.discard((qkey, bkey))
+            self._drop_buckets(qkey, qs, old)
             dropped += len(stale) + len(old)
         return dropped
 

@@ -56,6 +56,8 @@ class QueueState:
         "buckets",
         "calendar",
         "contacts",
+        "minute_buckets",
+        "minute_gc_at",
         "policy",
         "pos",
         "queue",
@@ -73,6 +75,10 @@ class QueueState:
         self._channel_policies: dict[str, QueuePolicy] = {}
         self.contacts: dict[str, Contact] = {}
         self.buckets: dict[BucketKey, Bucket] = {}
+        #: How many of the buckets are minute buckets, and the count that triggers dropping
+        #: those past the rolling horizon (so a fast replay of a day does not keep them all).
+        self.minute_buckets = 0
+        self.minute_gc_at = 0
         #: contact_id -> (entry ms, channel) of contacts waiting in queue now.
         self.waiting: dict[str, tuple[int, str]] = {}
         self.watermark_ms = 0

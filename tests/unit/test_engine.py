@@ -940,3 +940,30 @@ def test_policy_replace_keeps_validation() -> None:
     from_config: dict[str, Any] = {"attribution": "arrival", "sl_formula": "answered"}
     policy = QueuePolicy(**from_config)  # plain strings, as a file gives them
     assert (policy.attribution, policy.sl_formula) == (Attribution.ARRIVAL, SLFormula.ANSWERED)
+
+
+def test_minute_buckets_past_the_rolling_horizon_go_while_events_flow() -> None:
+    """Replaying ten hours at full speed (no garbage-collection timer in between) keeps only
+    the minute buckets the rolling windows can still read, writes the others' deletions to the
+    changelog, and leaves the rolling figures intact."""
+    engine = Engine(PolicyBook(engine=EngineSettings(rolling_minutes=ROLLING)))
+    start = at("08:00:00")
+    horizon_minutes = max(ROLLING) + 10
+    most = 0
+    deleted: set[Any] = set()
+    for minute in range(600):
+        engine.apply(event("contact.offered", f"c{minute}", start + minute * 60_000 + 5_000))
+        qs = engine.queues[(TENANT, QUEUE)]
+        minutes = [b for b in qs.buckets if b[0] == "m"]
+        assert len(minutes) == qs.minute_buckets
+        most = max(most, len(minutes))
+        changes = engine.drain_changes()
+        deleted |= {bkey for _, bkey in changes.deleted_buckets}
+        assert not {bkey for _, bkey in changes.buckets} & deleted
+    assert most <= 2 * horizon_minutes + 2  # without this: one per minute replayed, 600
+    assert len(deleted) >= 600 - most  # every dropped bucket is deleted in the changelog
+    now = start + 599 * 60_000 + 30_000
+    snap = queue_snapshot(engine.queues[(TENANT, QUEUE)], now, ROLLING, MAX_WAIT_MS)
+    rolling = snap["channels"]["all"]["rolling"]
+    assert (rolling["15m"]["offered"], rolling["60m"]["offered"]) == (15, 60)
+    assert snap["channels"]["all"]["today"]["figures"]["offered"] == 600
