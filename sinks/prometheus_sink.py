@@ -107,6 +107,30 @@ class PrometheusSink(Collector):
         yield from ticket_metrics([s for f, s in families if f == "tickets"])
 
 
+_GAUGE_KEYS = tuple(key for key, _, _ in WINDOW_GAUGES)
+
+
+def compact(snap: dict[str, Any]) -> dict[str, Any]:
+    """The part of a queue snapshot that /metrics shows: what the collector keeps per queue
+    between publishes (a full snapshot holds about four times as many figures)."""
+
+    def keep(figs: dict[str, Any]) -> dict[str, Any]:
+        return {key: figs.get(key) for key in _GAUGE_KEYS}
+
+    return {
+        "tenant": snap["tenant"],
+        "queue": snap["queue"],
+        "live": snap["live"],
+        "channels": {
+            channel: {
+                **{w: {"figures": keep(view[w]["figures"])} for w in WINDOWS},
+                "rolling": {span: keep(figs) for span, figs in view["rolling"].items()},
+            }
+            for channel, view in snap["channels"].items()
+        },
+    }
+
+
 def _labels(snap: dict[str, Any], channel: str) -> list[str]:
     return [snap["tenant"], snap["queue"], channel]
 

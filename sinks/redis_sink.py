@@ -7,6 +7,7 @@ of one flush go in one MULTI/EXEC round trip, and every key has a TTL so a vanis
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -191,7 +192,8 @@ class RedisSink:
             gone = [f for f in before if f not in fields]
             if gone:
                 pipe.hdel(key, *gone)
-        self._written[key] = fields
+        # Field names repeat across hashes and flushes: the cache keeps one copy of each.
+        self._written[key] = {sys.intern(f): v for f, v in fields.items()}
         now_ms = int(fields.get("as_of_ms") or 0) or _now_ms()
         self._written_ms[key] = now_ms
         return _HashUpdate(key, fields, ttl, probe, now_ms)

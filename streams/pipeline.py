@@ -6,6 +6,7 @@ Kept free of Faust so it can be tested directly; `app.py` wires it to topics and
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from ccpulse.streams.kpi.snapshot import ALL_CHANNELS
 #: Events per message are numbered within the message's offset: pos = offset * 2**20 + index.
 POS_SHIFT = 20
 MAX_EVENTS_PER_MESSAGE = 1 << POS_SHIFT
+#: Interval hashes written to Redis per flush at most (see `Pipeline.interval_records`).
+MAX_INTERVALS_PER_FLUSH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,10 +261,21 @@ class Pipeline:
                 if interval_start_ms is not None:
                     self.dirty_intervals.add((partition, (tenant, queue), interval_start_ms))
 
-    def interval_records(self) -> list[dict[str, Any]]:
-        """Figures of every interval that changed since the last call, per channel and all."""
+    def interval_records(self, limit: int = MAX_INTERVALS_PER_FLUSH) -> list[dict[str, Any]]:
+        """Figures of intervals that changed since they were last taken, per channel and all.
+
+        At most `limit`, the latest first: after a worker catches up on a day, every interval
+        of every queue has changed, and publishing all of them in one flush would build one
+        enormous Redis transaction. The rest stay pending for the next flushes.
+        """
+        if len(self.dirty_intervals) > limit:
+            taken = heapq.nlargest(limit, self.dirty_intervals, key=lambda d: (d[2], d[:2]))
+            self.dirty_intervals.difference_update(taken)
+        else:
+            taken = list(self.dirty_intervals)
+            self.dirty_intervals.clear()
         out = []
-        for partition, qkey, start in sorted(self.dirty_intervals):
+        for partition, qkey, start in sorted(taken):
             engine = self.engines.get(partition)
             qs = engine.queues.get(qkey) if engine else None
             if qs is None:
@@ -279,7 +293,6 @@ class Pipeline:
                 "start": cal.label(start), "end": cal.label(cal.interval_end(start)),
                 "channels": channels,
             })  # fmt: skip
-        self.dirty_intervals.clear()
         return out
 
     def snapshots(self, now_ms: int, everything: bool = False) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from prometheus_client import start_http_server
 from prometheus_client.registry import CollectorRegistry
 
 from ccpulse.config import Settings
-from ccpulse.sinks.prometheus_sink import MetricsView, PrometheusSink
+from ccpulse.sinks.prometheus_sink import MetricsView, PrometheusSink, compact
 from ccpulse.sinks.redis_sink import RedisSink
 from ccpulse.streams.app import create_app, ensure_topics
 from ccpulse.streams.kpi.engine import QueueKey
@@ -30,7 +30,7 @@ def metrics_view(
     running totals and pipeline health. Queues of partitions given up drop out."""
     owned = {qkey for engine in pipeline.engines.values() for qkey in engine.queues}
     for snap in snapshots:
-        latest[(snap["tenant"], snap["queue"])] = snap
+        latest[(snap["tenant"], snap["queue"])] = compact(snap)
     for gone in set(latest) - owned:
         del latest[gone]
     totals = {
