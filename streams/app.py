@@ -31,6 +31,9 @@ log = logging.getLogger("ccpulse.worker")
 BATCH_MESSAGES = 2000
 #: ...or after this long, so that a quiet stream still reaches the sinks promptly.
 BATCH_SECONDS = 0.1
+#: Within a batch, state is also written after this many events (2,000 messages of 100 events
+#: would otherwise hold a batch's worth of records in memory at once).
+WRITE_EVERY_EVENTS = 20_000
 #: How long a new owner may take to read a changelog partition back to its fence.
 READ_BACK_TIMEOUT_SECONDS = 120.0
 #: Dropping stale contacts and old buckets needs no hurry.
@@ -218,12 +221,17 @@ def create_app(
 
     @app.agent(source, name="ccpulse-contacts")
     async def contacts(stream: faust.StreamT[bytes]) -> None:
+        health = pipeline.health
         async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_SECONDS):
+            written_at = health.messages_events
             for event in events:
                 m = event.message
                 pipeline.process(
                     Message(m.topic, m.partition, m.offset, m.key, m.value or b""), dead_letter
                 )
+                if health.messages_events - written_at >= WRITE_EVERY_EVENTS:
+                    await write_state()  # a batch of big messages: keep its writes in bounds
+                    written_at = health.messages_events
             await write_state()
 
     @app.timer(GC_INTERVAL_SECONDS)

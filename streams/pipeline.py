@@ -69,6 +69,8 @@ class Health:
     """Pipeline counters for /metrics (since the worker started)."""
 
     messages: int = 0
+    #: Elements seen in those messages, valid or not.
+    messages_events: int = 0
     verdicts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Verdict, 0))
     invalid: int = 0
     misrouted: int = 0
@@ -162,6 +164,7 @@ class Pipeline:
         self.health.messages += 1
         self.next_offsets[msg.partition] = msg.offset + 1
         result = decode_message(msg.value)
+        self.health.messages_events += len(result.events) + len(result.rejections)
         for rejection in result.rejections:
             self.health.invalid += 1
             dead_letter(_invalid(rejection, msg))
