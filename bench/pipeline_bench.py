@@ -19,7 +19,9 @@ producer) from produce to the Redis update that reflects each event, and the pea
 Rates are events/s from the first to the last event a consumer handles (start-up and group join
 excluded; for ccpulse and Quix Streams, which write state apart from handling events, until the
 last event's state is written). Events are the simulator's contact events only (its agent,
-ticket and survey families are off): queue KPIs are what is measured. Figures are
+ticket and survey families are off): queue KPIs are what is measured; row a2 runs the same
+pipeline on a third pair of topics where every family is on (agent states of the queues' staff,
+ticket desks, survey responses), the same number of events in all. Figures are
 measurements: a missed target prints MISS, never a non-zero exit.
 
     .venv/bin/python bench/pipeline_bench.py            # full run (~10 min on 2 cores)
@@ -42,7 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -72,6 +74,7 @@ CONTACTS_ONLY: dict[str, Any] = {
 }
 KINDS: dict[str, str] = {
     "ccpulse": "a. ccpulse pipeline (real app, Redis+Prometheus sinks)",
+    "ccpulse-mixed": "a2. same, agent + ticket + survey events mixed in",
     "aiokafka": "b. ceiling: raw aiokafka consumer + orjson decode",
     "faust-noop": "c. Faust floor: no-op agent, per event",
     "faust-noop-take": "c. Faust floor: no-op agent, take_events(2000, 0.1 s)",
@@ -107,6 +110,21 @@ def throughput_events(n_events: int, n_queues: int, end_ms: int) -> list[dict[st
         config = SimConfig(bench_queues(n_queues, rate), seed=7,
                            start_ms=end_ms - int(hours * 3_600_000), duration_seconds=hours * 3600,
                            daily_curve=False, drain=False, **CONTACTS_ONLY)  # fmt: skip
+        events = list(itertools.islice(simulate(config), n_events))
+        if len(events) == n_events:
+            return events
+        rate *= 1.3
+
+
+def mixed_events(n_events: int, n_queues: int, end_ms: int) -> list[dict[str, Any]]:
+    """Exactly `n_events` simulated events with every family on: the queues' contacts, their
+    agents' states, ticket desks and survey responses, in the 2 hours before end_ms."""
+    hours = 2.0
+    rate = n_events / n_queues / EVENTS_PER_CONTACT / hours * 0.5
+    while True:
+        config = SimConfig(bench_queues(n_queues, rate), seed=7,
+                           start_ms=end_ms - int(hours * 3_600_000), duration_seconds=hours * 3600,
+                           daily_curve=False, drain=False)  # fmt: skip
         events = list(itertools.islice(simulate(config), n_events))
         if len(events) == n_events:
             return events
@@ -583,7 +601,7 @@ def child_main(raw: str) -> None:
         child_aiokafka(spec, meter)
     elif kind.startswith("faust"):
         child_faust(spec, meter)
-    elif kind == "ccpulse":
+    elif kind.startswith("ccpulse"):
         child_ccpulse(spec, meter)
     elif kind == "quix":
         child_quix(spec, meter)
@@ -705,7 +723,7 @@ class Bench:
             "group": group, "broker": broker_url(self.broker), "bootstrap": bootstrap(self.broker),
             "state_dir": str(self.workdir / group / "state"),
         }  # fmt: skip
-        if kind == "ccpulse":
+        if kind.startswith("ccpulse"):
             env = self.ccpulse_env(group)
             env["CCPULSE_KAFKA_CONTACTS_TOPIC"] = topic
             spec["env"] = env
@@ -1141,7 +1159,7 @@ def breakdown(runs: dict[tuple[str, str], Run]) -> list[str]:
         n = r.extra.get("calls", {}).get("redis_publish", 0)
         return f"{n} ({r.extra.get('flush_seconds', 0.0) / max(1, n):.2f} s)"
 
-    row("sinks flushes in the run (s each; interval 1 s)", flushes)
+    row("sinks flushes in the run (s each)", flushes)
     row(
         "CPU while measured, cores: worker (all threads) / broker",
         lambda r: f"{r.extra.get('cores', 0):.2f} / {r.extra.get('broker_cores', 0):.2f}",
@@ -1371,19 +1389,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"generated and encoded {args.events:,} events in {time.monotonic() - t:.1f} s "
                   f"({len(encoded['single']):,} / {len(encoded['batched']):,} messages)",
                   flush=True)  # fmt: skip
+            mixed = mixed_events(args.events, args.queues, int(time.time() * 1000) - 60_000)
+            families = Counter(str(e["type"]).partition(".")[0] for e in mixed)
+            print("mixed topic: " + ", ".join(f"{n:,} {f}" for f, n in families.most_common()),
+                  flush=True)  # fmt: skip
+            encoded.update({f"mixed-{shape}": messages(mixed, 1 if shape == "single" else BATCH)
+                            for shape in SHAPES})  # fmt: skip
+            del mixed
             run_id = uuid.uuid4().hex[:6]
-            topics = {shape: f"bench-{run_id}-{shape}" for shape in SHAPES}
+            topics = {name: f"bench-{run_id}-{name}" for name in encoded}
             asyncio.run(create_topics(broker, topics.values()))
-            for shape in SHAPES:
+            for name in encoded:
                 t = time.monotonic()
-                asyncio.run(produce(broker, topics[shape], encoded[shape]))
-                print(f"produced {topics[shape]} in {time.monotonic() - t:.1f} s", flush=True)
+                asyncio.run(produce(broker, topics[name], encoded[name]))
+                print(f"produced {topics[name]} in {time.monotonic() - t:.1f} s", flush=True)
             timeout = 60 + args.events / 1500
             for shape in SHAPES:
                 for kind in KINDS:
                     if kind == "quix" and args.skip_quix:
                         continue
-                    runs[(kind, shape)] = bench.measure(kind, shape, topics[shape], args.events,
+                    topic = topics[f"mixed-{shape}" if kind == "ccpulse-mixed" else shape]
+                    runs[(kind, shape)] = bench.measure(kind, shape, topic, args.events,
                                                         timeout)  # fmt: skip
             del encoded
         if "latency" in parts:
