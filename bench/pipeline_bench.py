@@ -567,34 +567,8 @@ def child_quix(spec: dict[str, Any], meter: Meter) -> None:
     app.run()
 
 
-def child_worker(spec: dict[str, Any]) -> None:
-    """`ccpulse worker`, with Faust's consumer fetch wait (hard-coded 1500 ms) replaced.
-
-    Tansu answers a fetch only when its max wait expires, even when data arrives meanwhile
-    (Kafka answers as soon as fetch.min.bytes=1 is there). A short wait emulates Kafka here.
-    """
-    import aiokafka
-
-    from ccpulse.cli import main as cli_main
-
-    wait_ms = int(spec["fetch_wait_ms"])
-    base = aiokafka.AIOKafkaConsumer
-
-    class ShortWaitConsumer(base):  # type: ignore[misc,valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["fetch_max_wait_ms"] = wait_ms
-            super().__init__(*args, **kwargs)
-
-    aiokafka.AIOKafkaConsumer = ShortWaitConsumer  # type: ignore[misc]
-    os.environ.update(spec["env"])
-    sys.exit(cli_main(["worker", "--loglevel", "warning"]))
-
-
 def child_main(raw: str) -> None:
     spec = json.loads(raw)
-    if spec["kind"] == "worker":
-        child_worker(spec)
-        return
     meter = Meter(spec["target"], Path(spec["out"]))
     kind = spec["kind"]
     if kind == "aiokafka":
@@ -779,16 +753,11 @@ class Bench:
         return run
 
     def start_worker(
-        self, name: str, metrics_port: int, fetch_wait_ms: int | None = None,
-        extra_env: dict[str, str] | None = None,
-    ) -> subprocess.Popen[bytes]:  # fmt: skip
-        """`ccpulse worker` as shipped, or with a short consumer fetch wait (see child_worker)."""
+        self, name: str, metrics_port: int, extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """`ccpulse worker` as shipped, with extra settings from `extra_env` if any."""
         env = {**os.environ, **self.ccpulse_env(name, metrics_port), **(extra_env or {})}
-        if fetch_wait_ms is None:
-            argv = [sys.executable, "-m", "ccpulse.cli", "worker", "--loglevel", "warning"]
-        else:
-            spec = {"kind": "worker", "fetch_wait_ms": fetch_wait_ms, "env": env}
-            argv = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
+        argv = [sys.executable, "-m", "ccpulse.cli", "worker", "--loglevel", "warning"]
         proc: subprocess.Popen[bytes] = self.spawn(argv, name, env)
         return proc
 
@@ -973,24 +942,26 @@ async def _latency_run(
     return result
 
 
-#: (label, consumer fetch wait in ms or None for `ccpulse worker` as shipped, Redis flush s)
-LATENCY_VARIANTS: dict[str, tuple[str, int | None, float | None]] = {
-    "shipped": ("`ccpulse worker` as shipped (defaults)", None, None),
-    "fetch50": ("same, consumer fetch wait 50 ms (Kafka-like)", 50, None),
-    "fetch50-flush0.5": ("same, fetch wait 50 ms + redis.flush_interval_seconds=0.5", 50, 0.5),
-}
+#: (label, settings that differ from the defaults)
+LATENCY_VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "shipped": ("`ccpulse worker` as shipped (fetch wait 100 ms, flush every 0.5 s)", {}),
+    "flush1": ("same, redis.flush_interval_seconds=1.0",
+               {"CCPULSE_REDIS_FLUSH_INTERVAL_SECONDS": "1.0"}),
+    "fetch1500-flush1": ("same, kafka.fetch_max_wait_ms=1500 (Faust's) + flush every 1 s",
+                         {"CCPULSE_KAFKA_FETCH_MAX_WAIT_MS": "1500",
+                          "CCPULSE_REDIS_FLUSH_INTERVAL_SECONDS": "1.0"}),
+}  # fmt: skip
 
 
 def measure_latency(
     bench: Bench, variant: str, rate: float, seconds: float, queues: int
 ) -> Latency:
-    label, fetch_wait_ms, flush = LATENCY_VARIANTS[variant]
+    label, extra = LATENCY_VARIANTS[variant]
     name = f"bench-latency-{variant.replace('.', '')}-{uuid.uuid4().hex[:6]}"
     warmup = min(5.0, seconds / 4)
     events = live_events(queues, rate, seconds, 1_700_000_000_000)
     asyncio.run(create_topics(bench.broker, [f"{name}.contacts", f"{name}.deadletter"]))
-    extra = {"CCPULSE_REDIS_FLUSH_INTERVAL_SECONDS": str(flush)} if flush else None
-    proc = bench.start_worker(name, free_port(), fetch_wait_ms, extra)
+    proc = bench.start_worker(name, free_port(), extra)
     try:
         if not asyncio.run(_wait_ready(bench, name, f"{name}.contacts", 90.0)):
             return Latency(variant, label, status=f"worker not ready in 90 s ({bench.log(name)})")

@@ -53,9 +53,30 @@ def _now_ms() -> int:
 def _text(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, float):
+    if type(value) is float:
         return repr(round(value, 6))
     return str(value)
+
+
+#: Field names per (prefix, channel, figure names): built once, shared by every hash and flush.
+_NAMES: dict[tuple[str, str, tuple[str, ...]], tuple[str, ...]] = {}
+
+
+def _put_figures(out: dict[str, str], prefix: str, channel: str, figs: dict[str, Any]) -> None:
+    """`<prefix>.<channel>.<name>` = text of each figure."""
+    names = tuple(figs)
+    fields = _NAMES.get((prefix, channel, names))
+    if fields is None:
+        fields = tuple(sys.intern(f"{prefix}.{channel}.{name}") for name in names)
+        if len(_NAMES) < 10_000:  # channels and windows are few; bounded all the same
+            _NAMES[(prefix, channel, names)] = fields
+    for field_name, value in zip(fields, figs.values(), strict=True):
+        if value is None:
+            out[field_name] = ""
+        elif type(value) is float:
+            out[field_name] = repr(round(value, 6))
+        else:
+            out[field_name] = str(value)
 
 
 def flatten(snapshot: dict[str, Any]) -> dict[str, str]:
@@ -73,18 +94,15 @@ def flatten(snapshot: dict[str, Any]) -> dict[str, str]:
         "pipeline.duplicates": str(snapshot["pipeline"]["duplicates"]),
     }
     for channel, live in snapshot["live"].items():
-        for name, value in live.items():
-            out[f"live.{channel}.{name}"] = _text(value)
+        _put_figures(out, "live", channel, live)
     for channel, view in snapshot["channels"].items():
         out[f"current_interval.{channel}.start"] = view["current_interval"]["start"]
         out[f"current_interval.{channel}.end"] = view["current_interval"]["end"]
         out[f"today.{channel}.start"] = view["today"]["start"]
         for window in WINDOWS:
-            for name, value in view[window]["figures"].items():
-                out[f"{window}.{channel}.{name}"] = _text(value)
+            _put_figures(out, window, channel, view[window]["figures"])
         for span, figs in view["rolling"].items():
-            for name, value in figs.items():
-                out[f"rolling_{span}.{channel}.{name}"] = _text(value)
+            _put_figures(out, f"rolling_{span}", channel, figs)
     return out
 
 
@@ -145,11 +163,13 @@ class RedisSink:
                 if cached is not None:
                     self._forget(cached)
                 self._cached_interval[(tenant, queue)] = key
-            updates.append(self._put_hash(pipe, key, fields, keep_s))
-            starts = intervals_key(self.prefix, tenant, queue)
-            pipe.zadd(starts, {str(start_ms): start_ms})
-            pipe.zremrangebyscore(starts, "-inf", start_ms - keep_s * 1000)
-            pipe.expire(starts, keep_s)
+            update = self._put_hash(pipe, key, fields, keep_s)
+            updates.append(update)
+            if update.probe is None:  # written in full: a new interval, or a first write
+                starts = intervals_key(self.prefix, tenant, queue)
+                pipe.zadd(starts, {str(start_ms): start_ms})
+                pipe.zremrangebyscore(starts, "-inf", start_ms - keep_s * 1000)
+                pipe.expire(starts, keep_s)
         for family, snap in families or ():
             for key, fields in FLATTENERS[family](self.prefix, snap):
                 updates.append(self._put_hash(pipe, key, fields, ttl))
@@ -183,17 +203,20 @@ class RedisSink:
             pipe.delete(key)
             pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
             pipe.expire(key, ttl)
+            # Field names repeat across hashes: the cache keeps one shared copy of each.
+            self._written[key] = {sys.intern(f): v for f, v in fields.items()}
         else:
             probe = len(pipe.command_stack)
             pipe.expire(key, ttl)  # 0 when the key is gone: repaired after the transaction
             changed = {f: v for f, v in fields.items() if before.get(f) != v}
             if changed:
                 pipe.hset(key, mapping=changed)  # type: ignore[arg-type]
+                before.update(changed)  # keeps the cached (shared) names
             gone = [f for f in before if f not in fields]
             if gone:
                 pipe.hdel(key, *gone)
-        # Field names repeat across hashes and flushes: the cache keeps one copy of each.
-        self._written[key] = {sys.intern(f): v for f, v in fields.items()}
+                for f in gone:
+                    del before[f]
         now_ms = int(fields.get("as_of_ms") or 0) or _now_ms()
         self._written_ms[key] = now_ms
         return _HashUpdate(key, fields, ttl, probe, now_ms)
