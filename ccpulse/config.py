@@ -47,10 +47,12 @@ class RedisSettings:
     key_prefix: str = "ccpulse"
     #: Changed fields only, one round trip per flush: figures reach Redis within ~0.5 s.
     flush_interval_seconds: float = 0.5
-    #: While the worker is behind by more than this many input messages (catching up after
-    #: downtime or a burst), it writes at most every `catch_up_flush_interval_seconds` instead,
-    #: spending its time on the backlog: figures that old are not live anyway.
-    catch_up_lag_messages: int = 2000
+    #: While the worker is catching up (after downtime or a burst: more than this many input
+    #: messages waiting, and more than `catch_up_backlog_seconds` of work at its current rate),
+    #: it writes only every `catch_up_flush_interval_seconds`, spending its time on the backlog:
+    #: figures that far behind are not live anyway.
+    catch_up_lag_messages: int = 500
+    catch_up_backlog_seconds: float = 2.0
     catch_up_flush_interval_seconds: float = 5.0
     #: A queue with no update for a day vanishes from Redis.
     ttl_seconds: int = 86_400

@@ -43,16 +43,28 @@ SnapshotHandler = Callable[[list[dict[str, Any]], Pipeline], Awaitable[None]]
 
 
 class FlushPacer:
-    """Whether a flush timer tick should publish: always when the worker keeps up, at most every
-    `catch_up_seconds` while more than `lag_messages` input messages wait (catching up)."""
+    """Whether a flush tick should publish: always while the worker keeps up; while it catches
+    up on a backlog, at most every `catch_up_seconds`.
 
-    def __init__(self, lag_messages: int, catch_up_seconds: float) -> None:
+    Catching up means more than `lag_messages` input messages wait and they are more than
+    `backlog_seconds` of work at the rate messages were processed since the previous tick.
+    """
+
+    def __init__(self, lag_messages: int, backlog_seconds: float, catch_up_seconds: float) -> None:
         self.lag_messages = lag_messages
+        self.backlog_seconds = backlog_seconds
         self.catch_up_seconds = catch_up_seconds
         self.last = float("-inf")
+        self._tick: tuple[float, int] | None = None
 
-    def due(self, now: float, lag: int) -> bool:
-        if lag > self.lag_messages and now - self.last < self.catch_up_seconds:
+    def due(self, now: float, lag: int, processed: int) -> bool:
+        """`lag`: messages waiting now; `processed`: messages processed so far (a counter)."""
+        rate = 0.0
+        if self._tick is not None and now > self._tick[0]:
+            rate = (processed - self._tick[1]) / (now - self._tick[0])
+        self._tick = (now, processed)
+        behind = lag > self.lag_messages and lag > rate * self.backlog_seconds
+        if behind and now - self.last < self.catch_up_seconds:
             return False
         self.last = now
         return True
@@ -255,9 +267,9 @@ def create_app(
         return total
 
     if on_snapshots is not None:
-        pacer = FlushPacer(
-            settings.redis.catch_up_lag_messages, settings.redis.catch_up_flush_interval_seconds
-        )
+        redis = settings.redis
+        pacer = FlushPacer(redis.catch_up_lag_messages, redis.catch_up_backlog_seconds,
+                           redis.catch_up_flush_interval_seconds)  # fmt: skip
 
         interval = settings.redis.flush_interval_seconds
 
@@ -272,7 +284,7 @@ def create_app(
                 now = time.monotonic()
                 if now > due + interval:  # fell behind (a long flush or batch): no burst
                     due = now
-                if app.should_stop or not pacer.due(now, measure_lag()):
+                if app.should_stop or not pacer.due(now, measure_lag(), pipeline.health.messages):
                     continue
                 # Even with no queue to publish: health counters and agent states move on.
                 try:

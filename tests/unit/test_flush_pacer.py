@@ -6,22 +6,43 @@ from __future__ import annotations
 from ccpulse.streams.app import FlushPacer
 
 
+def pacer() -> FlushPacer:
+    return FlushPacer(lag_messages=500, backlog_seconds=2.0, catch_up_seconds=5.0)
+
+
 def test_every_tick_publishes_while_the_worker_keeps_up() -> None:
-    pacer = FlushPacer(lag_messages=2000, catch_up_seconds=5.0)
-    assert [pacer.due(t * 0.5, lag=2000) for t in range(10)] == [True] * 10
+    """800 messages a second go through; a few hundred waiting is under 2 s of work."""
+    p = pacer()
+    assert [p.due(t * 0.5, lag=600, processed=t * 400) for t in range(10)] == [True] * 10
+
+
+def test_a_small_lag_never_slows_publishing_however_slow_the_rate() -> None:
+    p = pacer()
+    assert [p.due(t * 0.5, lag=500, processed=0) for t in range(10)] == [True] * 10
 
 
 def test_a_backlog_spaces_flushes_by_the_catch_up_interval() -> None:
-    pacer = FlushPacer(lag_messages=2000, catch_up_seconds=5.0)
+    """190,000 messages waiting at 6,000 a second: half a minute of work."""
+    p = pacer()
     ticks = [t * 0.5 for t in range(24)]  # 0.0 .. 11.5 s
-    published = [t for t in ticks if pacer.due(t, lag=2001)]
+    published = [t for t in ticks if p.due(t, lag=190_000 - int(t * 6000), processed=int(t * 6000))]
     assert published == [0.0, 5.0, 10.0]
 
 
+def test_backlog_is_judged_against_the_rate_of_the_last_tick() -> None:
+    """2,000 messages of 100 events at 230 messages a second is a backlog; the same 2,000
+    messages at 6,000 a second are a third of a second of work."""
+    slow, fast = pacer(), pacer()
+    assert slow.due(0.0, lag=2000, processed=0)
+    assert not slow.due(0.5, lag=1900, processed=115)
+    assert fast.due(0.0, lag=2000, processed=0)
+    assert fast.due(0.5, lag=2000, processed=3000)
+
+
 def test_publishing_resumes_at_the_first_tick_after_catching_up() -> None:
-    pacer = FlushPacer(lag_messages=100, catch_up_seconds=5.0)
-    assert pacer.due(0.0, lag=10_000)
-    assert not pacer.due(0.5, lag=5_000)
-    assert not pacer.due(1.0, lag=101)
-    assert pacer.due(1.5, lag=100)  # caught up: no waiting for the catch-up interval
-    assert pacer.due(2.0, lag=0)
+    p = pacer()
+    assert p.due(0.0, lag=10_000, processed=0)
+    assert not p.due(0.5, lag=5_000, processed=100)
+    assert not p.due(1.0, lag=501, processed=200)
+    assert p.due(1.5, lag=500, processed=300)  # caught up: no waiting for the catch-up interval
+    assert p.due(2.0, lag=0, processed=400)
