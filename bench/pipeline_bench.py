@@ -77,7 +77,7 @@ KINDS: dict[str, str] = {
     "ccpulse-mixed": "a2. same, agent + ticket + survey events mixed in",
     "aiokafka": "b. ceiling: raw aiokafka consumer + orjson decode",
     "faust-noop": "c. Faust floor: no-op agent, per event",
-    "faust-noop-take": "c. Faust floor: no-op agent, take_events(2000, 0.1 s)",
+    "faust-noop-take": "c. Faust floor: no-op agent, take_events(2000, 0.05 s)",
     "faust-naive": "d. baseline: naive Faust agent, windowed table per event",
     "quix": "e. peer: Quix Streams tumbling 15-min count per queue",
 }
@@ -368,7 +368,7 @@ def child_faust(spec: dict[str, Any], meter: Meter) -> None:
 
         @app.agent(topic, name="noop-take")
         async def noop_take(stream: Any) -> None:
-            async for events in stream.take_events(2000, within=0.1):
+            async for events in stream.take_events(2000, within=0.05):
                 for event in events:  # metered per message, as the ccpulse row is
                     meter.add(_count(loads(event.message.value)))
 
@@ -944,7 +944,7 @@ async def _latency_run(
 
 #: (label, settings that differ from the defaults)
 LATENCY_VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
-    "shipped": ("`ccpulse worker` as shipped (fetch wait 100 ms, flush every 0.5 s)", {}),
+    "shipped": ("`ccpulse worker` as shipped (fetch wait 50 ms, flush every 0.5 s)", {}),
     "flush1": ("same, redis.flush_interval_seconds=1.0",
                {"CCPULSE_REDIS_FLUSH_INTERVAL_SECONDS": "1.0"}),
     "fetch1500-flush1": ("same, kafka.fetch_max_wait_ms=1500 (Faust's) + flush every 1 s",
@@ -992,6 +992,7 @@ class Memory:
     intervals_per_queue: float = 0.0
     events_counted: int = 0
     seconds: float = 0.0
+    intervals_seconds: float = 0.0
     peak_rss_mb: float = 0.0
     end_rss_mb: float = 0.0
     others_cores: float = 0.0
@@ -1041,16 +1042,26 @@ def measure_memory(bench: Bench, n_queues: int, contacts_per_hour: float) -> Mem
         else:
             result.status = "timeout" if proc.poll() is None else f"worker exited {proc.returncode}"
         result.seconds = time.monotonic() - t0
-        time.sleep(3.0)  # the last publish to Redis and /metrics (1 s flush interval)
-        with contextlib.suppress(OSError):
-            result.events_counted = _scrape_events(port)  # one scrape, as Prometheus would
+        # Caught up; the worker then writes the day's intervals to Redis, at most 1,000 per
+        # flush: wait until every queue's interval index stops growing (memory is sampled on).
         client = redis.Redis(port=bench.redis.port)
-        members = client.zrange(f"{name}:queues", 0, -1)
-        if members:
+        sizes_before: list[int] = []
+        settle_deadline = time.monotonic() + 120.0
+        while time.monotonic() < settle_deadline:
+            time.sleep(2.0)
+            sampled = max(sampled, ps.memory_info().rss / 2**20)
+            members = client.zrange(f"{name}:queues", 0, -1)
             sizes = [client.zcard(f"{name}:intervals:{m.decode().replace('/', ':', 1)}")
                      for m in members]  # fmt: skip
-            result.intervals_per_queue = sum(sizes) / len(sizes)
+            if sizes and sizes == sizes_before:
+                break
+            sizes_before = sizes
+        if sizes_before:
+            result.intervals_per_queue = sum(sizes_before) / len(sizes_before)
+        result.intervals_seconds = time.monotonic() - t0 - result.seconds
         client.close()
+        with contextlib.suppress(OSError):
+            result.events_counted = _scrape_events(port)  # one scrape, as Prometheus would
         sampled = max(sampled, ps.memory_info().rss / 2**20)
         result.peak_rss_mb = max(_peak_rss_mb(proc.pid), sampled)
         result.end_rss_mb = ps.memory_info().rss / 2**20
@@ -1277,7 +1288,8 @@ def report(
             f"Memory: real `ccpulse worker` fed a day ({mem.events:,} events, {mem.messages:,} "
             f"messages of <= {BATCH}) for {mem.queues:,} queues; "
             f"{mem.intervals_per_queue:.1f} intervals per queue in Redis, "
-            f"{mem.events_counted:,} events in /metrics, caught up in {mem.seconds:.0f} s; "
+            f"{mem.events_counted:,} events in /metrics, caught up in {mem.seconds:.0f} s "
+            f"(intervals all in Redis {mem.intervals_seconds:.0f} s later); "
             f"peak RSS (VmHWM) {mem.peak_rss_mb:.0f} MB, {mem.end_rss_mb:.0f} MB at the end; "
             f"other processes used {mem.others_cores:.2f} cores meanwhile"
         )

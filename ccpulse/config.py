@@ -38,7 +38,7 @@ class KafkaSettings:
     app_id: str = "ccpulse"
     #: Longest a fetch waits at the broker for data. Kafka answers as soon as data arrives;
     #: the embedded broker only when this expires, so it bounds the delay there.
-    fetch_max_wait_ms: int = 100
+    fetch_max_wait_ms: int = 50
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,11 +140,12 @@ class RedisSink:
         pipe = self.client.pipeline(transaction=True)
         updates: list[_HashUpdate] = []
         newest = 0
+        members: dict[str, int] = {}
         for snap in snapshots:
             key = queue_key(self.prefix, snap["tenant"], snap["queue"])
             member = f"{snap['tenant']}/{snap['queue']}"
             updates.append(self._put_hash(pipe, key, flatten(snap), ttl))
-            pipe.zadd(index, {member: snap["as_of_ms"]})
+            members[member] = snap["as_of_ms"]
             pipe.publish(
                 f"{self.prefix}:updates",
                 orjson.dumps({"queue": member, "as_of_ms": snap["as_of_ms"]}),
@@ -177,6 +178,8 @@ class RedisSink:
                 f"{self.prefix}:updates",
                 orjson.dumps({family: snap["tenant"], "as_of_ms": snap["as_of_ms"]}),
             )
+        if members:
+            pipe.zadd(index, members)  # type: ignore[arg-type]
         if newest:
             pipe.expire(index, ttl)
             pipe.zremrangebyscore(index, "-inf", newest - ttl * 1000)

@@ -30,7 +30,7 @@ log = logging.getLogger("ccpulse.worker")
 #: Up to this many messages are applied between two state-table flushes.
 BATCH_MESSAGES = 2000
 #: ...or after this long, so that a quiet stream still reaches the sinks promptly.
-BATCH_SECONDS = 0.1
+BATCH_SECONDS = 0.05
 #: Within a batch, state is also written after this many events (2,000 messages of 100 events
 #: would otherwise hold a batch's worth of records in memory at once).
 WRITE_EVERY_EVENTS = 20_000
