@@ -58,6 +58,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+#: Distinct field layouts the sink keeps shared copies of (queue, interval, agent hashes...).
+MAX_LAYOUTS = 10_000
 #: Field names per (prefix, channel, figure names): built once, shared by every hash and flush.
 _NAMES: dict[tuple[str, str, tuple[str, ...]], tuple[str, ...]] = {}
 
@@ -120,8 +122,10 @@ class RedisSink:
         self.settings = settings
         self.client = aioredis.from_url(settings.url)
         self.prefix = settings.key_prefix
-        #: The fields last written per hash key, and when (epoch ms), to write only changes.
-        self._written: dict[str, dict[str, str]] = {}
+        #: The fields last written per hash key, as (field names, values), and when (epoch
+        #: ms), to write only changes. Hashes of one kind share their tuple of field names.
+        self._written: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._layouts: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._written_ms: dict[str, int] = {}
         #: Per queue, the interval hash kept in `_written` (older intervals are not cached).
         self._cached_interval: dict[tuple[str, str], str] = {}
@@ -200,26 +204,34 @@ class RedisSink:
 
     def _put_hash(self, pipe: Any, key: str, fields: dict[str, str], ttl: int) -> _HashUpdate:
         """Queue the commands that make hash `key` hold exactly `fields`."""
+        layout = tuple(fields)
+        layout = self._layouts.setdefault(layout, layout)  # one shared copy per field layout
+        values = tuple(fields.values())
         before = self._written.get(key)
         probe = None
         if before is None:
             pipe.delete(key)
             pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
             pipe.expire(key, ttl)
-            # Field names repeat across hashes: the cache keeps one shared copy of each.
-            self._written[key] = {sys.intern(f): v for f, v in fields.items()}
         else:
             probe = len(pipe.command_stack)
             pipe.expire(key, ttl)  # 0 when the key is gone: repaired after the transaction
-            changed = {f: v for f, v in fields.items() if before.get(f) != v}
+            before_layout, before_values = before
+            if before_layout is layout:  # the usual case: same fields, compare in place
+                pairs = zip(layout, values, before_values, strict=True)
+                changed = {f: v for f, v, b in pairs if v != b}
+                gone: list[str] = []
+            else:
+                old = dict(zip(before_layout, before_values, strict=True))
+                changed = {f: v for f, v in fields.items() if old.get(f) != v}
+                gone = [f for f in before_layout if f not in fields]
             if changed:
                 pipe.hset(key, mapping=changed)  # type: ignore[arg-type]
-                before.update(changed)  # keeps the cached (shared) names
-            gone = [f for f in before if f not in fields]
             if gone:
                 pipe.hdel(key, *gone)
-                for f in gone:
-                    del before[f]
+        self._written[key] = (layout, values)
+        if len(self._layouts) > MAX_LAYOUTS:  # only for sharing: start afresh
+            self._layouts = {layout: layout}
         now_ms = int(fields.get("as_of_ms") or 0) or _now_ms()
         self._written_ms[key] = now_ms
         return _HashUpdate(key, fields, ttl, probe, now_ms)
