@@ -95,6 +95,7 @@ def _tail_queue_log(args: argparse.Namespace) -> int:
     import signal
     from pathlib import Path
 
+    from ccpulse.kafka_auth import client_options
     from ccpulse.sources.produce import EventProducer
     from ccpulse.sources.queue_log import send_events
     from ccpulse.sources.tail import QueueLogTailer
@@ -113,7 +114,9 @@ def _tail_queue_log(args: argparse.Namespace) -> int:
             time_zone=settings.policies.for_queue(args.tenant, "").time_zone,
             start_at_end=args.from_end,
         )  # fmt: skip
-        async with EventProducer(settings.kafka.broker, settings.kafka.contacts_topic) as producer:
+        async with EventProducer(
+            settings.kafka.broker, settings.kafka.contacts_topic, **client_options(settings.kafka)
+        ) as producer:
 
             async def sink(events: list[dict[str, object]]) -> None:
                 await send_events(producer, events)

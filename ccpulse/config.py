@@ -39,6 +39,16 @@ class KafkaSettings:
     #: Longest a fetch waits at the broker for data. Kafka answers as soon as data arrives;
     #: the embedded broker only when this expires, so it bounds the delay there.
     fetch_max_wait_ms: int = 50
+    #: Connection security (docs/configuration.md): PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    security_protocol: str = "PLAINTEXT"
+    #: SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with these credentials.
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = ""
+    #: TLS: CA bundle (system CAs when empty) and an optional client certificate and key.
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
 
 
 @dataclass(frozen=True, slots=True)

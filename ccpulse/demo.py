@@ -19,6 +19,7 @@ import orjson
 
 from ccpulse.config import Settings
 from ccpulse.embedded import Service, free_port, start_broker, start_redis
+from ccpulse.kafka_auth import client_options
 from ccpulse.sources.produce import EventProducer, paced
 from ccpulse.sources.simulator import SimConfig, default_queues, simulate
 
@@ -49,7 +50,9 @@ async def send_events(
     """Produce events; those after `realtime_after_ms` are paced to the wall clock."""
     sent = 0
     backlog: list[dict[str, Any]] = []
-    async with EventProducer(settings.kafka.broker, settings.kafka.contacts_topic) as producer:
+    async with EventProducer(
+        settings.kafka.broker, settings.kafka.contacts_topic, **client_options(settings.kafka)
+    ) as producer:
         live: Iterator[dict[str, Any]] | None = None
         for event in events:
             if realtime_after_ms is not None and event["ts"] > realtime_after_ms:

@@ -49,11 +49,12 @@ def group_by_queue(
 class EventProducer:
     """An aiokafka producer of contract events."""
 
-    def __init__(self, broker: str, topic: str) -> None:
+    def __init__(self, broker: str, topic: str, **client_options: Any) -> None:
+        """`client_options`: aiokafka connection settings (`ccpulse.kafka_auth.client_options`)."""
         self.topic = topic
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers(broker), linger_ms=5, acks="all",
-            max_batch_size=256 * 1024,
+            max_batch_size=256 * 1024, **client_options,
         )  # fmt: skip
 
     async def __aenter__(self) -> EventProducer:

@@ -21,6 +21,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from ccpulse.config import Settings
+from ccpulse.kafka_auth import client_options, faust_credentials
 from ccpulse.sources.produce import bootstrap_servers
 from ccpulse.streams import statekeys
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
@@ -118,6 +119,9 @@ def create_app(
         "key_serializer": "raw",
         "value_serializer": "raw",
     }
+    credentials = faust_credentials(kafka)
+    if credentials is not None:
+        options["broker_credentials"] = credentials
     # Faust keeps a little bookkeeping on disk; keep it out of the working directory.
     options.setdefault("datadir", f".ccpulse/faust/{kafka.app_id}")
     options.update(faust_options)
@@ -210,6 +214,7 @@ def create_app(
         consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers(kafka.broker), enable_auto_commit=False,
             auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
+            **client_options(kafka),
         )  # fmt: skip
         consumer.assign([tp])
         await consumer.start()
@@ -329,7 +334,7 @@ async def ensure_topics(settings: Settings) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     bootstrap = ",".join(u.split("://", 1)[-1] for u in settings.kafka.broker.split(";"))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options(settings.kafka))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
