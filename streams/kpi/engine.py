@@ -107,6 +107,8 @@ class Engine:
         self.changes.contacts.add((qkey, event.contact_id))
         self.changes.deleted_contacts.discard((qkey, event.contact_id))
         self._advance(qs, qkey, event.ts_ms, pos)
+        if qs.minute_buckets > qs.minute_gc_at:  # last: the event is wholly applied by now
+            self._drop_old_minutes(qkey, qs)
         return Verdict.APPLIED
 
     def apply_all(self, events: Iterable[ContactEvent]) -> dict[Verdict, int]:
@@ -222,8 +224,6 @@ class Engine:
             changes.buckets.add((qkey, bkey))
             if deleted:
                 deleted.discard((qkey, bkey))
-        if qs.minute_buckets > qs.minute_gc_at:
-            self._drop_old_minutes(qkey, qs)
         return recompute
 
     def _drop_old_minutes(self, qkey: QueueKey, qs: QueueState) -> None:

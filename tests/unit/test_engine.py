@@ -967,3 +967,26 @@ def test_minute_buckets_past_the_rolling_horizon_go_while_events_flow() -> None:
     rolling = snap["channels"]["all"]["rolling"]
     assert (rolling["15m"]["offered"], rolling["60m"]["offered"]) == (15, 60)
     assert snap["channels"]["all"]["today"]["figures"]["offered"] == 600
+
+
+def test_dropping_old_minutes_waits_until_the_event_is_applied() -> None:
+    """A retraction can ask for a maximum to be recomputed in a minute bucket that is just past
+    the rolling horizon; the minute clean-up runs after that recomputation, not before it."""
+    from ccpulse.streams.pipeline import Pipeline
+
+    pipeline = Pipeline(PolicyBook())
+    engine = pipeline.engine(0)
+    engine.apply(event("contact.completed", "x", at("09:00:40"), eid="x-b", talk_ms=s(100),
+                       hold_ms=0, wrap_ms=0), 1)  # fmt: skip
+    engine.apply(event("contact.offered", "y", at("10:10:20")), 2)  # horizon now 09:00:20
+    writes = pipeline.table_writes()
+    restored = Pipeline(PolicyBook()).restore(0, [(k, v) for _, k, v in writes if v is not None])
+    # An earlier-id completion of the same contact replaces the first: talk max 100 s -> 50 s.
+    verdict = restored.apply(event("contact.completed", "x", at("09:00:40"), eid="x-a",
+                                   talk_ms=s(50), hold_ms=0, wrap_ms=0), 3)  # fmt: skip
+    assert verdict is Verdict.APPLIED
+    qs = restored.queues[(TENANT, QUEUE)]
+    assert ("m", "voice", at("09:00:00")) not in qs.buckets  # past the horizon: dropped
+    assert qs.minute_buckets == sum(1 for b in qs.buckets if b[0] == "m")
+    snap = queue_snapshot(qs, at("10:10:30"), ROLLING, MAX_WAIT_MS)
+    assert snap["channels"]["all"]["today"]["figures"]["longest_talk_seconds"] == 50.0
