@@ -69,6 +69,9 @@ _CHANNELS: Final = {c: c for c in CHANNELS}
 #: engine keeps a day of events), and a known name skips the pattern check. Bounded, so a flood
 #: of distinct names cannot grow it without end; past the bound names are checked every time.
 _KNOWN_NAMES: dict[str, str] = {}
+#: The same for agent ids, which follow the (looser) id rule: kept apart so that an id never
+#: passes as a validated name.
+_KNOWN_IDS: dict[str, str] = {}
 MAX_KNOWN_NAMES: Final = 100_000
 
 
@@ -300,7 +303,7 @@ def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
     talk_ms = hold_ms = wrap_ms = 0
     resolved = None
     if etype in (ANSWERED, COMPLETED):
-        agent_id = _shared(_ident(obj, "agent_id"))
+        agent_id = _shared(_ident(obj, "agent_id"), _KNOWN_IDS)
     if etype in (ANSWERED, ABANDONED, DEQUEUED):
         wait_ms = _duration(obj, "wait_seconds", required=False)
     if etype == BLOCKED:
@@ -332,13 +335,13 @@ def _ident(obj: dict[str, Any], name: str) -> str:
     return value
 
 
-def _shared(value: str) -> str:
-    """The one shared copy of a validated name or id that repeats across events."""
-    found = _KNOWN_NAMES.get(value)
+def _shared(value: str, known: dict[str, str] = _KNOWN_NAMES) -> str:
+    """The one shared copy of a validated name (or, with `_KNOWN_IDS`, id) that repeats."""
+    found = known.get(value)
     if found is not None:
         return found
-    if len(_KNOWN_NAMES) < MAX_KNOWN_NAMES:
-        _KNOWN_NAMES[value] = value
+    if len(known) < MAX_KNOWN_NAMES:
+        known[value] = value
     return value
 
 

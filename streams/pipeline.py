@@ -6,7 +6,7 @@ Kept free of Faust so it can be tested directly; `app.py` wires it to topics and
 
 from __future__ import annotations
 
-import heapq
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -94,8 +94,9 @@ class Pipeline:
         #: Queues whose figures changed since the sinks last looked.
         self.dirty: set[tuple[int, QueueKey]] = set()
         self._published_minute = -1
-        #: Intervals whose figures changed since the sinks last looked.
-        self.dirty_intervals: set[tuple[int, QueueKey, int]] = set()
+        #: Intervals whose figures changed since the sinks last took them, in the order they
+        #: first changed (a dict used as an ordered set).
+        self.dirty_intervals: dict[tuple[int, QueueKey, int], None] = {}
         #: Raised whenever a partition is restored or dropped: sinks that write only changes
         #: must write everything again, since another worker may have written meanwhile.
         self.assignment_generation = 0
@@ -154,7 +155,7 @@ class Pipeline:
         self.next_offsets.pop(partition, None)
         self.health.lag_messages.pop(partition, None)
         self.dirty = {d for d in self.dirty if d[0] != partition}
-        self.dirty_intervals = {d for d in self.dirty_intervals if d[0] != partition}
+        self.dirty_intervals = {d: None for d in self.dirty_intervals if d[0] != partition}
         return list(engine.queues) if engine else []
 
     # -- processing --------------------------------------------------------------------------
@@ -216,7 +217,7 @@ class Pipeline:
             for (tenant, queue), bkey in changes.buckets:
                 bucket = engine.queues[(tenant, queue)].buckets[bkey]
                 if bkey[0] == "i":
-                    self.dirty_intervals.add((partition, (tenant, queue), bkey[2]))
+                    self.dirty_intervals[(partition, (tenant, queue), bkey[2])] = None
                 writes.append((partition, statekeys.bucket_key(partition, tenant, queue, bkey),
                                _record_bytes(bucket.to_record())))  # fmt: skip
             for (tenant, queue), bkey in changes.deleted_buckets:
@@ -262,21 +263,24 @@ class Pipeline:
             if (tenant, queue) in engine.queues:
                 self.dirty.add((partition, (tenant, queue)))
                 if interval_start_ms is not None:
-                    self.dirty_intervals.add((partition, (tenant, queue), interval_start_ms))
+                    self.dirty_intervals[(partition, (tenant, queue), interval_start_ms)] = None
 
     def interval_records(self, limit: int = MAX_INTERVALS_PER_FLUSH) -> list[dict[str, Any]]:
         """Figures of intervals that changed since they were last taken, per channel and all.
 
-        At most `limit`, the latest first: after a worker catches up on a day, every interval
-        of every queue has changed, and publishing all of them in one flush would build one
-        enormous Redis transaction. The rest stay pending for the next flushes.
+        At most `limit`, those that changed first: after a worker catches up on a day, every
+        interval of every queue has changed, and publishing all of them in one flush would build
+        one enormous Redis transaction. The rest stay pending, in order, for the next flushes,
+        so every changed interval goes out within (pending / limit) flushes.
         """
-        if len(self.dirty_intervals) > limit:
-            taken = heapq.nlargest(limit, self.dirty_intervals, key=lambda d: (d[2], d[:2]))
-            self.dirty_intervals.difference_update(taken)
+        pending = self.dirty_intervals
+        if len(pending) > limit:
+            taken = list(itertools.islice(pending, limit))
+            for item in taken:
+                del pending[item]
         else:
-            taken = list(self.dirty_intervals)
-            self.dirty_intervals.clear()
+            taken = list(pending)
+            pending.clear()
         out = []
         for partition, qkey, start in sorted(taken):
             engine = self.engines.get(partition)

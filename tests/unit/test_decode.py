@@ -485,3 +485,15 @@ def test_invalid_json_is_one_rejection() -> None:
 def test_top_level_scalar_is_rejected() -> None:
     rejection = one_rejection(42)
     assert "must be a JSON object" in rejection.reason
+
+
+def test_an_agent_id_seen_before_never_passes_as_a_queue_name() -> None:
+    """Names repeat and are checked once; ids follow a looser rule and must not share that."""
+    answered = {"event_id": "e1", "type": "contact.answered", "ts": 1_773_133_200_000,
+                "queue": "sales", "contact_id": "c2", "agent_id": "a:b/c"}  # fmt: skip
+    assert decode_message(orjson.dumps(answered)).events[0].agent_id == "a:b/c"
+    offered = {"event_id": "e0", "type": "contact.offered", "ts": 1_773_133_200_000,
+               "queue": "a:b/c", "contact_id": "c1"}  # fmt: skip
+    result = decode_message(orjson.dumps(offered))
+    assert not result.events
+    assert "queue" in result.rejections[0].describe()

@@ -10,7 +10,7 @@ from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
 T0 = 1_773_133_200_000  # 2026-03-10T09:00:00Z
 
 
-def test_changed_intervals_go_out_latest_first_and_at_most_limit_per_flush() -> None:
+def test_changed_intervals_go_out_in_the_order_they_changed_at_most_limit_per_flush() -> None:
     pipeline = Pipeline(PolicyBook())
     events = [
         {"event_id": f"o{i}", "type": "contact.offered", "ts": T0 + i * 15 * 60_000,
@@ -25,9 +25,35 @@ def test_changed_intervals_go_out_latest_first_and_at_most_limit_per_flush() -> 
     batches = []
     while batch := pipeline.interval_records(limit=4):
         batches.append([r["start_ms"] for r in batch])
-    starts = [T0 + i * 15 * 60_000 for i in range(10)]
-    assert [sorted(b) for b in batches] == [starts[6:], starts[2:6], starts[:2]]
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(s for b in batches for s in b) == [T0 + i * 15 * 60_000 for i in range(10)]
     assert pipeline.interval_records() == []  # nothing changed since
+
+
+def test_no_queue_waits_for_ever_when_more_intervals_change_than_a_flush_takes() -> None:
+    """1,100 busy queues, 1,000 intervals a flush: every queue's interval goes out within two
+    flushes, flush after flush."""
+    pipeline = Pipeline(PolicyBook())
+    offset = 0
+    last_published: dict[str, int] = {}
+    for flush in range(12):
+        for q in range(1100):
+            event = {
+                "event_id": f"e{flush}-{q}",
+                "type": "contact.offered",
+                "ts": T0 + flush * 500,
+                "queue": f"q{q:04d}",
+                "contact_id": f"c{flush}-{q}",
+            }
+            pipeline.process(Message("cc", 0, offset, f"default/q{q:04d}".encode(),
+                                     orjson.dumps(event)), lambda _: None)  # fmt: skip
+            offset += 1
+        pipeline.table_writes()
+        for record in pipeline.interval_records(limit=1000):
+            last_published[record["queue"]] = flush
+        if flush >= 1:
+            assert len(last_published) == 1100
+            assert min(last_published.values()) >= flush - 1
 
 
 def test_an_interval_changed_again_before_its_turn_goes_out_once() -> None:
@@ -41,10 +67,10 @@ def test_an_interval_changed_again_before_its_turn_goes_out_once() -> None:
         pipeline.table_writes()
 
     for i in range(3):
-        offer(i, i)
+        offer(i, i)  # one batch each: pending in this order
     first = pipeline.interval_records(limit=1)
-    offer(0, 10)  # a duplicate: interval 0 is not changed, still pending once
+    offer(1, 10)  # a duplicate of a pending interval's event: still pending once
     rest = pipeline.interval_records(limit=10)
-    assert [r["start_ms"] for r in first] == [T0 + 2 * 15 * 60_000]
-    assert sorted(r["start_ms"] for r in rest) == [T0, T0 + 15 * 60_000]
+    assert [r["start_ms"] for r in first] == [T0]  # the first to change goes first
+    assert [r["start_ms"] for r in rest] == [T0 + 15 * 60_000, T0 + 2 * 15 * 60_000]
     assert all(r["channels"]["all"]["offered"] == 1 for r in first + rest)
