@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+#: Every hash is written in full at least this often, whatever else happened to it.
+FULL_WRITE_SECONDS = 300
 #: Distinct field layouts the sink keeps shared copies of (queue, interval, agent hashes...).
 MAX_LAYOUTS = 10_000
 #: Field names per (prefix, channel, figure names): built once, shared by every hash and flush.
@@ -127,6 +130,8 @@ class RedisSink:
         self._written: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._layouts: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._written_ms: dict[str, int] = {}
+        #: When each hash is next written in full (epoch ms).
+        self._full_due_ms: dict[str, int] = {}
         #: Per queue, the interval hash kept in `_written` (older intervals are not cached).
         self._cached_interval: dict[tuple[str, str], str] = {}
 
@@ -170,9 +175,9 @@ class RedisSink:
                 self._cached_interval[(tenant, queue)] = key
             update = self._put_hash(pipe, key, fields, keep_s)
             updates.append(update)
-            if update.probe is None:  # written in full: a new interval, or a first write
-                starts = intervals_key(self.prefix, tenant, queue)
-                pipe.zadd(starts, {str(start_ms): start_ms})
+            starts = intervals_key(self.prefix, tenant, queue)
+            pipe.zadd(starts, {str(start_ms): start_ms})  # every time: the index may be lost too
+            if update.probe is None:  # written in full: trim and refresh the index now and then
                 pipe.zremrangebyscore(starts, "-inf", start_ms - keep_s * 1000)
                 pipe.expire(starts, keep_s)
         for family, snap in families or ():
@@ -199,20 +204,30 @@ class RedisSink:
                 repair.delete(u.key)
                 repair.hset(u.key, mapping=u.fields)  # type: ignore[arg-type]
                 repair.expire(u.key, u.ttl)
-            await repair.execute()
+            try:
+                await repair.execute()
+            except BaseException:
+                self.forget_written()  # those hashes hold only changed fields: all in full next
+                raise
         self._expire_cache(newest or max((u.written_ms for u in updates), default=0))
 
     def _put_hash(self, pipe: Any, key: str, fields: dict[str, str], ttl: int) -> _HashUpdate:
         """Queue the commands that make hash `key` hold exactly `fields`."""
+        now_ms = int(fields.get("as_of_ms") or 0) or _now_ms()
         layout = tuple(fields)
         layout = self._layouts.setdefault(layout, layout)  # one shared copy per field layout
         values = tuple(fields.values())
         before = self._written.get(key)
         probe = None
-        if before is None:
+        if before is None or now_ms >= self._full_due_ms.get(key, 0):
+            # In full: the first time, and again every FULL_WRITE_SECONDS (spread over a
+            # minute by key), which heals whatever else may have changed the hash meanwhile.
             pipe.delete(key)
             pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
             pipe.expire(key, ttl)
+            self._full_due_ms[key] = (
+                now_ms + FULL_WRITE_SECONDS * 1000 + zlib.crc32(key.encode()) % 60_000
+            )
         else:
             probe = len(pipe.command_stack)
             pipe.expire(key, ttl)  # 0 when the key is gone: repaired after the transaction
@@ -232,7 +247,6 @@ class RedisSink:
         self._written[key] = (layout, values)
         if len(self._layouts) > MAX_LAYOUTS:  # only for sharing: start afresh
             self._layouts = {layout: layout}
-        now_ms = int(fields.get("as_of_ms") or 0) or _now_ms()
         self._written_ms[key] = now_ms
         return _HashUpdate(key, fields, ttl, probe, now_ms)
 
@@ -241,10 +255,12 @@ class RedisSink:
         (after a rebalance), so what this sink last wrote is no longer what Redis holds."""
         self._written.clear()
         self._written_ms.clear()
+        self._full_due_ms.clear()
 
     def _forget(self, key: str) -> None:
         self._written.pop(key, None)
         self._written_ms.pop(key, None)
+        self._full_due_ms.pop(key, None)
 
     def _expire_cache(self, now_ms: int) -> None:
         """Drop cached hashes not written for a TTL (their keys have expired in Redis)."""

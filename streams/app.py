@@ -148,6 +148,7 @@ def create_app(
     )
 
     dead_letters: list[DeadLetter] = []
+    state_lock = asyncio.Lock()
     dead_count = 0
 
     def dead_letter(item: DeadLetter) -> None:
@@ -168,12 +169,21 @@ def create_app(
         reads the changelog itself (`read_back`), so a second in-memory copy would only cost
         memory.
         """
-        writes = pipeline.table_writes()
-        if writes:
-            await send_records(app.producer, table.changelog_topic.get_topic_name(), writes)
-        while dead_letters:
-            item = dead_letters.pop(0)
-            await deadletter.send(key=item.source.key, value=item.to_bytes())
+        # One at a time (the agent's and the garbage collector's): records drained later must
+        # not reach a partition's changelog before records drained earlier.
+        async with state_lock:
+            writes = pipeline.table_writes()
+            if writes:
+                await send_records(app.producer, table.changelog_topic.get_topic_name(), writes)
+            while dead_letters:
+                item = dead_letters.pop(0)
+                await deadletter.send(key=item.source.key, value=item.to_bytes())
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
+        # Until the rebalance settles, another worker may own these and write their hashes:
+        # publishing diffs from here could leave stale fields behind.
+        pipeline.suspend(tp.partition for tp in revoked if tp.topic == source.get_topic_name())
 
     @table.on_recover
     async def _recovered() -> None:
@@ -189,6 +199,7 @@ def create_app(
             engine = pipeline.restore(partition, records.items())
             log.info("partition %d: restored %d queues from %d records", partition,
                      len(engine.queues), len(records))  # fmt: skip
+        pipeline.resume()  # what is held now is owned: publish it (in full, after a change)
         # Faust's own recovery filled the table's store from the changelog too; the engines
         # now hold that state, so drop the copy.
         store: Any = table.data
@@ -320,13 +331,22 @@ async def send_records(
         if batch is None:
             batch = batches[partition] = client.create_batch()
         if batch.append(timestamp=now_ms, key=key, value=value) is None:  # full
-            await client.send_batch(batch, topic, partition=partition)
+            sent = await client.send_batch(batch, topic, partition=partition)
+            sent.add_done_callback(_report_failed_batch)
             batch = batches[partition] = client.create_batch()
             batch.append(timestamp=now_ms, key=key, value=value)  # an empty batch takes one
     for partition, batch in batches.items():
         if batch.record_count():
             batch.close()
-            await client.send_batch(batch, topic, partition=partition)
+            sent = await client.send_batch(batch, topic, partition=partition)
+            sent.add_done_callback(_report_failed_batch)
+
+
+def _report_failed_batch(sent: asyncio.Future[Any]) -> None:
+    """A changelog batch the broker refused: the figures stay right in this worker, but its
+    state records are not durable, so a restart would replay from an older state."""
+    if not sent.cancelled() and sent.exception() is not None:
+        log.error("state records not written to the changelog: %s", sent.exception())
 
 
 async def ensure_topics(settings: Settings) -> None:

@@ -102,6 +102,9 @@ class Pipeline:
         self.assignment_generation = 0
         #: Per input partition, the offset after the last message processed.
         self.next_offsets: dict[int, int] = {}
+        #: Partitions revoked in a rebalance and not (yet) given back: not published, since
+        #: their new owner may already be writing the same Redis hashes.
+        self.suspended: set[int] = set()
 
     # -- partitions --------------------------------------------------------------------------
 
@@ -146,6 +149,15 @@ class Pipeline:
             family.finish_restore()
         self.dirty.update((partition, qkey) for qkey in engine.queues)
         return engine
+
+    def suspend(self, partitions: Iterable[int]) -> None:
+        """Stop publishing these partitions until `resume()` (a rebalance revoked them)."""
+        self.suspended.update(partitions)
+        self.assignment_generation += 1
+
+    def resume(self) -> None:
+        """Publish every partition held again (after a rebalance settled)."""
+        self.suspended.clear()
 
     def drop(self, partition: int) -> list[QueueKey]:
         """Forget a partition given up in a rebalance; returns its queues."""
@@ -250,7 +262,8 @@ class Pipeline:
         """Every tenant's figures of every other family (agent states tick with the clock)."""
         return [
             (name, family.snapshot(tenant, now_ms))
-            for families in self.families.values()
+            for partition, families in self.families.items()
+            if partition not in self.suspended
             for name, family in families.items()
             for tenant in family.tenants()
         ]
@@ -274,8 +287,10 @@ class Pipeline:
         so every changed interval goes out within (pending / limit) flushes.
         """
         pending = self.dirty_intervals
-        if len(pending) > limit:
-            taken = list(itertools.islice(pending, limit))
+        suspended = self.suspended
+        if len(pending) > limit or suspended:
+            ready = (d for d in pending if d[0] not in suspended)
+            taken = list(itertools.islice(ready, limit))
             for item in taken:
                 del pending[item]
         else:
@@ -312,12 +327,14 @@ class Pipeline:
         if minute != self._published_minute:
             self._published_minute = minute
             everything = True
-        wanted = set(self.dirty)
+        wanted = {d for d in self.dirty if d[0] not in self.suspended}
         for partition, engine in self.engines.items():
+            if partition in self.suspended:
+                continue
             for qkey, qs in engine.queues.items():
                 if everything or qs.waiting:
                     wanted.add((partition, qkey))
-        self.dirty.clear()
+        self.dirty -= wanted
         out = []
         for partition, qkey in sorted(wanted):
             engine = self.engines.get(partition)

@@ -13,7 +13,7 @@ import redis
 
 from ccpulse.config import RedisSettings
 from ccpulse.embedded import Service
-from ccpulse.sinks.redis_sink import RedisSink, flatten
+from ccpulse.sinks.redis_sink import FULL_WRITE_SECONDS, RedisSink, flatten
 from ccpulse.streams.kpi import PolicyBook
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
 
@@ -160,6 +160,25 @@ def test_later_flushes_write_only_changes_and_repair_a_lost_hash(
         await sink.publish(fourth)
         assert _stored(client, key) == flatten(fourth[0])  # repaired in full at once
         assert 0 < client.ttl(key) <= 86_400
+
+        # Something else changes a field the snapshot still has: a diff leaves it, but every
+        # hash is written in full again within FULL_WRITE_SECONDS (+ up to a minute).
+        client.hset(key, "today.all.offered", "999")
+        fifth = pipeline.snapshots(T0 + 20 * 60_000 + 4_000, everything=True)
+        await sink.publish(fifth)
+        assert _stored(client, key)["today.all.offered"] == "999"
+        later = T0 + 20 * 60_000 + (FULL_WRITE_SECONDS + 61) * 1000
+        sixth = pipeline.snapshots(later, everything=True)
+        await sink.publish(sixth)
+        assert _stored(client, key) == flatten(sixth[0])
+
+        # The interval index is lost: the next write of the interval puts it back.
+        records = pipeline.interval_records()
+        await sink.publish([], records)
+        client.delete("cc:intervals:default:sales")
+        pipeline.mark_dirty("default", "sales", records[0]["start_ms"])
+        await sink.publish([], pipeline.interval_records())
+        assert client.zscore("cc:intervals:default:sales", str(records[0]["start_ms"]))
         await sink.close()
 
     asyncio.run(run())

@@ -74,3 +74,23 @@ def test_an_interval_changed_again_before_its_turn_goes_out_once() -> None:
     assert [r["start_ms"] for r in first] == [T0]  # the first to change goes first
     assert [r["start_ms"] for r in rest] == [T0 + 15 * 60_000, T0 + 2 * 15 * 60_000]
     assert all(r["channels"]["all"]["offered"] == 1 for r in first + rest)
+
+
+def test_a_revoked_partition_is_not_published_until_the_rebalance_settles() -> None:
+    pipeline = Pipeline(PolicyBook())
+    for partition, queue in ((0, "sales"), (1, "support")):
+        event = {"event_id": f"o-{queue}", "type": "contact.offered", "ts": T0, "queue": queue,
+                 "contact_id": f"c-{queue}"}  # fmt: skip
+        pipeline.process(Message("cc", partition, 0, f"default/{queue}".encode(),
+                                 orjson.dumps(event)), lambda _: None)  # fmt: skip
+    pipeline.table_writes()
+    generation = pipeline.assignment_generation
+
+    pipeline.suspend([1])
+    assert pipeline.assignment_generation > generation  # sinks write in full afterwards
+    assert [s["queue"] for s in pipeline.snapshots(T0 + 1000)] == ["sales"]
+    assert [r["queue"] for r in pipeline.interval_records()] == ["sales"]
+
+    pipeline.resume()  # given back: what waited goes out now (sales: a contact still waits)
+    assert [s["queue"] for s in pipeline.snapshots(T0 + 2000)] == ["sales", "support"]
+    assert [r["queue"] for r in pipeline.interval_records()] == ["support"]
