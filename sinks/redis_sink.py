@@ -17,7 +17,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from ccpulse.config import RedisSettings
-from ccpulse.sinks.redis_families import FLATTENERS
+from ccpulse.sinks.redis_families import FLATTENERS, text
 
 WINDOWS = ("current_interval", "today")
 
@@ -51,14 +51,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if type(value) is float:
-        return repr(round(value, 6))
-    return str(value)
-
-
 #: Every hash is written in full at least this often, whatever else happened to it.
 FULL_WRITE_SECONDS = 300
 #: Distinct field layouts the sink keeps shared copies of (queue, interval, agent hashes...).
@@ -76,12 +68,7 @@ def _put_figures(out: dict[str, str], prefix: str, channel: str, figs: dict[str,
         if len(_NAMES) < 10_000:  # channels and windows are few; bounded all the same
             _NAMES[(prefix, channel, names)] = fields
     for field_name, value in zip(fields, figs.values(), strict=True):
-        if value is None:
-            out[field_name] = ""
-        elif type(value) is float:
-            out[field_name] = repr(round(value, 6))
-        else:
-            out[field_name] = str(value)
+        out[field_name] = text(value)
 
 
 def flatten(snapshot: dict[str, Any]) -> dict[str, str]:
@@ -167,7 +154,7 @@ class RedisSink:
             fields = {"start": record["start"], "end": record["end"], "start_ms": str(start_ms)}
             for channel, figs in record["channels"].items():
                 for name, value in figs.items():
-                    fields[f"{channel}.{name}"] = _text(value)
+                    fields[f"{channel}.{name}"] = text(value)
             cached = self._cached_interval.get((tenant, queue))
             if cached != key:  # a new interval (or a late change to an old one): cache this one
                 if cached is not None:

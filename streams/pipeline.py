@@ -183,7 +183,7 @@ class Pipeline:
             dead_letter(_invalid(rejection, msg))
         if not result.events:
             return
-        engine = self.engines.get(msg.partition) or self.engine(msg.partition)
+        engine = self.engine(msg.partition)
         families: dict[str, FamilyEngine] | None = None
         expected = msg.key.decode("utf-8", "replace") if msg.key else None
         base = msg.offset << POS_SHIFT
@@ -195,11 +195,7 @@ class Pipeline:
                 dead_letter(DeadLetter("invalid", f"more than {MAX_EVENTS_PER_MESSAGE} events in "
                                        "one message", orjson.dumps(_wire(event)), msg))  # fmt: skip
                 continue
-            if type(event) is ContactEvent:
-                routed = expected == f"{event.tenant}/{event.queue}"
-            else:
-                routed = expected == routing_key(event)
-            if not routed:
+            if expected != routing_key(event):
                 self.health.misrouted += 1
                 dead_letter(_misrouted(event, msg, expected))
                 continue
