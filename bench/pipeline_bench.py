@@ -78,6 +78,7 @@ KINDS: dict[str, str] = {
     "aiokafka": "b. ceiling: raw aiokafka consumer + orjson decode",
     "faust-noop": "c. Faust floor: no-op agent, per event",
     "faust-noop-take": "c. Faust floor: no-op agent, take_events(2000, 0.05 s)",
+    "faust-noop-fast": "c2. no-op agent, take_events, on ccpulse's Faust transport",
     "faust-naive": "d. baseline: naive Faust agent, windowed table per event",
     "quix": "e. peer: Quix Streams tumbling 15-min count per queue",
 }
@@ -352,9 +353,19 @@ def child_aiokafka(spec: dict[str, Any], meter: Meter) -> None:
 def child_faust(spec: dict[str, Any], meter: Meter) -> None:
     import faust
 
-    app = faust.App(spec["group"], **_faust_options(spec))
-    topic = app.topic(spec["topic"], key_type=bytes, value_type=bytes, key_serializer="raw",
-                      value_serializer="raw", partitions=PARTITIONS)  # fmt: skip
+    from ccpulse.streams.faust_parts import QuietMonitor, RawSchema, Transport, Worker
+
+    fast = spec["kind"] == "faust-noop-fast"  # on the Faust parts create_app() installs
+    options = _faust_options(spec) | ({"Monitor": QuietMonitor} if fast else {})
+    app = faust.App(spec["group"], **options)
+    if fast:
+        app.transport = Transport(app.conf.broker_consumer, app)
+        app.transport.fetch_max_wait_ms = 50
+        topic = app.topic(spec["topic"], schema=RawSchema(key_type=bytes, value_type=bytes),
+                          partitions=PARTITIONS)  # fmt: skip
+    else:
+        topic = app.topic(spec["topic"], key_type=bytes, value_type=bytes, key_serializer="raw",
+                          value_serializer="raw", partitions=PARTITIONS)  # fmt: skip
     loads = orjson.loads
     kind = spec["kind"]
     if kind == "faust-noop":
@@ -364,7 +375,7 @@ def child_faust(spec: dict[str, Any], meter: Meter) -> None:
             async for value in stream:
                 meter.add(_count(loads(value)))
 
-    elif kind == "faust-noop-take":
+    elif kind in ("faust-noop-take", "faust-noop-fast"):
 
         @app.agent(topic, name="noop-take")
         async def noop_take(stream: Any) -> None:
@@ -390,7 +401,7 @@ def child_faust(spec: dict[str, Any], meter: Meter) -> None:
                     counts[f"{ev['tenant']}/{ev['queue']}"] += 1
                 meter.add(len(events))
 
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 
 
 #: Where the worker's main thread is, by its stack: (file suffix, function) -> section. The
@@ -450,12 +461,12 @@ def sample_main_thread(samples: dict[str, float], period: float = 0.005) -> None
 
 def child_ccpulse(spec: dict[str, Any], meter: Meter) -> None:
     """The real app with its sinks; bench-only probes show where the time goes."""
-    import faust
     from prometheus_client.registry import CollectorRegistry
 
     from ccpulse.config import load_settings
     from ccpulse.sinks.redis_sink import RedisSink
     from ccpulse.streams.app import ensure_topics
+    from ccpulse.streams.faust_parts import Worker
     from ccpulse.streams.pipeline import Message, Pipeline
     from ccpulse.streams.worker import build_worker_app
 
@@ -522,7 +533,7 @@ def child_ccpulse(spec: dict[str, Any], meter: Meter) -> None:
         meter.total(sum(verdicts.values()) + health.invalid + health.misrouted)
 
     pipeline.process = counted  # type: ignore[method-assign]
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 
 
 def child_quix(spec: dict[str, Any], meter: Meter) -> None:
@@ -1326,6 +1337,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="stop the memory run past this RSS in MB (8000)")  # fmt: skip
     p.add_argument("--only", default="throughput,latency,memory",
                    help="comma list of parts to run (throughput,latency,memory)")  # fmt: skip
+    p.add_argument("--kinds", default=",".join(KINDS),
+                   help="comma list of throughput rows (all): " + ", ".join(KINDS))  # fmt: skip
     p.add_argument("--json", type=Path, help="also write all figures to this JSON file")
     p.add_argument("--keep-logs", action="store_true", help="keep child logs (printed path)")
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -1389,7 +1402,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout = 60 + args.events / 1500
             for shape in SHAPES:
                 for kind in KINDS:
-                    if kind == "quix" and args.skip_quix:
+                    if kind not in args.kinds.split(",") or (kind == "quix" and args.skip_quix):
                         continue
                     topic = topics[f"mixed-{shape}" if kind == "ccpulse-mixed" else shape]
                     runs[(kind, shape)] = bench.measure(kind, shape, topic, args.events,

@@ -17,13 +17,13 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from ccpulse.config import Settings
 from ccpulse.kafka_auth import client_options, faust_credentials
 from ccpulse.sources.produce import bootstrap_servers
 from ccpulse.streams import statekeys
+from ccpulse.streams.faust_parts import QuietMonitor, RawSchema, Transport
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
 
 log = logging.getLogger("ccpulse.worker")
@@ -71,26 +71,6 @@ class FlushPacer:
         return True
 
 
-class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread with a configurable broker-side fetch wait (Faust fixes 1.5 s)."""
-
-    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
-        consumer = super()._create_worker_consumer(transport)
-        # Read by AIOKafkaConsumer.start() when it builds its fetcher; not started yet here.
-        consumer._fetch_max_wait_ms = transport.fetch_max_wait_ms
-        return consumer
-
-
-class _Consumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-class _Transport(faust_aiokafka.Transport):
-    Consumer = _Consumer
-    fetch_max_wait_ms = 1500
-
-
 def create_app(
     settings: Settings, on_snapshots: SnapshotHandler | None = None, **faust_options: Any
 ) -> tuple[faust.App, Pipeline]:
@@ -118,6 +98,7 @@ def create_app(
         # State keys and values are bytes the pipeline encodes itself.
         "key_serializer": "raw",
         "value_serializer": "raw",
+        "Monitor": QuietMonitor,  # no per-message statistics: nothing here reads them
     }
     credentials = faust_credentials(kafka)
     if credentials is not None:
@@ -127,13 +108,13 @@ def create_app(
     options.update(faust_options)
     Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(kafka.app_id, **options)
-    transport = _Transport(app.conf.broker_consumer, app)
+    transport = Transport(app.conf.broker_consumer, app)
     transport.fetch_max_wait_ms = kafka.fetch_max_wait_ms
     app.transport = transport
     pipeline = Pipeline(settings.policies)
     source = app.topic(
-        kafka.contacts_topic, key_type=bytes, value_type=bytes,
-        key_serializer="raw", value_serializer="raw", partitions=kafka.partitions,
+        kafka.contacts_topic, schema=RawSchema(key_type=bytes, value_type=bytes),
+        partitions=kafka.partitions,
     )  # fmt: skip
     deadletter = app.topic(
         kafka.deadletter_topic, key_type=bytes, value_type=bytes,

@@ -15,6 +15,7 @@ from ccpulse.config import Settings
 from ccpulse.sinks.prometheus_sink import MetricsView, PrometheusSink, compact
 from ccpulse.sinks.redis_sink import RedisSink
 from ccpulse.streams.app import create_app, ensure_topics
+from ccpulse.streams.faust_parts import Worker
 from ccpulse.streams.kpi.engine import QueueKey
 from ccpulse.streams.pipeline import Pipeline
 
@@ -97,5 +98,5 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
         "ccpulse worker: broker %s, redis %s, metrics http://%s:%d/metrics",
         settings.kafka.broker, settings.redis.url, settings.metrics.host, settings.metrics.port,
     )  # fmt: skip
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker = Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

@@ -1,0 +1,243 @@
+"""Faust's parts with less work per message: what a Faust worker spends per message, not the
+KPI arithmetic, limits single-event input (docs/performance.md). Same behaviour otherwise.
+
+* `Transport` / `Consumer`: a configurable broker-side fetch wait (Faust fixes 1.5 s), and a
+  message hand-off without asyncio tasks. Faust hands every fetched message to the agents'
+  buffers through `wait_first(callback(message), suspend_flow.wait())`: four tasks and an
+  `asyncio.wait` per message. Here the hand-off runs directly; only when it has to wait (a full
+  buffer) does it go on under `wait_first`, so a rebalance still abandons it as in Faust, and
+  then the next message waits until the buffer has drained rather than for one free slot.
+* `RawSchema`: the message's key and value bytes as they are (no codec look-ups).
+* `QuietMonitor`: Faust's monitor without its per-message statistics, which only Faust's web
+  views read (the worker runs without them; ccpulse's own figures are in /metrics).
+* `Worker`: Faust's worker without its start-up spinner, which leaves the root logger at
+  DEBUG for good, so every debug call of Faust and aiokafka builds a log record; and with the
+  garbage collector's youngest generation collected every 50,000 allocations rather than 700
+  (a worker allocates a few dozen objects per message, nearly all freed by reference
+  counting; the default spent ~15 % of a single-event run in collections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, cast
+
+import faust
+from aiokafka import AIOKafkaConsumer
+from faust.sensors.monitor import Monitor
+from faust.serializers.schemas import Schema
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from mode import Service, ServiceT
+
+#: Faust's broker-side fetch wait; the app sets its own (`kafka.fetch_max_wait_ms`).
+FAUST_FETCH_MAX_WAIT_MS = 1500
+
+
+@types.coroutine
+def _carry_on(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Generator[Any, None, Any]:
+    """Continue `coro`, started by hand and now waiting on `waiting_on`, as `await` would:
+    what it waits on goes to the running task, and a cancellation is passed into it."""
+    while True:
+        try:
+            yield waiting_on
+        except BaseException as exc:  # forwarded, as `await` forwards it
+            try:
+                waiting_on = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                waiting_on = coro.send(None)
+            except StopIteration as stop:
+                return stop.value
+
+
+async def _resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
+    return await _carry_on(coro, waiting_on)
+
+
+class Consumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with a task-free message hand-off (see the module doc)."""
+
+    #: How long a full agent buffer is given to drain before messages are handed over one
+    #: at a time again (Faust's way); a safety net, the drain normally signals sooner.
+    drain_wait_seconds = 1.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._drained = asyncio.Event()  # no partition is paused for a full buffer
+        self._buffer_dropped = asyncio.Event()  # one partition was resumed
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def on_buffer_drop(self, tp: TP) -> None:
+        super().on_buffer_drop(tp)
+        self._buffer_dropped.set()
+        if not self._buffered_partitions:
+            self._drained.set()
+
+    async def _deliver(self, callback: Callable[[Any], Awaitable[None]], message: Any) -> None:
+        """`await wait_first(callback(message), suspend_flow.wait())`, without its four tasks
+        when the callback completes at once (the agent's buffer has room)."""
+        if self.suspend_flow.is_set():
+            await self.wait_first(callback(message), self.suspend_flow.wait())
+            return
+        coro = cast(Coroutine[Any, Any, None], callback(message))
+        try:
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return
+        await self.wait_first(_resume(coro, waiting_on), self.suspend_flow.wait())
+        # The buffer was full. Faust has paused fetching the partitions that filled it and
+        # resumes them once the agent has drained it to 40 %: wait for that once, rather than
+        # hand over each message already fetched as soon as one slot frees.
+        if self._buffered_partitions and not self.suspend_flow.is_set():
+            self._drained.clear()
+            await self.wait_first(
+                self._drained.wait(), self.suspend_flow.wait(), timeout=self.drain_wait_seconds
+            )
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, set[TP] | None]:
+        """Faust's, except when every partition is paused for a full buffer: Faust then
+        sleeps 1 s, an agent that drains its buffer sooner idles for the rest of it; here the
+        next fetch starts as soon as a partition is resumed (or after 1 s)."""
+        if not self.flow_active:
+            await self.wait(self.can_resume_flow)
+        try:
+            self.not_waiting_next_records.set()
+            if self.app.client_only:
+                return await self._getmany(active_partitions=None, timeout=timeout), None
+            active_partitions = self._get_active_partitions()
+            if active_partitions:
+                records = await self._getmany(active_partitions=active_partitions, timeout=timeout)
+                return records, active_partitions
+            self._buffer_dropped.clear()
+            await self.wait_first(self._buffer_dropped.wait(), timeout=1.0)
+            return {}, active_partitions
+        finally:
+            self.not_waiting_next_records.set()
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
+        """Faust's fetch loop (faust-streaming 0.15), with `_deliver` as the hand-off."""
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        deliver = self._deliver
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                ait = getmany(timeout=1.0)
+                await self.sleep(0)  # getmany can loop without giving the event loop a turn
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            await deliver(callback, message)
+                            set_read_offset(tp, offset)
+                    unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread with a configurable broker-side fetch wait (Faust fixes 1.5 s)."""
+
+    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # Read by AIOKafkaConsumer.start() when it builds its fetcher; not started yet here.
+        consumer._fetch_max_wait_ms = transport.fetch_max_wait_ms
+        return consumer
+
+
+class Transport(faust_aiokafka.Transport):
+    """The aiokafka transport with the consumer above."""
+
+    Consumer = Consumer
+    fetch_max_wait_ms = FAUST_FETCH_MAX_WAIT_MS
+
+
+class RawSchema(Schema):
+    """Key and value as the bytes the message carries; the pipeline decodes them itself."""
+
+    def loads_key(self, app: Any, message: Any, **_: Any) -> bytes | None:
+        return cast("bytes | None", message.key)
+
+    def loads_value(self, app: Any, message: Any, **_: Any) -> bytes | None:
+        return cast("bytes | None", message.value)
+
+
+class QuietMonitor(Monitor):
+    """Faust's monitor with the per-message and per-event statistics left out."""
+
+    def on_message_in(self, tp: TP, offset: int, message: Any) -> None:
+        return None
+
+    def on_stream_event_in(self, tp: TP, offset: int, stream: Any, event: Any) -> None:
+        return None
+
+    def on_stream_event_out(
+        self, tp: TP, offset: int, stream: Any, event: Any, state: Any = None
+    ) -> None:
+        return None
+
+    def on_message_out(self, tp: TP, offset: int, message: Any) -> None:
+        return None
+
+
+#: Allocations between two collections of the garbage collector's youngest generation.
+GC_GEN0_THRESHOLD = 50_000
+
+
+class Worker(faust.Worker):
+    """Faust's worker without the start-up spinner (it sets the root logger to DEBUG), and
+    with fewer garbage collections (see the module doc)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _, gen1, gen2 = gc.get_threshold()
+        gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+        super().on_setup_root_logger(logger, level)
