@@ -5,8 +5,9 @@ KPI arithmetic, limits single-event input (docs/performance.md). Same behaviour 
   message hand-off without asyncio tasks. Faust hands every fetched message to the agents'
   buffers through `wait_first(callback(message), suspend_flow.wait())`: four tasks and an
   `asyncio.wait` per message. Here the hand-off runs directly; only when it has to wait (a full
-  buffer) does it go on under `wait_first`, so a rebalance still abandons it as in Faust, and
-  then the next message waits until the buffer has drained rather than for one free slot.
+  buffer) does it go on under `wait_first`, so a rebalance still abandons it as in Faust.
+  While every partition is paused for a full agent buffer, the next fetch is tried after 50 ms
+  rather than after Faust's fixed 1-s sleep.
 * `RawSchema`: the message's key and value bytes as they are (no codec look-ups).
 * `QuietMonitor`: Faust's monitor without its per-message statistics, which only Faust's web
   views read (the worker runs without them; ccpulse's own figures are in /metrics).
@@ -65,23 +66,21 @@ async def _resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
 class Consumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with a task-free message hand-off (see the module doc)."""
 
-    #: How long a full agent buffer is given to drain before messages are handed over one
-    #: at a time again (Faust's way); a safety net, the drain normally signals sooner.
+    #: While every partition is paused for a full agent buffer, look again this often.
+    paused_poll_seconds = 0.05
+    #: How long a full agent buffer is given to drain before the next message is handed
+    #: over anyway (Faust's way); a safety net: the drain normally signals sooner.
     drain_wait_seconds = 1.0
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._drained = asyncio.Event()  # no partition is paused for a full buffer
-        self._buffer_dropped = asyncio.Event()  # one partition was resumed
-
-    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+    #: Set when no partition is paused for a full agent buffer any more (made on first use).
+    _drained: asyncio.Event | None = None
 
     def on_buffer_drop(self, tp: TP) -> None:
         super().on_buffer_drop(tp)
-        self._buffer_dropped.set()
-        if not self._buffered_partitions:
+        if self._drained is not None and not self._buffered_partitions:
             self._drained.set()
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _deliver(self, callback: Callable[[Any], Awaitable[None]], message: Any) -> None:
         """`await wait_first(callback(message), suspend_flow.wait())`, without its four tasks
@@ -99,15 +98,17 @@ class Consumer(faust_aiokafka.Consumer):
         # resumes them once the agent has drained it to 40 %: wait for that once, rather than
         # hand over each message already fetched as soon as one slot frees.
         if self._buffered_partitions and not self.suspend_flow.is_set():
+            if self._drained is None:
+                self._drained = asyncio.Event()
             self._drained.clear()
             await self.wait_first(
                 self._drained.wait(), self.suspend_flow.wait(), timeout=self.drain_wait_seconds
             )
 
     async def _wait_next_records(self, timeout: float) -> tuple[Any, set[TP] | None]:
-        """Faust's, except when every partition is paused for a full buffer: Faust then
-        sleeps 1 s, an agent that drains its buffer sooner idles for the rest of it; here the
-        next fetch starts as soon as a partition is resumed (or after 1 s)."""
+        """Faust's, except when every partition is paused for a full agent buffer: Faust then
+        sleeps 1 s, and an agent that drains its buffer sooner idles for the rest of it; here
+        the consumer looks again every 50 ms."""
         if not self.flow_active:
             await self.wait(self.can_resume_flow)
         try:
@@ -118,8 +119,7 @@ class Consumer(faust_aiokafka.Consumer):
             if active_partitions:
                 records = await self._getmany(active_partitions=active_partitions, timeout=timeout)
                 return records, active_partitions
-            self._buffer_dropped.clear()
-            await self.wait_first(self._buffer_dropped.wait(), timeout=1.0)
+            await self.sleep(self.paused_poll_seconds)
             return {}, active_partitions
         finally:
             self.not_waiting_next_records.set()
