@@ -414,7 +414,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
 )
 SECTION_LABELS = {
     "process": "Pipeline.process: decode + KPI engine",
-    "write_state": "write_state: table_writes + table store + changelog sends",
+    "write_state": "write_state: table_writes + changelog record batches",
     "flush": "sinks flush timer: snapshots, Prometheus view, Redis publish",
     "gc": "garbage-collection timer",
     "idle": "main thread in select(): I/O, or consumer thread holds GIL",
