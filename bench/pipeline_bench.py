@@ -78,7 +78,7 @@ KINDS: dict[str, str] = {
     "aiokafka": "b. ceiling: raw aiokafka consumer + orjson decode",
     "faust-noop": "c. Faust floor: no-op agent, per event",
     "faust-noop-take": "c. Faust floor: no-op agent, take_events(2000, 0.05 s)",
-    "faust-noop-fast": "c2. no-op agent, take_events, on ccpulse's Faust transport",
+    "faust-noop-fast": "c2. no-op agent, take_events, on ccpulse's Faust parts",
     "faust-naive": "d. baseline: naive Faust agent, windowed table per event",
     "quix": "e. peer: Quix Streams tumbling 15-min count per queue",
 }
