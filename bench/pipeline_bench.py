@@ -353,6 +353,7 @@ def child_aiokafka(spec: dict[str, Any], meter: Meter) -> None:
 def child_faust(spec: dict[str, Any], meter: Meter) -> None:
     import faust
 
+    from ccpulse.config import KafkaSettings
     from ccpulse.streams.faust_parts import QuietMonitor, RawSchema, Transport, Worker
 
     fast = spec["kind"] == "faust-noop-fast"  # on the Faust parts create_app() installs
@@ -360,7 +361,7 @@ def child_faust(spec: dict[str, Any], meter: Meter) -> None:
     app = faust.App(spec["group"], **options)
     if fast:
         app.transport = Transport(app.conf.broker_consumer, app)
-        app.transport.fetch_max_wait_ms = 50
+        app.transport.fetch_max_wait_ms = KafkaSettings().fetch_max_wait_ms  # the default
         topic = app.topic(spec["topic"], schema=RawSchema(key_type=bytes, value_type=bytes),
                           partitions=PARTITIONS)  # fmt: skip
     else:

@@ -107,7 +107,9 @@ def segment_items(agent: str, s: AgentState, start: int, end: int, cal: Calendar
                     continue  # handling time belongs to the contact's own queue
                 items.append((QUEUE, q, t, f, d))
             if (
-                handling and s.contact_queue and s.contact_queue not in member
+                handling
+                and s.contact_queue
+                and s.contact_queue not in member
             ):  # handling a queue's contact counts as logged in to it, so occupancy stays <= 1
                 items.append((QUEUE, s.contact_queue, t, f, d))
         t = stop

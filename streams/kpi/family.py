@@ -49,7 +49,8 @@ class FamilyEngine(Protocol):
         """Every figure of one tenant as of `now_ms`, JSON-ready."""
         ...
 
-    def tenants(self) -> list[str]: ...
+    def tenants(self) -> list[str]:
+        ...
 
     def collect_garbage(self) -> None:
         """Drop state that can no longer change any figure (writes deletions)."""
