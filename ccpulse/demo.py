@@ -18,7 +18,7 @@ from typing import IO, Any
 import orjson
 
 from ccpulse.config import Settings
-from ccpulse.embedded import Service, free_port, start_broker, start_redis
+from ccpulse.embedded import Service, die_with_parent, free_port, start_broker, start_redis
 from ccpulse.kafka_auth import client_options
 from ccpulse.sources.produce import EventProducer, paced
 from ccpulse.sources.simulator import SimConfig, default_queues, simulate
@@ -66,7 +66,7 @@ async def send_events(
         await producer.send(backlog, batch_size)
         sent += len(backlog)
         if live is not None:
-            async for chunk in paced(live, speed=1.0):
+            async for chunk in paced(live, speed=1.0, stop=stop):
                 if stop is not None and stop.is_set():
                     break
                 await producer.send(chunk, batch_size)
@@ -94,6 +94,8 @@ def run_demo(settings: Settings, backfill_hours: float, duration: float | None, 
     """Start broker, Redis and a worker, feed them simulated traffic, stop all on Ctrl-C."""
     services: list[Service] = []
     worker: subprocess.Popen[bytes] | None = None
+    # `kill` (or a supervisor's stop) shuts everything down as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         broker = start_broker(_port_or_free(9092))
         services.append(broker)
@@ -117,7 +119,7 @@ def run_demo(settings: Settings, backfill_hours: float, duration: float | None, 
         with open(log_dir / "demo-worker.log", "wb") as log:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "ccpulse.cli", "worker", "--loglevel", "info"],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
+                env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
             )  # fmt: skip
         prefix = settings.redis.key_prefix
         topic = settings.kafka.contacts_topic
@@ -143,6 +145,7 @@ ccpulse demo running (Ctrl-C stops everything)
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the clean-up
         print("stopping worker, broker and redis...", flush=True)
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
@@ -152,6 +155,11 @@ ccpulse demo running (Ctrl-C stops everything)
                 worker.kill()
         for service in reversed(services):
             service.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 async def _demo_loop(

@@ -89,7 +89,7 @@ class Service:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: ask Linux to stop it when its parent dies, so that a test run or demo
     killed without clean-up leaves no server behind (elsewhere: nothing to do)."""
     try:
@@ -109,7 +109,7 @@ def _launch(
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             argv_for(workdir), stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )  # fmt: skip
     service = Service(name, port, proc, workdir, log)
     try:

@@ -4,6 +4,7 @@ batches of one queue's events (docs/partitioning.md)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -84,9 +85,16 @@ class EventProducer:
 
 
 async def paced(
-    events: Iterable[dict[str, Any]], speed: float, chunk_seconds: float = 0.5
+    events: Iterable[dict[str, Any]],
+    speed: float,
+    chunk_seconds: float = 0.5,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Release time-ordered events in chunks as their event time comes, `speed` times real time."""
+    """Release time-ordered events in chunks as their event time comes, `speed` times real time.
+
+    Setting `stop` ends the stream at once, also while it waits for a quiet night's next event
+    (which can be minutes away).
+    """
     chunk: list[dict[str, Any]] = []
     wall0 = time.monotonic()
     ts0: int | None = None
@@ -98,7 +106,14 @@ async def paced(
         if due - (time.monotonic() - wall0) > chunk_seconds and chunk:
             yield chunk
             chunk = []
-            await asyncio.sleep(max(0.0, due - (time.monotonic() - wall0)))
+            wait = max(0.0, due - (time.monotonic() - wall0))
+            if stop is None:
+                await asyncio.sleep(wait)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+                if stop.is_set():
+                    return
         chunk.append(event)
     if chunk:
         yield chunk

@@ -1,53 +1,103 @@
 """The README's first command: `ccpulse demo` brings up broker, Redis, worker and simulator,
-publishes live figures, and shuts everything down by itself."""
+publishes live figures, and shuts everything down by itself, on Ctrl-C or on SIGTERM.
+
+The simulated contact centre follows a daily curve in London and New York, so at night an hour
+of history can leave a queue without a single contact: the tests backfill a day, and look for
+contacts "today" across both time zones (their midnights never coincide)."""
 
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 import redis
 
 pytestmark = pytest.mark.integration
 
+QUEUES = ["acme/chat", "acme/sales", "acme/support", "globex/billing", "globex/email",
+          "globex/helpdesk"]  # fmt: skip
 
-def test_demo_publishes_figures_and_stops_cleanly() -> None:
+
+def _start(*args: str) -> tuple[subprocess.Popen[str], list[str], int, int]:
+    """The demo, once it has printed where its Redis and metrics are."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ccpulse.cli", "demo", "--duration", "40", "--backfill-hours", "1"],
+        [sys.executable, "-m", "ccpulse.cli", "demo", "--backfill-hours", "24", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
     output: list[str] = []
-    port = None
+    redis_port = metrics_port = None
     for line in proc.stdout:
         output.append(line)
+        found = re.search(r"metrics\s+http://127\.0\.0\.1:(\d+)/metrics", line)
+        if found:
+            metrics_port = int(found.group(1))
         found = re.search(r"redis\s+redis://127\.0\.0\.1:(\d+)/0", line)
         if found:
-            port = int(found.group(1))
+            redis_port = int(found.group(1))
+        if redis_port and metrics_port:
             break
-    assert port is not None, "".join(output)
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 35
-    queues: list[bytes] = []
-    figures: dict[bytes, bytes] = {}
+    assert redis_port and metrics_port, "".join(output)
+    return proc, output, redis_port, metrics_port
+
+
+def _published(client: redis.Redis, timeout: float) -> tuple[list[str], int]:
+    """The queue index and the contacts offered today over all queues, once both are in."""
+    deadline = time.monotonic() + timeout
+    queues: list[str] = []
+    offered_today = 0
     while time.monotonic() < deadline:
-        queues = client.zrange("ccpulse:queues", 0, -1)  # type: ignore[assignment]
-        if len(queues) == 6:
-            figures = client.hgetall("ccpulse:queue:acme:sales")  # type: ignore[assignment]
-            if figures and int(figures[b"today.all.offered"]) > 0:
+        queues = sorted(q.decode() for q in client.zrange("ccpulse:queues", 0, -1))  # type: ignore[union-attr]
+        if len(queues) == len(QUEUES):
+            offered_today = sum(
+                int(client.hget(f"ccpulse:queue:{q.replace('/', ':')}",
+                                "today.all.offered") or 0)  # type: ignore[arg-type]
+                for q in queues
+            )  # fmt: skip
+            if offered_today > 0:
                 break
         time.sleep(1)
-    rest, _ = proc.communicate(timeout=90)
-    output.append(rest)
+    return queues, offered_today
+
+
+def test_demo_publishes_figures_and_stops_cleanly() -> None:
+    proc, output, redis_port, _ = _start("--duration", "40")
+    try:
+        client = redis.Redis(port=redis_port)
+        queues, offered_today = _published(client, timeout=35)
+        rest, _ = proc.communicate(timeout=90)
+        output.append(rest)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 0, "".join(output)
-    assert sorted(q.decode() for q in queues) == [
-        "acme/chat", "acme/sales", "acme/support", "globex/billing", "globex/email",
-        "globex/helpdesk",
-    ]  # fmt: skip
-    assert int(figures[b"today.all.offered"]) > 0
+    assert queues == QUEUES
+    assert offered_today > 0
     assert "stopping worker, broker and redis" in "".join(output)
     with pytest.raises(redis.ConnectionError):
         client.ping()  # the demo's Redis is gone
+
+
+def test_sigterm_stops_the_demo_and_everything_it_started() -> None:
+    proc, output, redis_port, metrics_port = _start()
+    try:
+        client = redis.Redis(port=redis_port)
+        queues, _ = _published(client, timeout=35)
+        assert queues == QUEUES, "".join(output)
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+        output.append(rest)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, "".join(output)
+    assert "stopping worker, broker and redis" in "".join(output)
+    with pytest.raises(redis.ConnectionError):
+        client.ping()
+    with pytest.raises(OSError):  # the worker's metrics endpoint is gone with it
+        urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
