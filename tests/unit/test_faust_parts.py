@@ -1,19 +1,23 @@
 """The cheaper Faust parts behave as Faust's own: a message hand-off that completes at once needs
 no task, one that has to wait goes on (or is abandoned) exactly as under `wait_first`; a fetch
 drains only the partitions active when it started; raw schemas give the message's bytes; the
-worker keeps the requested log level."""
+worker keeps the requested log level and bounds its shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+import signal
+import threading
+import time
 from types import SimpleNamespace
 from typing import Any
 
 import faust
 import pytest
 
+from ccpulse.streams import faust_parts
 from ccpulse.streams.faust_parts import (
     GC_GEN0_THRESHOLD,
     Consumer,
@@ -220,3 +224,25 @@ def test_the_worker_keeps_the_requested_log_level_and_collects_garbage_less_ofte
         root.setLevel(saved_level)
         root.handlers[:] = saved_handlers
         gc.set_threshold(*saved_threshold)
+
+
+def test_a_shutdown_that_never_ends_ends_the_process_after_its_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exits: list[float] = []
+    exited = threading.Event()
+
+    def record_exit(seconds: float) -> None:
+        exits.append(seconds)
+        exited.set()
+
+    monkeypatch.setattr(faust_parts, "_exit_after_timeout", record_exit)
+    # Faust's own shutdown, here one that never finishes (a broker that went away first).
+    monkeypatch.setattr(faust.Worker, "_schedule_shutdown", lambda self, signum: None)
+    worker = Worker.__new__(Worker)
+    worker.shutdown_timeout_seconds = 0.05
+    worker._schedule_shutdown(signal.SIGTERM)
+    worker._schedule_shutdown(signal.SIGINT)  # a second signal starts no second clock
+    assert exited.wait(5)
+    time.sleep(0.1)
+    assert exits == [0.05]
