@@ -108,6 +108,9 @@ def create_app(
     options.update(faust_options)
     Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(kafka.app_id, **options)
+    changelog = ChangelogWrites()
+    # Read by the consumer before every offset commit (streams/faust_parts.py).
+    app.commit_guard = changelog.failure  # type: ignore[attr-defined]
     transport = Transport(app.conf.broker_consumer, app)
     transport.fetch_max_wait_ms = kafka.fetch_max_wait_ms
     app.transport = transport
@@ -155,7 +158,9 @@ def create_app(
         async with state_lock:
             writes = pipeline.table_writes()
             if writes:
-                await send_records(app.producer, table.changelog_topic.get_topic_name(), writes)
+                await send_records(
+                    app.producer, table.changelog_topic.get_topic_name(), writes, changelog.track
+                )
             while dead_letters:
                 item = dead_letters.pop(0)
                 await deadletter.send(key=item.source.key, value=item.to_bytes())
@@ -293,8 +298,39 @@ def create_app(
     return app, pipeline
 
 
+class ChangelogWrites:
+    """The state record batches sent to the changelog, and the first one the broker refused.
+
+    Offsets may be committed only for events whose state records are durable: once a batch
+    has failed, `failure()` says so for good, the consumer commits nothing more and stops the
+    worker (streams/faust_parts.py), and a restart replays from the last commit.
+    """
+
+    def __init__(self) -> None:
+        self._failure: BaseException | None = None
+
+    def track(self, sent: asyncio.Future[Any]) -> None:
+        sent.add_done_callback(self._done)
+
+    def _done(self, sent: asyncio.Future[Any]) -> None:
+        if sent.cancelled():
+            error: BaseException | None = RuntimeError("changelog batch cancelled")
+        else:
+            error = sent.exception()
+        if error is not None and self._failure is None:
+            log.error("state records not written to the changelog: %s", error)
+            self._failure = error
+
+    def failure(self) -> BaseException | None:
+        """The first refused batch's error, or None while every batch was written."""
+        return self._failure
+
+
 async def send_records(
-    producer: Any, topic: str, writes: list[tuple[int, bytes, bytes | None]]
+    producer: Any,
+    topic: str,
+    writes: list[tuple[int, bytes, bytes | None]],
+    track: Callable[[asyncio.Future[Any]], None] | None = None,
 ) -> None:
     """Queue records on Faust's Kafka client in whole per-partition batches, in order.
 
@@ -313,21 +349,16 @@ async def send_records(
             batch = batches[partition] = client.create_batch()
         if batch.append(timestamp=now_ms, key=key, value=value) is None:  # full
             sent = await client.send_batch(batch, topic, partition=partition)
-            sent.add_done_callback(_report_failed_batch)
+            if track is not None:
+                track(sent)
             batch = batches[partition] = client.create_batch()
             batch.append(timestamp=now_ms, key=key, value=value)  # an empty batch takes one
     for partition, batch in batches.items():
         if batch.record_count():
             batch.close()
             sent = await client.send_batch(batch, topic, partition=partition)
-            sent.add_done_callback(_report_failed_batch)
-
-
-def _report_failed_batch(sent: asyncio.Future[Any]) -> None:
-    """A changelog batch the broker refused: the figures stay right in this worker, but its
-    state records are not durable, so a restart would replay from an older state."""
-    if not sent.cancelled() and sent.exception() is not None:
-        log.error("state records not written to the changelog: %s", sent.exception())
+            if track is not None:
+                track(sent)
 
 
 async def ensure_topics(settings: Settings) -> None:

@@ -8,6 +8,9 @@ KPI arithmetic, limits single-event input (docs/performance.md). Same behaviour 
   buffer) does it go on under `wait_first`, so a rebalance still abandons it as in Faust.
   While every partition is paused for a full agent buffer, the next fetch is tried after 50 ms
   rather than after Faust's fixed 1-s sleep.
+* A commit guard: before committing offsets, the consumer flushes the producer and asks the
+  app's `commit_guard` whether a state write has failed; if one has, it commits nothing and
+  stops the worker (a restart replays from the last commit).
 * Two fixes to Faust's fetch that a SIGKILL-and-restart test found (docs/exactly-once.md):
   the consumer thread is given a copy of the active partitions, not Faust's live set, so a
   fetch that was started while the changelogs were being read cannot return stream records
@@ -91,6 +94,21 @@ class Consumer(faust_aiokafka.Consumer):
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _commit_offsets(
+        self, offsets: Mapping[TP, int], start_new_transaction: bool = True
+    ) -> bool:
+        """Faust's commit, refused (and the worker stopped) once the app's `commit_guard`
+        reports a failed write: offsets must not run ahead of the state they stand for."""
+        guard: Callable[[], BaseException | None] | None = getattr(self.app, "commit_guard", None)
+        if guard is not None:
+            await self.app.producer.flush()  # every write sent so far has succeeded or failed
+            failure = guard()
+            if failure is not None:
+                self.log.error("not committing offsets: a state write failed (%r)", failure)
+                await self.crash(failure)
+                return False
+        return cast(bool, await super()._commit_offsets(offsets, start_new_transaction))
 
     async def _deliver(self, callback: Callable[[Any], Awaitable[None]], message: Any) -> None:
         """`await wait_first(callback(message), suspend_flow.wait())`, without its four tasks

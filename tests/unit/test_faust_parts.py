@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 import pytest
+from faust.transport.consumer import Consumer as FaustConsumer
 
 from ccpulse.streams import faust_parts
 from ccpulse.streams.faust_parts import (
@@ -246,3 +247,56 @@ def test_a_shutdown_that_never_ends_ends_the_process_after_its_timeout(
     assert exited.wait(5)
     time.sleep(0.1)
     assert exits == [0.05]
+
+
+class _CommitApp:
+    """What the commit guard uses of the app: the producer's flush and `commit_guard`."""
+
+    def __init__(self, failure: BaseException | None) -> None:
+        self.failure = failure
+        self.flushes = 0
+        self.producer = SimpleNamespace(flush=self._flush)
+
+    async def _flush(self) -> None:
+        self.flushes += 1
+
+    def commit_guard(self) -> BaseException | None:
+        return self.failure
+
+
+def _committing_consumer(
+    app: _CommitApp, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, list[Any], list[BaseException]]:
+    committed: list[Any] = []
+    crashes: list[BaseException] = []
+
+    async def faust_commit(self: Any, offsets: Any, start_new_transaction: bool = True) -> bool:
+        committed.append(dict(offsets))
+        return True
+
+    async def crash(exc: BaseException) -> None:
+        crashes.append(exc)
+
+    monkeypatch.setattr(FaustConsumer, "_commit_offsets", faust_commit)
+    consumer = Consumer.__new__(Consumer)
+    consumer.app = app
+    consumer.log = logging.getLogger("test")
+    consumer.crash = crash
+    return consumer, committed, crashes
+
+
+def test_offsets_are_committed_while_every_state_write_succeeded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = _CommitApp(failure=None)
+    consumer, committed, crashes = _committing_consumer(app, monkeypatch)
+    assert asyncio.run(consumer._commit_offsets({"tp": 7})) is True
+    assert (committed, crashes, app.flushes) == ([{"tp": 7}], [], 1)
+
+
+def test_no_offset_is_committed_once_a_state_write_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = RuntimeError("broker refused the batch")
+    app = _CommitApp(failure=refused)
+    consumer, committed, crashes = _committing_consumer(app, monkeypatch)
+    assert asyncio.run(consumer._commit_offsets({"tp": 7})) is False
+    assert (committed, crashes) == ([], [refused])
