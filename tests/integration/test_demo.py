@@ -65,39 +65,41 @@ def _published(client: redis.Redis, timeout: float) -> tuple[list[str], int]:
     return queues, offered_today
 
 
-def test_demo_publishes_figures_and_stops_cleanly() -> None:
-    proc, output, redis_port, _ = _start("--duration", "40")
-    try:
-        client = redis.Redis(port=redis_port)
-        queues, offered_today = _published(client, timeout=35)
-        rest, _ = proc.communicate(timeout=90)
-        output.append(rest)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+def _assert_stopped_cleanly(
+    proc: subprocess.Popen[str], output: list[str], client: redis.Redis, metrics_port: int
+) -> None:
+    """Exit status 0, the goodbye line, and nothing the demo started still answering."""
     assert proc.returncode == 0, "".join(output)
-    assert queues == QUEUES
-    assert offered_today > 0
     assert "stopping worker, broker and redis" in "".join(output)
     with pytest.raises(redis.ConnectionError):
         client.ping()  # the demo's Redis is gone
+    with pytest.raises(OSError):  # and the worker's metrics endpoint with the worker
+        urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+
+
+def test_demo_publishes_figures_and_stops_cleanly() -> None:
+    proc, output, redis_port, metrics_port = _start("--duration", "40")
+    client = redis.Redis(port=redis_port)
+    try:
+        queues, offered_today = _published(client, timeout=35)
+        output.append(proc.communicate(timeout=90)[0])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert queues == QUEUES, "".join(output)
+    assert offered_today > 0
+    _assert_stopped_cleanly(proc, output, client, metrics_port)
 
 
 def test_sigterm_stops_the_demo_and_everything_it_started() -> None:
     proc, output, redis_port, metrics_port = _start()
+    client = redis.Redis(port=redis_port)
     try:
-        client = redis.Redis(port=redis_port)
         queues, _ = _published(client, timeout=35)
         assert queues == QUEUES, "".join(output)
         proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=60)
-        output.append(rest)
+        output.append(proc.communicate(timeout=60)[0])
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, "".join(output)
-    assert "stopping worker, broker and redis" in "".join(output)
-    with pytest.raises(redis.ConnectionError):
-        client.ping()
-    with pytest.raises(OSError):  # the worker's metrics endpoint is gone with it
-        urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+    _assert_stopped_cleanly(proc, output, client, metrics_port)
