@@ -317,9 +317,10 @@ class ChangelogWrites:
             error: BaseException | None = RuntimeError("changelog batch cancelled")
         else:
             error = sent.exception()
-        if error is not None and self._failure is None:
+        if error is not None:
             log.error("state records not written to the changelog: %s", error)
-            self._failure = error
+            if self._failure is None:
+                self._failure = error
 
     def failure(self) -> BaseException | None:
         """The first refused batch's error, or None while every batch was written."""
@@ -330,13 +331,14 @@ async def send_records(
     producer: Any,
     topic: str,
     writes: list[tuple[int, bytes, bytes | None]],
-    track: Callable[[asyncio.Future[Any]], None] | None = None,
+    track: Callable[[asyncio.Future[Any]], None],
 ) -> None:
     """Queue records on Faust's Kafka client in whole per-partition batches, in order.
 
     One `Topic.send` per record costs about as much as consuming an event; appending to a
     record batch costs a few microseconds. The returned batches are delivered by the client's
-    sender; `producer.flush()` (which Faust awaits before every commit) waits for them.
+    sender; `producer.flush()` (which Faust awaits before every commit) waits for them, and
+    `track` is given each batch's delivery future.
     """
     client = producer._producer  # the aiokafka producer Faust started
     if client is None:
@@ -348,17 +350,13 @@ async def send_records(
         if batch is None:
             batch = batches[partition] = client.create_batch()
         if batch.append(timestamp=now_ms, key=key, value=value) is None:  # full
-            sent = await client.send_batch(batch, topic, partition=partition)
-            if track is not None:
-                track(sent)
+            track(await client.send_batch(batch, topic, partition=partition))
             batch = batches[partition] = client.create_batch()
             batch.append(timestamp=now_ms, key=key, value=value)  # an empty batch takes one
     for partition, batch in batches.items():
         if batch.record_count():
             batch.close()
-            sent = await client.send_batch(batch, topic, partition=partition)
-            if track is not None:
-                track(sent)
+            track(await client.send_batch(batch, topic, partition=partition))
 
 
 async def ensure_topics(settings: Settings) -> None:

@@ -220,13 +220,14 @@ async def seek_to_committed(consumer: AIOKafkaConsumer) -> dict[TopicPartition, 
     offset 0, at its current position; after records were fetched and dropped (a rebalance,
     recovery) that position lies past them, and they would never be read.
     """
-    committed: dict[TopicPartition, int | None] = await consumer.seek_to_committed()
     fetcher = consumer._fetcher
+    committed: dict[TopicPartition, int | None] = {}
     uncommitted = []
-    for tp, offset in committed.items():
-        if offset == 0:
-            fetcher.seek_to(tp, 0)
-        elif offset is None or offset < 0:
+    for tp in consumer.assignment():
+        offset = committed[tp] = await consumer.committed(tp)
+        if offset is not None and offset >= 0:
+            fetcher.seek_to(tp, offset)
+        else:
             uncommitted.append(tp)
     if uncommitted and fetcher._default_reset_strategy != OffsetResetStrategy.NONE:
         await fetcher.request_offset_reset(uncommitted, fetcher._default_reset_strategy)
@@ -308,6 +309,7 @@ class Worker(faust.Worker):
     """
 
     shutdown_timeout_seconds = 30.0
+    _shutdown_deadline: threading.Timer | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -322,8 +324,6 @@ class Worker(faust.Worker):
             )
             self._shutdown_deadline.daemon = True
             self._shutdown_deadline.start()
-
-    _shutdown_deadline: threading.Timer | None = None
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
