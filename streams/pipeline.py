@@ -29,9 +29,10 @@ MAX_EVENTS_PER_MESSAGE = 1 << POS_SHIFT
 MAX_INTERVALS_PER_FLUSH = 1000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
-    """What the pipeline needs of one consumed record."""
+    """What the pipeline needs of one consumed record (one per message: not frozen, which
+    would make it slower to build)."""
 
     topic: str
     partition: int

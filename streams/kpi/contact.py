@@ -94,14 +94,20 @@ class Contact:
 
     @property
     def channel(self) -> str:
-        for e in self.roles:
-            if e is not None:
-                return e.channel
-        raise ValueError("empty contact")
+        """The channel of its first event in role order (entry, block, outcome, wrap)."""
+        r = self.roles
+        first = r[0] or r[1] or r[2] or r[3]
+        if first is None:
+            raise ValueError("empty contact")
+        return first.channel
 
     @property
     def last_ts_ms(self) -> int:
-        return max(e.ts_ms for e in self.roles if e is not None)
+        latest = -1
+        for e in self.roles:
+            if e is not None and e.ts_ms > latest:
+                latest = e.ts_ms
+        return latest
 
     def to_record(self) -> list[Any]:
         """Compact JSON-able form for the changelog."""

@@ -67,11 +67,14 @@ class Engine:
 
     def apply(self, event: ContactEvent, pos: int | None = None) -> Verdict:
         """Apply one valid event; `pos` (increasing per input partition) enables replay safety."""
-        qs = self.queue(event.tenant, event.queue)
         qkey = (event.tenant, event.queue)
+        qs = self.queues.get(qkey)
+        if qs is None:
+            qs = self.queues[qkey] = QueueState(event.tenant, event.queue, self.book)
         if pos is not None and qs.pos >= pos:
             return Verdict.REPLAYED
-        contact = qs.contacts.get(event.contact_id)
+        contact_id = event.contact_id
+        contact = qs.contacts.get(contact_id)
         if pos is not None and contact is not None and contact.pos >= pos:
             self._advance(qs, qkey, event.ts_ms, pos)
             return Verdict.REPLAYED
@@ -79,8 +82,8 @@ class Engine:
             self._count(qs, qkey, event.channel, k.TOO_LATE, pos)
             self._advance(qs, qkey, event.ts_ms, pos)
             return Verdict.TOO_LATE
-        if contact is not None and self._stale(qs, event.contact_id, contact):
-            self._retire_contact(qs, qkey, event.contact_id, contact)
+        if contact is not None and self._stale(qs, contact_id, contact):
+            self._retire_contact(qs, qkey, contact_id, contact)
             contact = None
         old: list[Item] = []
         if contact is None:
@@ -92,8 +95,9 @@ class Engine:
             self._count(qs, qkey, event.channel, k.DUPLICATES, pos)
             self._advance(qs, qkey, event.ts_ms, pos)
             return Verdict.DUPLICATE
-        qs.contacts[event.contact_id] = contact
-        new = contribution(contact, qs.policy_for(contact.channel))
+        qs.contacts[contact_id] = contact
+        channel = contact.channel
+        new = contribution(contact, qs.policy_for(channel))
         # A replaced role is a duplicate too, counted within the diff's replay-guarded update
         # of the total bucket: counted apart, it would stamp that bucket with `pos` first and
         # the diff would then skip it.
@@ -103,10 +107,21 @@ class Engine:
             self._recompute_maxima(qs, lowered)
         if pos is not None:
             contact.pos = pos
-        qs.track_waiting(event.contact_id, contact)
-        self.changes.contacts.add((qkey, event.contact_id))
-        self.changes.deleted_contacts.discard((qkey, event.contact_id))
-        self._advance(qs, qkey, event.ts_ms, pos)
+        # Waiting in queue: entered, neither blocked nor out of the queue yet (QueueState.waiting).
+        offered, blocked, outcome, _ = contact.roles
+        if offered is not None and blocked is None and outcome is None:
+            qs.waiting[contact_id] = (offered.ts_ms, channel)
+        elif qs.waiting:
+            qs.waiting.pop(contact_id, None)
+        changes = self.changes
+        changes.contacts.add((qkey, contact_id))
+        if changes.deleted_contacts:
+            changes.deleted_contacts.discard((qkey, contact_id))
+        if event.ts_ms > qs.watermark_ms:
+            qs.watermark_ms = event.ts_ms
+        if pos is not None and pos > qs.pos:
+            qs.pos = pos
+        changes.queues.add(qkey)
         if qs.minute_buckets > qs.minute_gc_at:  # last: the event is wholly applied by now
             self._drop_old_minutes(qkey, qs)
         return Verdict.APPLIED
@@ -159,69 +174,78 @@ class Engine:
         """Move tallies from the old contribution to the new, and add 1 to each (channel,
         field) of `counts` in the channel's total; returns maxima to recompute.
 
-        The hot path of the engine: written for speed, with the deltas of one event grouped by
-        bucket so that each bucket's replay guard (`bucket.pos`) is checked once per event.
+        The hot path of the engine, written for speed. Each bucket's replay guard
+        (`bucket.pos >= pos`: this event is already in it) is read before the event changes
+        anything, and the buckets it touched are stamped with `pos` only at the end, so an
+        event's several changes to one bucket all pass the guard or all fail it.
         """
         if old:
             old_set, new_set = set(old), set(new)
             changed = ((-1, old_set - new_set), (1, new_set - old_set))
         else:
             changed = ((1, new),)  # a contact's items are distinct (one per role)
-        ops: dict[BucketKey, list[tuple[int, k.Delta]]] = {}
+        guarded = pos is not None
+        buckets = qs.buckets
+        touched: dict[BucketKey, Bucket] = {}
         for channel, idx in counts:
-            ops.setdefault(("t", channel, 0), []).append((1, ((idx, 1),)))
+            bkey = ("t", channel, 0)
+            bucket = buckets.get(bkey)
+            if bucket is None:
+                bucket = buckets[bkey] = Bucket(k.TOTAL_SIZE)
+            elif guarded and bucket.pos >= pos:  # type: ignore[operator]
+                continue
+            bucket.tally[idx] += 1
+            touched[bkey] = bucket
+        recompute: list[tuple[BucketKey, int]] = []
+        max_fields = k.MAX_FIELDS
         minute_floor = qs.watermark_ms - self.minute_horizon_ms
         interval_start = qs.calendar.interval_start
         for sign, items in changed:
             for at, channel, delta in items:
-                op = (sign, delta)
-                keys = [("i", channel, interval_start(at)), ("t", channel, 0)]
                 if at >= minute_floor:
-                    keys.append(("m", channel, at - at % MINUTE_MS))
-                for bkey in keys:
-                    found = ops.get(bkey)
-                    if found is None:
-                        ops[bkey] = [op]
-                    else:
-                        found.append(op)
-        recompute: list[tuple[BucketKey, int]] = []
-        max_fields = k.MAX_FIELDS
-        buckets = qs.buckets
-        changes = self.changes
-        deleted = changes.deleted_buckets
-        for bkey, bucket_ops in ops.items():
-            bucket = buckets.get(bkey)
-            if bucket is None:
-                if all(sign < 0 for sign, _ in bucket_ops):
-                    continue  # a minute bucket already past the rolling horizon
-                gran = bkey[0]
-                bucket = buckets[bkey] = Bucket(k.TOTAL_SIZE if gran == "t" else k.SIZE)
-                if gran == "m":
-                    qs.minute_buckets += 1
-            elif pos is not None and bucket.pos >= pos:
-                continue
-            tally = bucket.tally
-            size = len(tally)  # histogram slots (beyond SIZE) exist in running totals only
-            for sign, delta in bucket_ops:
-                if sign > 0:
-                    for idx, value in delta:
-                        if idx < size:
-                            if idx in max_fields:
-                                if value > tally[idx]:
-                                    tally[idx] = value
-                            else:
-                                tally[idx] += value
+                    keys: tuple[BucketKey, ...] = (
+                        ("i", channel, interval_start(at)), ("t", channel, 0),
+                        ("m", channel, at - at % MINUTE_MS),
+                    )  # fmt: skip
                 else:
-                    for idx, value in delta:
-                        if idx < size:
-                            if idx in max_fields:
-                                if value > 0 and value >= tally[idx]:
-                                    recompute.append((bkey, idx))
-                            else:
-                                tally[idx] -= value
-            if pos is not None:
-                bucket.pos = pos
-            changes.buckets.add((qkey, bkey))
+                    keys = (("i", channel, interval_start(at)), ("t", channel, 0))
+                for bkey in keys:
+                    bucket = buckets.get(bkey)
+                    if bucket is None:
+                        if sign < 0:
+                            continue  # a minute bucket already past the rolling horizon
+                        gran = bkey[0]
+                        bucket = buckets[bkey] = Bucket(k.TOTAL_SIZE if gran == "t" else k.SIZE)
+                        if gran == "m":
+                            qs.minute_buckets += 1
+                    elif guarded and bucket.pos >= pos:  # type: ignore[operator]
+                        continue
+                    touched[bkey] = bucket
+                    tally = bucket.tally
+                    size = len(tally)  # histogram slots (beyond SIZE): running totals only
+                    if sign > 0:
+                        for idx, value in delta:
+                            if idx < size:
+                                if idx in max_fields:
+                                    if value > tally[idx]:
+                                        tally[idx] = value
+                                else:
+                                    tally[idx] += value
+                    else:
+                        for idx, value in delta:
+                            if idx < size:
+                                if idx in max_fields:
+                                    if value > 0 and value >= tally[idx]:
+                                        recompute.append((bkey, idx))
+                                else:
+                                    tally[idx] -= value
+        changes = self.changes
+        changed_buckets = changes.buckets
+        deleted = changes.deleted_buckets
+        for bkey, bucket in touched.items():
+            if guarded:
+                bucket.pos = pos  # type: ignore[assignment]
+            changed_buckets.add((qkey, bkey))
             if deleted:
                 deleted.discard((qkey, bkey))
         return recompute
