@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -111,15 +112,14 @@ class _Invalid(Exception):
 
 def decode_message(raw: bytes | str, now_ms: int | None = None) -> DecodeResult:
     """Decode one Kafka message (or one line of an events file)."""
-    result = DecodeResult()
     if isinstance(raw, str):
         raw = raw.encode()
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        result.rejections.append(Rejection(f"not valid JSON: {exc}", raw))
-        return result
+        return DecodeResult([], [Rejection(f"not valid JSON: {exc}", raw)])
     now = int(time.time() * 1000) if now_ms is None else now_ms
+    result = DecodeResult([], [])
     if isinstance(doc, list):
         for i, item in enumerate(doc):
             _decode_into(result, item, now, i)
@@ -137,10 +137,10 @@ def decode_object(obj: Any, now_ms: int | None = None) -> Event | Rejection:
 
 
 def _decode_into(result: DecodeResult, obj: Any, now_ms: int, index: int | None) -> None:
-    event_id = obj.get("event_id", obj.get("id")) if isinstance(obj, dict) else None
     try:
         result.events.append(_validate(obj, now_ms))
     except _Invalid as exc:
+        event_id = obj.get("event_id", obj.get("id")) if isinstance(obj, dict) else None
         result.rejections.append(
             Rejection(
                 exc.reason,
@@ -160,17 +160,11 @@ def _validate(obj: Any, now_ms: int) -> Event:
     etype = obj.get("type")
     if not isinstance(etype, str):
         raise _Invalid("type", "required string missing")
-    etype = _KNOWN_TYPES.get(etype)  # type: ignore[assignment]
-    if etype is None:
-        raise _Invalid("type", f"unknown event type {obj.get('type')!r}")
-    family = etype.partition(".")[0]
-    if family == "contact":
-        return _contact(obj, etype, now_ms)
-    if family == "agent":
-        return _agent(obj, etype, now_ms)
-    if family == "ticket":
-        return _ticket(obj, etype, now_ms)
-    return _survey(obj, etype, now_ms)
+    found = _BY_TYPE.get(etype)
+    if found is None:
+        raise _Invalid("type", f"unknown event type {etype!r}")
+    shared_type, build = found
+    return build(obj, shared_type, now_ms)
 
 
 def _agent(obj: dict[str, Any], etype: str, now_ms: int) -> AgentEvent:
@@ -303,7 +297,10 @@ def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
     talk_ms = hold_ms = wrap_ms = 0
     resolved = None
     if etype in (ANSWERED, COMPLETED):
-        agent_id = _shared(_ident(obj, "agent_id"), _KNOWN_IDS)
+        value = obj.get("agent_id")
+        agent_id = _KNOWN_IDS.get(value) if type(value) is str else None
+        if agent_id is None:
+            agent_id = _shared(_ident(obj, "agent_id"), _KNOWN_IDS)
     if etype in (ANSWERED, ABANDONED, DEQUEUED):
         wait_ms = _duration(obj, "wait_seconds", required=False)
     if etype == BLOCKED:
@@ -327,7 +324,7 @@ def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
 
 def _ident(obj: dict[str, Any], name: str) -> str:
     value = obj.get(name)
-    if not isinstance(value, str) or not value:
+    if type(value) is not str or not value:
         raise _Invalid(name, "required non-empty string missing" if value is None else
                        f"must be a non-empty string, got {value!r}")  # fmt: skip
     if len(value) > MAX_ID_LEN or not value.isprintable():
@@ -410,3 +407,12 @@ def _ts(obj: dict[str, Any], now_ms: int) -> int:
     if ts_ms > now_ms + MAX_FUTURE_MS:
         raise _Invalid("ts", f"{value!r} is more than {MAX_FUTURE_MS // 1000} s in the future")
     return ts_ms
+
+
+#: Each event type: its one shared string (see `_shared`) and the function that validates it.
+_BY_TYPE: Final[dict[str, tuple[str, Callable[[dict[str, Any], str, int], Event]]]] = {
+    **{t: (t, _contact) for t in CONTACT_TYPES},
+    **{t: (t, _agent) for t in AGENT_TYPES},
+    **{t: (t, _ticket) for t in TICKET_TYPES},
+    SURVEY_RESPONSE: (SURVEY_RESPONSE, _survey),
+}

@@ -175,43 +175,58 @@ class Pipeline:
 
     def process(self, msg: Message, dead_letter: Callable[[DeadLetter], None]) -> None:
         """Apply one message; every refused element goes to `dead_letter` with its reason."""
-        self.health.messages += 1
-        self.next_offsets[msg.partition] = msg.offset + 1
+        health = self.health
+        health.messages += 1
+        partition = msg.partition
+        self.next_offsets[partition] = msg.offset + 1
         result = decode_message(msg.value)
-        self.health.messages_events += len(result.events) + len(result.rejections)
+        events = result.events
+        health.messages_events += len(events) + len(result.rejections)
         for rejection in result.rejections:
-            self.health.invalid += 1
+            health.invalid += 1
             dead_letter(_invalid(rejection, msg))
-        if not result.events:
+        if not events:
             return
-        engine = self.engine(msg.partition)
-        families: dict[str, FamilyEngine] | None = None
-        expected = msg.key.decode("utf-8", "replace") if msg.key else None
-        base = msg.offset << POS_SHIFT
-        verdicts = self.health.verdicts
-        latest = 0
-        for index, event in enumerate(result.events):
-            if index >= MAX_EVENTS_PER_MESSAGE:
-                self.health.invalid += 1
+        if len(events) > MAX_EVENTS_PER_MESSAGE:
+            for event in events[MAX_EVENTS_PER_MESSAGE:]:
+                health.invalid += 1
                 dead_letter(DeadLetter("invalid", f"more than {MAX_EVENTS_PER_MESSAGE} events in "
                                        "one message", orjson.dumps(_wire(event)), msg))  # fmt: skip
-                continue
-            if expected != routing_key(event):
-                self.health.misrouted += 1
-                dead_letter(_misrouted(event, msg, expected))
-                continue
+            del events[MAX_EVENTS_PER_MESSAGE:]
+        engine = self.engines.get(partition) or self.engine(partition)
+        apply = engine.apply
+        families: dict[str, FamilyEngine] | None = None
+        expected = msg.key.decode("utf-8", "replace") if msg.key else None
+        # The key of a contact event is "tenant/queue" (names hold no "/"): compared by parts.
+        tenant, _, queue = (expected or "").partition("/")
+        base = msg.offset << POS_SHIFT
+        verdicts = self.health.verdicts
+        applied = 0
+        latest = 0
+        for index, event in enumerate(events):
+            if type(event) is ContactEvent:
+                if event.tenant != tenant or event.queue != queue or expected is None:
+                    health.misrouted += 1
+                    dead_letter(_misrouted(event, msg, expected))
+                    continue
+                verdict = apply(event, base + index)
+            else:
+                if expected != routing_key(event):
+                    health.misrouted += 1
+                    dead_letter(_misrouted(event, msg, expected))
+                    continue
+                families = families or self.family_engines(partition)
+                verdict = Verdict(families[family_of(event)].apply(event, base + index))  # type: ignore[index]
             if event.ts_ms > latest:
                 latest = event.ts_ms
-            name = family_of(event)
-            if name is None:
-                verdict = engine.apply(event, base + index)  # type: ignore[arg-type]
-            else:
-                families = families or self.family_engines(msg.partition)
-                verdict = Verdict(families[name].apply(event, base + index))
+            if verdict is Verdict.APPLIED:
+                applied += 1
+                continue
             verdicts[verdict] += 1
             if verdict is Verdict.TOO_LATE:
                 dead_letter(_too_late(event, msg, engine.lateness_ms))
-        last = self.health.last_event_ms
+        verdicts[Verdict.APPLIED] += applied
+        last = health.last_event_ms
         if latest > last.get(msg.topic, 0):
             last[msg.topic] = latest
 
