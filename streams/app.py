@@ -91,6 +91,11 @@ def create_app(
         "broker_commit_every": 10_000,
         "broker_commit_interval": 1.0,
         "producer_linger_ms": 5,
+        # The state writes of one batch go out as record batches per changelog partition, and
+        # the client sends a partition's next batch only once the broker has answered for the
+        # one before: with Faust's 16 KB batches, a flush of a few hundred KB waited on a
+        # dozen round trips in a row. Kafka's default limit per batch is 1 MB.
+        "producer_max_batch_size": 512 * 1024,
         # The embedded broker's end offsets can trail the offsets its produce responses
         # reported, which this check mistakes for a corrupt local store. The memory store has
         # nothing local to be inconsistent: recovery always reads the changelog itself.
