@@ -60,11 +60,12 @@ _NAMES: dict[tuple[str, str, tuple[str, ...]], tuple[str, ...]] = {}
 
 
 def _put_figures(out: dict[str, str], prefix: str, channel: str, figs: dict[str, Any]) -> None:
-    """`<prefix>.<channel>.<name>` = text of each figure."""
+    """`<prefix>.<channel>.<name>` (`<channel>.<name>` with no prefix) = text of each figure."""
     names = tuple(figs)
     fields = _NAMES.get((prefix, channel, names))
     if fields is None:
-        fields = tuple(sys.intern(f"{prefix}.{channel}.{name}") for name in names)
+        head = f"{prefix}.{channel}" if prefix else channel
+        fields = tuple(sys.intern(f"{head}.{name}") for name in names)
         if len(_NAMES) < 10_000:  # channels and windows are few; bounded all the same
             _NAMES[(prefix, channel, names)] = fields
     for field_name, value in zip(fields, figs.values(), strict=True):
@@ -148,13 +149,15 @@ class RedisSink:
             )
             newest = max(newest, snap["as_of_ms"])
         keep_s = self.settings.interval_retention_hours * 3600
+        #: Per queue, the interval starts written in this flush, and the latest of those
+        #: written in full (None when all were changes only).
+        indexed: dict[tuple[str, str], tuple[dict[str, int], list[int]]] = {}
         for record in intervals or ():
             tenant, queue, start_ms = record["tenant"], record["queue"], record["start_ms"]
             key = interval_key(self.prefix, tenant, queue, start_ms)
             fields = {"start": record["start"], "end": record["end"], "start_ms": str(start_ms)}
             for channel, figs in record["channels"].items():
-                for name, value in figs.items():
-                    fields[f"{channel}.{name}"] = text(value)
+                _put_figures(fields, "", channel, figs)
             cached = self._cached_interval.get((tenant, queue))
             if cached != key:  # a new interval (or a late change to an old one): cache this one
                 if cached is not None:
@@ -162,11 +165,16 @@ class RedisSink:
                 self._cached_interval[(tenant, queue)] = key
             update = self._put_hash(pipe, key, fields, keep_s)
             updates.append(update)
-            starts = intervals_key(self.prefix, tenant, queue)
-            pipe.zadd(starts, {str(start_ms): start_ms})  # every time: the index may be lost too
-            if update.probe is None:  # written in full: trim and refresh the index now and then
-                pipe.zremrangebyscore(starts, "-inf", start_ms - keep_s * 1000)
-                pipe.expire(starts, keep_s)
+            starts, full = indexed.setdefault((tenant, queue), ({}, []))
+            starts[str(start_ms)] = start_ms
+            if update.probe is None:
+                full.append(start_ms)
+        for (tenant, queue), (starts, full) in indexed.items():
+            index_key = intervals_key(self.prefix, tenant, queue)
+            pipe.zadd(index_key, starts)  # every time: the index may be lost too
+            if full:  # an interval written in full: trim and refresh the index now and then
+                pipe.zremrangebyscore(index_key, "-inf", max(full) - keep_s * 1000)
+                pipe.expire(index_key, keep_s)
         for family, snap in families or ():
             for key, fields in FLATTENERS[family](self.prefix, snap):
                 updates.append(self._put_hash(pipe, key, fields, ttl))
