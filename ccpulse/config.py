@@ -64,6 +64,10 @@ class RedisSettings:
     catch_up_lag_messages: int = 500
     catch_up_backlog_seconds: float = 2.0
     catch_up_flush_interval_seconds: float = 5.0
+    #: The hash of an interval still open is rewritten at most this often (its figures are in
+    #: the queue hash's current_interval fields, written at every flush); an interval that has
+    #: ended, and any late change to one, goes out at the next flush.
+    open_interval_refresh_seconds: float = 5.0
     #: A queue with no update for a day vanishes from Redis.
     ttl_seconds: int = 86_400
     #: Completed intervals kept in Redis for history and exports.

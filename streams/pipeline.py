@@ -6,7 +6,6 @@ Kept free of Faust so it can be tested directly; `app.py` wires it to topics and
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -290,19 +289,30 @@ class Pipeline:
                 if interval_start_ms is not None:
                     self.dirty_intervals[(partition, (tenant, queue), interval_start_ms)] = None
 
-    def interval_records(self, limit: int = MAX_INTERVALS_PER_FLUSH) -> list[dict[str, Any]]:
+    def interval_records(
+        self, limit: int = MAX_INTERVALS_PER_FLUSH, open_intervals: bool = True
+    ) -> list[dict[str, Any]]:
         """Figures of intervals that changed since they were last taken, per channel and all.
 
         At most `limit`, those that changed first: after a worker catches up on a day, every
         interval of every queue has changed, and publishing all of them in one flush would build
         one enormous Redis transaction. The rest stay pending, in order, for the next flushes,
         so every changed interval goes out within (pending / limit) flushes.
+
+        With `open_intervals` False, intervals still open (the queue's latest event lies before
+        their end) stay pending: they change with nearly every event, their figures are in the
+        queue snapshot's current interval anyway, and the sinks refresh them less often.
         """
         pending = self.dirty_intervals
         suspended = self.suspended
-        if len(pending) > limit or suspended:
-            ready = (d for d in pending if d[0] not in suspended)
-            taken = list(itertools.islice(ready, limit))
+        if len(pending) > limit or suspended or not open_intervals:
+            taken = []
+            for item in pending:
+                if len(taken) >= limit:
+                    break
+                if item[0] in suspended or (not open_intervals and self._is_open(item)):
+                    continue
+                taken.append(item)
             for item in taken:
                 del pending[item]
         else:
@@ -328,6 +338,13 @@ class Pipeline:
                 "channels": channels,
             })  # fmt: skip
         return out
+
+    def _is_open(self, item: tuple[int, QueueKey, int]) -> bool:
+        """Whether an interval has not ended yet in its queue's event time."""
+        partition, qkey, start = item
+        engine = self.engines.get(partition)
+        qs = engine.queues.get(qkey) if engine else None
+        return qs is not None and qs.calendar.interval_end(start) > qs.watermark_ms
 
     def snapshots(self, now_ms: int, everything: bool = False) -> list[dict[str, Any]]:
         """Snapshots of queues that changed, or that have contacts waiting (live figures tick)."""

@@ -62,14 +62,21 @@ def build_worker_app(settings: Settings, registry: CollectorRegistry) -> faust.A
     redis_sink = RedisSink(settings.redis)
     latest: dict[QueueKey, dict[str, Any]] = {}
     generation = -1
+    open_intervals_due = 0.0
 
     async def publish(snapshots: list[dict[str, Any]], pipeline: Pipeline) -> None:
-        nonlocal generation
+        nonlocal generation, open_intervals_due
         if pipeline.assignment_generation != generation:
             generation = pipeline.assignment_generation
             redis_sink.forget_written()
         prometheus.update(metrics_view(pipeline, snapshots, latest))
-        intervals = pipeline.interval_records()
+        # Intervals still open go out every `open_interval_refresh_seconds`, ended ones (and
+        # late changes to them) at every flush.
+        now = time.monotonic()
+        open_intervals = now >= open_intervals_due
+        if open_intervals:
+            open_intervals_due = now + settings.redis.open_interval_refresh_seconds
+        intervals = pipeline.interval_records(open_intervals=open_intervals)
         families = pipeline.family_snapshots(int(time.time() * 1000))
         prometheus.update_families(families)
         try:

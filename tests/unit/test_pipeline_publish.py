@@ -94,3 +94,32 @@ def test_a_revoked_partition_is_not_published_until_the_rebalance_settles() -> N
     pipeline.resume()  # given back: what waited goes out now (sales: a contact still waits)
     assert [s["queue"] for s in pipeline.snapshots(T0 + 2000)] == ["sales", "support"]
     assert [r["queue"] for r in pipeline.interval_records()] == ["support"]
+
+
+def test_open_intervals_can_wait_while_ended_ones_and_late_changes_go_out() -> None:
+    """The sinks refresh an interval still open less often than one that has ended."""
+    pipeline = Pipeline(PolicyBook())
+    events = [  # 09:00 and 09:15 intervals; the latest event (09:20) leaves 09:15 open
+        {"event_id": "o1", "type": "contact.offered", "ts": T0 + 60_000, "queue": "sales",
+         "contact_id": "c1"},
+        {"event_id": "o2", "type": "contact.offered", "ts": T0 + 20 * 60_000, "queue": "sales",
+         "contact_id": "c2"},
+    ]  # fmt: skip
+    letters: list[DeadLetter] = []
+    pipeline.process(Message("cc", 0, 0, b"default/sales", orjson.dumps(events)), letters.append)
+    pipeline.table_writes()
+
+    assert [r["start_ms"] for r in pipeline.interval_records(open_intervals=False)] == [T0]
+    assert pipeline.interval_records(open_intervals=False) == []  # 09:15 still waits
+    late = {"event_id": "o3", "type": "contact.offered", "ts": T0 + 120_000, "queue": "sales",
+            "contact_id": "c3"}  # fmt: skip
+    pipeline.process(Message("cc", 0, 1, b"default/sales", orjson.dumps(late)), letters.append)
+    pipeline.table_writes()
+    assert not letters
+    ended = pipeline.interval_records(open_intervals=False)
+    assert [(r["start_ms"], r["channels"]["all"]["offered"]) for r in ended] == [(T0, 2)]
+    opened = pipeline.interval_records(open_intervals=True)
+    assert [(r["start_ms"], r["channels"]["all"]["offered"]) for r in opened] == [
+        (T0 + 15 * 60_000, 1)
+    ]
+    assert pipeline.interval_records(open_intervals=True) == []
