@@ -27,7 +27,7 @@ from ccpulse.streams.kpi.policy import Attribution, QueuePolicy
 #: engine can diff an old and a new contribution with set operations.
 Item = tuple[int, str, k.Delta]
 
-_ROLE: Final = {
+ROLE_OF: Final = {
     OFFERED: 0,
     BLOCKED: 1,
     ANSWERED: 2,
@@ -66,7 +66,7 @@ class Contact:
         reported as a duplicate (REPLACED says the newcomer won), so the count does not depend
         on arrival order.
         """
-        role = _ROLE[event.type]
+        role = ROLE_OF[event.type]
         held = self.roles[role]
         if held is None:
             self.roles[role] = event
@@ -154,35 +154,67 @@ def entry_ms(contact: Contact) -> int | None:
 
 def contribution(contact: Contact, policy: QueuePolicy) -> list[Item]:
     """Everything this contact adds to the tallies, with the instant each part counts at."""
-    offered, blocked, outcome, completed = contact.roles
     channel = contact.channel
     items: list[Item] = []
-    if offered is not None:
-        items.append((offered.ts_ms, channel, ((k.OFFERED, 1),)))
-    if blocked is not None:
-        reason = blocked.reason or "other"
-        items.append((blocked.ts_ms, channel, ((k.BLOCKED_BY_REASON[reason], 1),)))
-    arrival = policy.attribution is Attribution.ARRIVAL
-    entry = entry_ms(contact) if arrival else None
-    if outcome is not None:
-        at = entry if entry is not None else outcome.ts_ms
-        items.append((at, channel, _outcome_delta(outcome, wait_ms(contact), policy)))
-    if completed is not None:
-        at = entry if entry is not None else completed.ts_ms
-        delta: list[tuple[int, int]] = [
-            (k.COMPLETED, 1),
-            (k.TALK_SUM, completed.talk_ms),
-            (k.TALK_MAX, completed.talk_ms),
-            (k.HOLD_SUM, completed.hold_ms),
-            (k.HOLD_MAX, completed.hold_ms),
-            (k.WRAP_SUM, completed.wrap_ms),
-            (k.WRAP_MAX, completed.wrap_ms),
-        ]
-        if completed.resolved is not None:
-            delta.append((k.RESOLUTION_REPORTED, 1))
-            delta.append((k.RESOLVED, int(completed.resolved)))
-        items.append((at, channel, tuple(delta)))
+    for role in ROLES:
+        item = role_item(contact, role, policy, channel)
+        if item is not None:
+            items.append(item)
     return items
+
+
+#: Role indexes in `Contact.roles`: entry, block, outcome, wrap.
+ROLES: Final = (0, 1, 2, 3)
+
+
+def role_item(contact: Contact, role: int, policy: QueuePolicy, channel: str) -> Item | None:
+    """What one role of the contact adds (None while the role is empty).
+
+    An entry or a block depends on its own event only. An outcome depends on the entry too (the
+    wait, and the instant under arrival attribution), and a wrap-up on the entry under arrival
+    attribution; every item carries the contact's channel (`Contact.channel`).
+    """
+    event = contact.roles[role]
+    if event is None:
+        return None
+    if role == 0:
+        return (event.ts_ms, channel, ((k.OFFERED, 1),))
+    if role == 1:
+        return (event.ts_ms, channel, ((k.BLOCKED_BY_REASON[event.reason or "other"], 1),))
+    at = event.ts_ms
+    if policy.attribution is Attribution.ARRIVAL:
+        entry = entry_ms(contact)
+        if entry is not None:
+            at = entry
+    if role == 2:
+        return (at, channel, _outcome_delta(event, wait_ms(contact), policy))
+    delta: list[tuple[int, int]] = [
+        (k.COMPLETED, 1),
+        (k.TALK_SUM, event.talk_ms),
+        (k.TALK_MAX, event.talk_ms),
+        (k.HOLD_SUM, event.hold_ms),
+        (k.HOLD_MAX, event.hold_ms),
+        (k.WRAP_SUM, event.wrap_ms),
+        (k.WRAP_MAX, event.wrap_ms),
+    ]
+    if event.resolved is not None:
+        delta.append((k.RESOLUTION_REPORTED, 1))
+        delta.append((k.RESOLVED, int(event.resolved)))
+    return (at, channel, tuple(delta))
+
+
+def adds_alone(contact: Contact, role: int) -> bool:
+    """Whether an event filling this empty role adds its own item and changes no other item:
+    the contact is new, or it has its entry and the event is not the entry. (An entry changes
+    the outcome's wait and the instants under arrival attribution; a first role in place of an
+    entry may change the contact's channel.)"""
+    roles = contact.roles
+    if roles[role] is not None:
+        return False
+    return (role != 0 and roles[0] is not None) or roles == _EMPTY
+
+
+_EMPTY: Final = [None, None, None, None]
 
 
 def _outcome_delta(outcome: ContactEvent, wait: int | None, policy: QueuePolicy) -> k.Delta:

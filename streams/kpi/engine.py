@@ -14,7 +14,15 @@ from typing import Any
 
 from ccpulse.schemas.events import ContactEvent
 from ccpulse.streams.kpi import counters as k
-from ccpulse.streams.kpi.contact import Absorbed, Contact, Item, contribution
+from ccpulse.streams.kpi.contact import (
+    ROLE_OF,
+    Absorbed,
+    Contact,
+    Item,
+    adds_alone,
+    contribution,
+    role_item,
+)
 from ccpulse.streams.kpi.policy import PolicyBook
 from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState
 from ccpulse.streams.kpi.windows import MINUTE_MS, minute_start
@@ -85,24 +93,32 @@ class Engine:
         if contact is not None and self._stale(qs, contact_id, contact):
             self._retire_contact(qs, qkey, contact_id, contact)
             contact = None
-        old: list[Item] = []
         if contact is None:
             contact = Contact()
+        role = ROLE_OF[event.type]
+        if adds_alone(contact, role):
+            # The usual case (a new contact, or its next event in order): the event adds its
+            # own item and changes no other, so the diff is that item.
+            contact.absorb(event)
+            qs.contacts[contact_id] = contact
+            channel = contact.channel
+            item = role_item(contact, role, qs.policy_for(channel), channel)
+            lowered = self._apply_diff(qs, qkey, [], [item], pos)  # type: ignore[list-item]
         else:
             old = contribution(contact, qs.policy_for(contact.channel))
-        absorbed = contact.absorb(event)
-        if absorbed is Absorbed.DUPLICATE:
-            self._count(qs, qkey, event.channel, k.DUPLICATES, pos)
-            self._advance(qs, qkey, event.ts_ms, pos)
-            return Verdict.DUPLICATE
-        qs.contacts[contact_id] = contact
-        channel = contact.channel
-        new = contribution(contact, qs.policy_for(channel))
-        # A replaced role is a duplicate too, counted within the diff's replay-guarded update
-        # of the total bucket: counted apart, it would stamp that bucket with `pos` first and
-        # the diff would then skip it.
-        replaced = ((event.channel, k.DUPLICATES),) if absorbed is Absorbed.REPLACED else ()
-        lowered = self._apply_diff(qs, qkey, old, new, pos, replaced)
+            absorbed = contact.absorb(event)
+            if absorbed is Absorbed.DUPLICATE:
+                self._count(qs, qkey, event.channel, k.DUPLICATES, pos)
+                self._advance(qs, qkey, event.ts_ms, pos)
+                return Verdict.DUPLICATE
+            qs.contacts[contact_id] = contact
+            channel = contact.channel
+            new = contribution(contact, qs.policy_for(channel))
+            # A replaced role is a duplicate too, counted within the diff's replay-guarded
+            # update of the total bucket: counted apart, it would stamp that bucket with `pos`
+            # first and the diff would then skip it.
+            replaced = ((event.channel, k.DUPLICATES),) if absorbed is Absorbed.REPLACED else ()
+            lowered = self._apply_diff(qs, qkey, old, new, pos, replaced)
         if lowered:
             self._recompute_maxima(qs, lowered)
         if pos is not None:
