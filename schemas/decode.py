@@ -280,10 +280,22 @@ def _from_cloudevent(ce: dict[str, Any]) -> dict[str, Any]:
 
 
 def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
+    # The hot path of the decoder: the common valid shapes are checked inline, anything else
+    # by the general checks (which also word the errors).
     event_id = _ident(obj, "event_id")
-    ts_ms = _ts(obj, now_ms)
-    tenant = _name(obj, "tenant", default="default")
-    queue = _name(obj, "queue")
+    value = obj.get("ts")
+    if type(value) is int and MIN_TS_MS <= value <= now_ms + MAX_FUTURE_MS:
+        ts_ms = value
+    else:
+        ts_ms = _ts(obj, now_ms)
+    value = obj.get("tenant", "default")
+    tenant = _KNOWN_NAMES.get(value) if type(value) is str else None
+    if tenant is None:
+        tenant = _name(obj, "tenant", default="default")
+    value = obj.get("queue")
+    queue = _KNOWN_NAMES.get(value) if type(value) is str else None
+    if queue is None:
+        queue = _name(obj, "queue")
     channel = obj.get("channel", "voice")
     channel = _CHANNELS.get(channel) if isinstance(channel, str) else None
     if channel is None:
@@ -302,7 +314,11 @@ def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
         if agent_id is None:
             agent_id = _shared(_ident(obj, "agent_id"), _KNOWN_IDS)
     if etype in (ANSWERED, ABANDONED, DEQUEUED):
-        wait_ms = _duration(obj, "wait_seconds", required=False)
+        value = obj.get("wait_seconds")
+        if (type(value) is float or type(value) is int) and 0 <= value <= MAX_DURATION_S:
+            wait_ms = round(value * 1000)
+        else:
+            wait_ms = _duration(obj, "wait_seconds", required=False)
     if etype == BLOCKED:
         reason = _choice(obj, "reason", BLOCK_REASONS)
     elif etype == DEQUEUED:
