@@ -193,25 +193,13 @@ class Engine:
             keys = (interval_key, total_key)
         buckets = qs.buckets
         changes = self.changes
-        max_fields = k.MAX_FIELDS
         for bkey in keys:
             bucket = buckets.get(bkey)
             if bucket is None:
-                gran = bkey[0]
-                bucket = buckets[bkey] = Bucket(k.TOTAL_SIZE if gran == "t" else k.SIZE)
-                if gran == "m":
-                    qs.minute_buckets += 1
+                bucket = _new_bucket(qs, bkey)
             elif pos is not None and bucket.pos >= pos:
                 continue
-            tally = bucket.tally
-            size = len(tally)  # histogram slots (beyond SIZE): running totals only
-            for idx, value in delta:
-                if idx < size:
-                    if idx in max_fields:
-                        if value > tally[idx]:
-                            tally[idx] = value
-                    else:
-                        tally[idx] += value
+            _add(bucket.tally, delta)
             if pos is not None:
                 bucket.pos = pos
             changes.buckets.add((qkey, bkey))
@@ -270,24 +258,15 @@ class Engine:
                     if bucket is None:
                         if sign < 0:
                             continue  # a minute bucket already past the rolling horizon
-                        gran = bkey[0]
-                        bucket = buckets[bkey] = Bucket(k.TOTAL_SIZE if gran == "t" else k.SIZE)
-                        if gran == "m":
-                            qs.minute_buckets += 1
+                        bucket = _new_bucket(qs, bkey)
                     elif guarded and bucket.pos >= pos:  # type: ignore[operator]
                         continue
                     touched[bkey] = bucket
                     tally = bucket.tally
-                    size = len(tally)  # histogram slots (beyond SIZE): running totals only
                     if sign > 0:
-                        for idx, value in delta:
-                            if idx < size:
-                                if idx in max_fields:
-                                    if value > tally[idx]:
-                                        tally[idx] = value
-                                else:
-                                    tally[idx] += value
+                        _add(tally, delta)
                     else:
+                        size = len(tally)  # histogram slots (beyond SIZE): totals only
                         for idx, value in delta:
                             if idx < size:
                                 if idx in max_fields:
@@ -424,3 +403,27 @@ class Engine:
         """Hand over what changed since the last call (and start afresh)."""
         changes, self.changes = self.changes, Changes()
         return changes
+
+
+def _new_bucket(qs: QueueState, bkey: BucketKey) -> Bucket:
+    gran = bkey[0]
+    bucket = qs.buckets[bkey] = Bucket(k.TOTAL_SIZE if gran == "t" else k.SIZE)
+    if gran == "m":
+        qs.minute_buckets += 1
+    return bucket
+
+
+def _add(tally: k.Tally, delta: k.Delta) -> None:
+    """Add a delta to a tally: sums add, maxima keep the larger. Histogram slots (beyond
+    `SIZE`) exist in running totals only and are skipped elsewhere."""
+    size = len(tally)
+    for idx, value in delta:
+        if idx < size:
+            if idx in _MAX_FIELDS:
+                if value > tally[idx]:
+                    tally[idx] = value
+            else:
+                tally[idx] += value
+
+
+_MAX_FIELDS = k.MAX_FIELDS
