@@ -6,6 +6,8 @@ denominator is zero (a wallboard shows "-", never a made-up 0 % or 100 %); times
 
 from __future__ import annotations
 
+from typing import Final
+
 from ccpulse.schemas.events import BLOCK_REASONS, DEQUEUE_REASONS
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.counters import Tally
@@ -59,17 +61,20 @@ def figures(t: Tally, policy: QueuePolicy) -> Figures:
     """All counts and derived KPIs of one tally, with units in the names."""
     n_blocked = blocked(t)
     handle_ms = t[k.TALK_SUM] + t[k.HOLD_SUM] + t[k.WRAP_SUM]
-    out: Figures = {
-        "offered": t[k.OFFERED],
-        "blocked": n_blocked,
-        **{f"blocked_{r}": t[k.BLOCKED_BY_REASON[r]] for r in BLOCK_REASONS},
+    out: Figures = {"offered": t[k.OFFERED], "blocked": n_blocked}
+    for name, idx in _BLOCKED_BY_REASON:
+        out[name] = t[idx]
+    out.update({
         "answered": t[k.ANSWERED],
         "answered_within_threshold": t[k.ANSWERED_WITHIN],
         "abandoned": t[k.ABANDONED],
         "short_abandoned": t[k.SHORT_ABANDONED],
         "abandoned_within_threshold": t[k.ABANDONED_WITHIN],
         "dequeued": dequeued(t),
-        **{f"dequeued_{r}": t[k.DEQUEUED_BY_REASON[r]] for r in DEQUEUE_REASONS},
+    })  # fmt: skip
+    for name, idx in _DEQUEUED_BY_REASON:
+        out[name] = t[idx]
+    out.update({
         "completed": t[k.COMPLETED],
         "service_level": service_level(t, policy),
         "service_level_target": policy.sl_target,
@@ -91,8 +96,15 @@ def figures(t: Tally, policy: QueuePolicy) -> Figures:
         "longest_hold_seconds": t[k.HOLD_MAX] / 1000,
         "longest_wrap_seconds": t[k.WRAP_MAX] / 1000,
         "first_contact_resolution_rate": ratio(t[k.RESOLVED], t[k.RESOLUTION_REPORTED]),
-    }
+    })  # fmt: skip
     return out
+
+
+#: (figure name, tally field) per block and dequeue reason, in the contract's reason order.
+_BLOCKED_BY_REASON: Final = tuple((f"blocked_{r}", k.BLOCKED_BY_REASON[r]) for r in BLOCK_REASONS)
+_DEQUEUED_BY_REASON: Final = tuple(
+    (f"dequeued_{r}", k.DEQUEUED_BY_REASON[r]) for r in DEQUEUE_REASONS
+)
 
 
 def _avg_seconds(sum_ms: int, count: int) -> float | None:
