@@ -149,8 +149,7 @@ class RedisSink:
             )
             newest = max(newest, snap["as_of_ms"])
         keep_s = self.settings.interval_retention_hours * 3600
-        #: Per queue, the interval starts written in this flush, and the latest of those
-        #: written in full (None when all were changes only).
+        #: Per queue, the interval starts written in this flush, and those written in full.
         indexed: dict[tuple[str, str], tuple[dict[str, int], list[int]]] = {}
         for record in intervals or ():
             tenant, queue, start_ms = record["tenant"], record["queue"], record["start_ms"]

@@ -124,21 +124,12 @@ class Engine:
             self._recompute_maxima(qs, lowered)
         if pos is not None:
             contact.pos = pos
-        # Waiting in queue: entered, neither blocked nor out of the queue yet (QueueState.waiting).
-        offered, blocked, outcome, _ = contact.roles
-        if offered is not None and blocked is None and outcome is None:
-            qs.waiting[contact_id] = (offered.ts_ms, channel)
-        elif qs.waiting:
-            qs.waiting.pop(contact_id, None)
+        qs.track_waiting(contact_id, contact)
         changes = self.changes
         changes.contacts.add((qkey, contact_id))
         if changes.deleted_contacts:
             changes.deleted_contacts.discard((qkey, contact_id))
-        if event.ts_ms > qs.watermark_ms:
-            qs.watermark_ms = event.ts_ms
-        if pos is not None and pos > qs.pos:
-            qs.pos = pos
-        changes.queues.add(qkey)
+        self._advance(qs, qkey, event.ts_ms, pos)
         if qs.minute_buckets > qs.minute_gc_at:  # last: the event is wholly applied by now
             self._drop_old_minutes(qkey, qs)
         return Verdict.APPLIED
@@ -183,17 +174,9 @@ class Engine:
         """`_apply_diff` of nothing to one item, the engine's most frequent case, written out:
         the item's buckets are distinct, and adding never lowers a maximum."""
         at, channel, delta = item
-        interval_key: BucketKey = ("i", channel, qs.calendar.interval_start(at))
-        total_key: BucketKey = ("t", channel, 0)
-        if at >= qs.watermark_ms - self.minute_horizon_ms:
-            keys: tuple[BucketKey, ...] = (
-                interval_key, total_key, ("m", channel, at - at % MINUTE_MS),
-            )  # fmt: skip
-        else:
-            keys = (interval_key, total_key)
         buckets = qs.buckets
         changes = self.changes
-        for bkey in keys:
+        for bkey in self._item_keys(qs, at, channel):
             bucket = buckets.get(bkey)
             if bucket is None:
                 bucket = _new_bucket(qs, bkey)
@@ -205,6 +188,14 @@ class Engine:
             changes.buckets.add((qkey, bkey))
             if changes.deleted_buckets:
                 changes.deleted_buckets.discard((qkey, bkey))
+
+    def _item_keys(self, qs: QueueState, at: int, channel: str) -> tuple[BucketKey, ...]:
+        """The buckets an item at `at` counts in: its interval, the running total, and its
+        minute unless that lies past the rolling horizon (such minutes are never read)."""
+        interval_key: BucketKey = ("i", channel, qs.calendar.interval_start(at))
+        if at >= qs.watermark_ms - self.minute_horizon_ms:
+            return (interval_key, ("t", channel, 0), ("m", channel, minute_start(at)))
+        return (interval_key, ("t", channel, 0))
 
     def _apply_diff(
         self,
@@ -235,25 +226,16 @@ class Engine:
             bkey = ("t", channel, 0)
             bucket = buckets.get(bkey)
             if bucket is None:
-                bucket = buckets[bkey] = Bucket(k.TOTAL_SIZE)
+                bucket = _new_bucket(qs, bkey)
             elif guarded and bucket.pos >= pos:  # type: ignore[operator]
                 continue
             bucket.tally[idx] += 1
             touched[bkey] = bucket
         recompute: list[tuple[BucketKey, int]] = []
         max_fields = k.MAX_FIELDS
-        minute_floor = qs.watermark_ms - self.minute_horizon_ms
-        interval_start = qs.calendar.interval_start
         for sign, items in changed:
             for at, channel, delta in items:
-                if at >= minute_floor:
-                    keys: tuple[BucketKey, ...] = (
-                        ("i", channel, interval_start(at)), ("t", channel, 0),
-                        ("m", channel, at - at % MINUTE_MS),
-                    )  # fmt: skip
-                else:
-                    keys = (("i", channel, interval_start(at)), ("t", channel, 0))
-                for bkey in keys:
+                for bkey in self._item_keys(qs, at, channel):
                     bucket = buckets.get(bkey)
                     if bucket is None:
                         if sign < 0:
