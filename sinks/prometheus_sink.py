@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import (
@@ -25,6 +26,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from ccpulse.schemas.events import BLOCK_REASONS, DEQUEUE_REASONS
 from ccpulse.sinks.prometheus_families import agent_metrics, survey_metrics, ticket_metrics
 from ccpulse.streams.kpi import counters as k
+from ccpulse.streams.kpi.figures import service_level_parts
+from ccpulse.streams.kpi.policy import QueuePolicy
+from ccpulse.streams.liveness import WorkerLiveness
 
 #: Windowed figures exported as gauges: (figure key, metric name suffix, help).
 WINDOW_GAUGES = (
@@ -70,8 +74,8 @@ class MetricsView:
     """What the collector renders: built on the event loop, read by the scrape thread."""
 
     snapshots: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    #: (tenant, queue, channel) -> (running-total tally, SL threshold in seconds).
-    totals: dict[tuple[str, str, str], tuple[list[int], float]] = field(default_factory=dict)
+    #: (tenant, queue, channel) -> (running-total tally, the channel's policy).
+    totals: dict[tuple[str, str, str], tuple[list[int], QueuePolicy]] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
 
 
@@ -99,7 +103,9 @@ class PrometheusSink(Collector):
         view = self.view
         yield from _window_gauges(view.snapshots.values())
         yield from _live_gauges(view.snapshots.values())
+        yield from _queue_times(view.snapshots.values())
         yield from _totals(view.totals)
+        yield from _limits(view.totals)
         yield from _health(view.health)
         families = self.families
         yield from agent_metrics([s for f, s in families if f == "agents"], self.agent_labels)
@@ -117,9 +123,12 @@ def compact(snap: dict[str, Any]) -> dict[str, Any]:
     def keep(figs: dict[str, Any]) -> dict[str, Any]:
         return {key: figs.get(key) for key in _GAUGE_KEYS}
 
+    current = snap["channels"]["all"]["current_interval"]
     return {
         "tenant": snap["tenant"],
         "queue": snap["queue"],
+        "as_of_ms": snap["as_of_ms"],
+        "current_interval_end_s": datetime.fromisoformat(current["end"]).timestamp(),
         "live": snap["live"],
         "channels": {
             channel: {
@@ -169,6 +178,27 @@ def _live_gauges(snapshots: Iterable[dict[str, Any]]) -> Iterator[Metric]:
     yield longest
 
 
+def _queue_times(snapshots: Iterable[dict[str, Any]]) -> Iterator[Metric]:
+    """When the windowed gauges were computed, and when their current interval ends: a queue
+    that stays quiet keeps its last figures, so alerts tell a finished interval by its end."""
+    as_of = GaugeMetricFamily(
+        "ccpulse_queue_as_of_timestamp_seconds",
+        "Instant the queue's windowed gauges are computed for (epoch seconds)",
+        labels=["tenant", "queue"],
+    )
+    end = GaugeMetricFamily(
+        "ccpulse_queue_current_interval_end_timestamp_seconds",
+        "End of the interval the current_interval gauges describe (epoch seconds)",
+        labels=["tenant", "queue"],
+    )
+    for snap in snapshots:
+        labels = [snap["tenant"], snap["queue"]]
+        as_of.add_metric(labels, snap["as_of_ms"] / 1000)
+        end.add_metric(labels, snap["current_interval_end_s"])
+    yield as_of
+    yield end
+
+
 def wait_buckets(
     tally: list[int], first_slot: int, within_idx: int, threshold_s: float
 ) -> list[tuple[str, float]]:
@@ -189,17 +219,31 @@ def _le(bound: float) -> str:
     return str(int(bound)) if bound == int(bound) else str(bound)
 
 
-def _totals(totals: dict[tuple[str, str, str], tuple[list[int], float]]) -> Iterator[Metric]:
+def _totals(totals: dict[tuple[str, str, str], tuple[list[int], QueuePolicy]]) -> Iterator[Metric]:
     labels = ["tenant", "queue", "channel"]
     for idx, name, help_text in TOTAL_COUNTERS:
         family = CounterMetricFamily(name, help_text, labels=labels)
         for lv, (tally, _) in totals.items():
             family.add_metric(list(lv), tally[idx])
         yield family
+    met = CounterMetricFamily(
+        "ccpulse_contacts_service_level_met",
+        "Contacts that met the service level, by the queue's formula", labels=labels,
+    )  # fmt: skip
+    counted = CounterMetricFamily(
+        "ccpulse_contacts_service_level_counted",
+        "Contacts the service level is taken over, by the queue's formula", labels=labels,
+    )  # fmt: skip
+    for lv, (tally, policy) in totals.items():
+        met_n, counted_n = service_level_parts(tally, policy)
+        met.add_metric(list(lv), met_n)
+        counted.add_metric(list(lv), counted_n)
+    yield met
+    yield counted
     for name, help_text, slots, sum_idx, within_idx in WAIT_HISTOGRAMS:
         hist = HistogramMetricFamily(name, help_text, labels=labels)
-        for lv, (tally, threshold_s) in totals.items():
-            buckets = wait_buckets(tally, slots, within_idx, threshold_s)
+        for lv, (tally, policy) in totals.items():
+            buckets = wait_buckets(tally, slots, within_idx, policy.sl_threshold_seconds)
             hist.add_metric(list(lv), buckets, tally[sum_idx] / 1000)
         yield hist
     for reasons, by_reason, name, help_text in (
@@ -221,6 +265,26 @@ def _totals(totals: dict[tuple[str, str, str], tuple[list[int], float]]) -> Iter
         for part, idx in (("talk", k.TALK_SUM), ("hold", k.HOLD_SUM), ("wrap", k.WRAP_SUM)):
             handle.add_metric([*lv, part], tally[idx] / 1000)
     yield handle
+
+
+def _limits(totals: dict[tuple[str, str, str], tuple[list[int], QueuePolicy]]) -> Iterator[Metric]:
+    """Each channel's configured alert limits, carried as series so that one alert rule serves
+    every queue whatever its limits."""
+    labels = ["tenant", "queue", "channel"]
+    waiting = GaugeMetricFamily(
+        "ccpulse_queue_contacts_waiting_limit",
+        "Configured limit of contacts waiting (contacts_waiting_limit)", labels=labels,
+    )  # fmt: skip
+    longest = GaugeMetricFamily(
+        "ccpulse_queue_longest_wait_limit_seconds",
+        "Configured limit of the longest current wait (longest_wait_limit_seconds)",
+        labels=labels,
+    )
+    for lv, (_, policy) in totals.items():
+        waiting.add_metric(list(lv), policy.contacts_waiting_limit)
+        longest.add_metric(list(lv), policy.longest_wait_limit_seconds)
+    yield waiting
+    yield longest
 
 
 def _health(health: dict[str, Any]) -> Iterator[Metric]:
@@ -257,3 +321,30 @@ def _health(health: dict[str, Any]) -> Iterator[Metric]:
     for partition, waiting in sorted(health.get("lag_messages", {}).items()):
         lag.add_metric([str(partition)], waiting)
     yield lag
+    liveness = health.get("liveness")
+    if liveness is not None:
+        yield from _publishing(liveness)
+
+
+def _publishing(liveness: WorkerLiveness) -> Iterator[Metric]:
+    """Redis publishes of this worker: how many, how many failed, how long they take."""
+    flushes = CounterMetricFamily("ccpulse_redis_publishes", "Flushes of figures to Redis")
+    flushes.add_metric([], liveness.flushes)
+    yield flushes
+    failures = CounterMetricFamily(
+        "ccpulse_redis_publish_failures", "Flushes to Redis that failed (retried next flush)"
+    )
+    failures.add_metric([], liveness.failures)
+    yield failures
+    if liveness.last_success_wall is not None:
+        last = GaugeMetricFamily(
+            "ccpulse_redis_last_publish_success_timestamp_seconds",
+            "Wall-clock time of the last successful flush to Redis",
+        )
+        last.add_metric([], liveness.last_success_wall)
+        yield last
+    duration = HistogramMetricFamily(
+        "ccpulse_flush_duration_seconds", "Time one flush to Redis took, failed ones included"
+    )
+    duration.add_metric([], liveness.flush_buckets(), liveness.flush_seconds_sum)
+    yield duration

@@ -8,15 +8,17 @@ import time
 from typing import Any
 
 import faust
-from prometheus_client import start_http_server
+from prometheus_client import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from ccpulse.config import Settings
+from ccpulse.sinks.metrics_server import start_metrics_server
 from ccpulse.sinks.prometheus_sink import MetricsView, PrometheusSink, compact
 from ccpulse.sinks.redis_sink import RedisSink
 from ccpulse.streams.app import create_app, ensure_topics
 from ccpulse.streams.faust_parts import Worker
 from ccpulse.streams.kpi.engine import QueueKey
+from ccpulse.streams.liveness import WorkerLiveness
 from ccpulse.streams.pipeline import Pipeline
 
 log = logging.getLogger("ccpulse.worker")
@@ -26,6 +28,7 @@ def metrics_view(
     pipeline: Pipeline,
     snapshots: list[dict[str, Any]],
     latest: dict[QueueKey, dict[str, Any]],
+    liveness: WorkerLiveness | None = None,
 ) -> MetricsView:
     """What /metrics shows after this publish: the newest snapshot of every owned queue, the
     running totals and pipeline health. Queues of partitions given up drop out."""
@@ -35,7 +38,7 @@ def metrics_view(
     for gone in set(latest) - owned:
         del latest[gone]
     totals = {
-        (tenant, queue, channel): (list(bucket.tally), qs.policy_for(channel).sl_threshold_seconds)
+        (tenant, queue, channel): (list(bucket.tally), qs.policy_for(channel))
         for engine in pipeline.engines.values()
         for (tenant, queue), qs in engine.queues.items()
         for (gran, channel, _), bucket in qs.buckets.items()
@@ -52,12 +55,16 @@ def metrics_view(
             "misrouted": health.misrouted,
             "last_event_ms": dict(health.last_event_ms),
             "lag_messages": dict(health.lag_messages),
+            "liveness": liveness,
         },
     )
 
 
-def build_worker_app(settings: Settings, registry: CollectorRegistry) -> faust.App:
+def build_worker_app(
+    settings: Settings, registry: CollectorRegistry, liveness: WorkerLiveness | None = None
+) -> faust.App:
     """The app plus a publish step that feeds Redis and the Prometheus collector."""
+    liveness = liveness or WorkerLiveness()
     prometheus = PrometheusSink(registry, agent_labels=settings.metrics.agent_labels)
     redis_sink = RedisSink(settings.redis)
     latest: dict[QueueKey, dict[str, Any]] = {}
@@ -69,7 +76,10 @@ def build_worker_app(settings: Settings, registry: CollectorRegistry) -> faust.A
         if pipeline.assignment_generation != generation:
             generation = pipeline.assignment_generation
             redis_sink.forget_written()
-        prometheus.update(metrics_view(pipeline, snapshots, latest))
+        started = time.monotonic()
+        health = pipeline.health
+        liveness.observe_progress(health.messages, sum(health.lag_messages.values()), started)
+        prometheus.update(metrics_view(pipeline, snapshots, latest, liveness))
         # Intervals still open go out every `open_interval_refresh_seconds`, ended ones (and
         # late changes to them) at every flush.
         now = time.monotonic()
@@ -82,11 +92,14 @@ def build_worker_app(settings: Settings, registry: CollectorRegistry) -> faust.A
         try:
             await redis_sink.publish(snapshots, intervals, families)
         except Exception as exc:  # Redis down: keep processing, publish again on the next flush
+            liveness.observe_flush(time.monotonic() - started, False, time.monotonic(), time.time())
             log.warning("redis publish failed, will retry: %s", exc)
             for snap in snapshots:
                 pipeline.mark_dirty(snap["tenant"], snap["queue"])
             for record in intervals:
                 pipeline.mark_dirty(record["tenant"], record["queue"], record["start_ms"])
+        else:
+            liveness.observe_flush(time.monotonic() - started, True, time.monotonic(), time.time())
 
     app, _ = create_app(settings, on_snapshots=publish)
     return app
@@ -99,10 +112,12 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     )
     asyncio.run(ensure_topics(settings))
     registry = CollectorRegistry()
-    app = build_worker_app(settings, registry)
-    start_http_server(settings.metrics.port, addr=settings.metrics.host, registry=registry)
+    ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU seconds...
+    liveness = WorkerLiveness()
+    app = build_worker_app(settings, registry, liveness)
+    start_metrics_server(settings.metrics.host, settings.metrics.port, registry, liveness.status)
     log.warning(
-        "ccpulse worker: broker %s, redis %s, metrics http://%s:%d/metrics",
+        "ccpulse worker: broker %s, redis %s, metrics http://%s:%d/metrics (health: /healthz)",
         settings.kafka.broker, settings.redis.url, settings.metrics.host, settings.metrics.port,
     )  # fmt: skip
     worker = Worker(app, loglevel=loglevel, quiet=True)

@@ -28,8 +28,10 @@ def dequeued(t: Tally) -> int:
     return sum(t[i] for i in k.DEQUEUED_BY_REASON.values())
 
 
-def service_level(t: Tally, policy: QueuePolicy) -> float | None:
-    """Share of contacts that met the threshold, by the queue's configured formula."""
+def service_level_parts(t: Tally, policy: QueuePolicy) -> tuple[int, int]:
+    """(met, counted): the contacts that met the threshold and those the service level is
+    taken over, by the queue's configured formula. Summed over channels or periods, they give
+    the service level of the whole (docs/prometheus-metrics.md exports both as counters)."""
     met = t[k.ANSWERED_WITHIN]
     # Answered contacts whose wait is unknown can be judged neither met nor missed: like ASA,
     # the service level leaves them out (docs/kpi-definitions.md, "Unknown waits").
@@ -46,7 +48,13 @@ def service_level(t: Tally, policy: QueuePolicy) -> float | None:
         base += t[k.ABANDONED]
     if policy.sl_counts_dequeued:
         base += dequeued(t)
-    return ratio(met, base)
+    return met, base
+
+
+def service_level(t: Tally, policy: QueuePolicy) -> float | None:
+    """Share of contacts that met the threshold, by the queue's configured formula."""
+    met, counted = service_level_parts(t, policy)
+    return ratio(met, counted)
 
 
 def abandonment_rate(t: Tally, policy: QueuePolicy) -> float | None:

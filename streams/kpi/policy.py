@@ -45,6 +45,11 @@ class QueuePolicy:
     abandon_rate_excludes_short: bool = False
     #: Dequeued contacts (timeouts, overflows) in the SL denominator, as Genesys "flow-outs".
     sl_counts_dequeued: bool = False
+    #: Alert limits (deploy/prometheus alerts, docs/alerts.md): more contacts waiting, or a
+    #: longer current wait, than a supervisor would let pass without acting. Voice defaults;
+    #: set them per channel (email waits are counted in hours).
+    contacts_waiting_limit: int = 10
+    longest_wait_limit_seconds: float = 120.0
     time_zone: str = "UTC"
     interval_minutes: int = 15
     attribution: Attribution = Attribution.OUTCOME
@@ -56,6 +61,8 @@ class QueuePolicy:
             raise ValueError(f"interval_minutes must be one of {INTERVAL_MINUTES_ALLOWED}")
         if not 0 <= self.sl_target <= 1:
             raise ValueError("sl_target is a ratio between 0 and 1")
+        if self.contacts_waiting_limit < 0 or self.longest_wait_limit_seconds < 0:
+            raise ValueError("alert limits must be non-negative")
         if self.sl_threshold_seconds < 0 or self.short_abandon_seconds < 0:
             raise ValueError("thresholds must be non-negative")
         try:

@@ -118,3 +118,50 @@ def test_series_leave_with_their_partition() -> None:
     sink.update(metrics_view(pipeline, pipeline.snapshots(NOW), latest))
     assert registry.get_sample_value("ccpulse_contacts_offered_total", LABELS) is None
     assert registry.get_sample_value("ccpulse_queue_contacts_waiting", LABELS) is None
+
+
+def test_service_level_counters_follow_the_queue_formula() -> None:
+    """Met and counted contacts by the formula: their ratio is the gauge's service level."""
+    registry = _registry(_pipeline(threshold_s=20))
+    # Answered waits 3, 12, 25, 50 s (2 within 20 s); one abandon after 4 s is a short abandon
+    # (< 5 s), which the default formula exclude_short_abandons leaves out.
+    met = registry.get_sample_value("ccpulse_contacts_service_level_met_total", LABELS)
+    counted = registry.get_sample_value("ccpulse_contacts_service_level_counted_total", LABELS)
+    assert (met, counted) == (2, 4)
+    gauge = registry.get_sample_value(
+        "ccpulse_queue_service_level_ratio", {**LABELS, "window": "today"}
+    )
+    assert gauge == met / counted
+
+
+def test_answered_and_abandoned_formula_counts_the_short_abandon() -> None:
+    book = PolicyBook(default=QueuePolicy(sl_formula="answered_and_abandoned"))  # type: ignore[arg-type]
+    pipeline = Pipeline(book)
+    events = [
+        _event("o1", "contact.offered", 0, "c1"),
+        _event("a1", "contact.answered", 5, "c1", agent_id="a"),
+        _event("o2", "contact.offered", 0, "c2"),
+        _event("x2", "contact.abandoned", 2, "c2"),
+    ]
+    pipeline.process(Message("cc", 0, 0, b"default/sales", orjson.dumps(events)), print)
+    registry = _registry(pipeline)
+    assert registry.get_sample_value("ccpulse_contacts_service_level_met_total", LABELS) == 1
+    assert registry.get_sample_value("ccpulse_contacts_service_level_counted_total", LABELS) == 2
+
+
+def test_alert_limits_and_interval_end_are_series() -> None:
+    book = PolicyBook(
+        default=QueuePolicy(contacts_waiting_limit=4, longest_wait_limit_seconds=90),
+        channels={("default", "sales", "voice"): QueuePolicy(longest_wait_limit_seconds=30)},
+    )
+    pipeline = Pipeline(book)
+    events = [_event("o1", "contact.offered", 0, "c1")]
+    pipeline.process(Message("cc", 0, 0, b"default/sales", orjson.dumps(events)), print)
+    registry = _registry(pipeline)
+    assert registry.get_sample_value("ccpulse_queue_longest_wait_limit_seconds", LABELS) == 30
+    assert registry.get_sample_value("ccpulse_queue_contacts_waiting_limit", LABELS) == 10
+    queue = {"tenant": "default", "queue": "sales"}
+    assert registry.get_sample_value("ccpulse_queue_as_of_timestamp_seconds", queue) == NOW / 1000
+    # 09:10 UTC is in the 09:00-09:15 interval (default 15 minutes, UTC).
+    end = registry.get_sample_value("ccpulse_queue_current_interval_end_timestamp_seconds", queue)
+    assert end == (T0 + 900_000) / 1000
