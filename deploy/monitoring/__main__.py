@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from ccpulse.monitoring.alerts import RUNBOOK
@@ -18,28 +17,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ccpulse.monitoring", description=__doc__)
     parser.add_argument("--check", action="store_true", help="compare, write nothing")
     parser.add_argument(
-        "--out", type=Path, default=DEPLOY, help="deploy folder (default: %(default)s)"
+        "--out", type=Path, default=DEPLOY, help="the deploy folder (default: %(default)s)"
     )
-    parser.add_argument("--runbook-base", default=RUNBOOK,
-                        help="runbook_url prefix of every alert (default: %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--runbook-base", default=RUNBOOK, help="runbook_url prefix (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
-    say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)  # noqa: E731
     stale = []
     for rel, text in generated_files(args.runbook_base).items():
         path = args.out / rel
-        current = path.read_text(encoding="utf-8") if path.exists() else None
-        if current == text:
+        if path.exists() and path.read_text(encoding="utf-8") == text:
             continue
         if args.check:
             stale.append(rel)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        say(f"wrote {path}")
+        print(f"wrote {path}", file=sys.stderr)
     for rel in stale:
-        say(
-            f"{rel}: differs from what deploy/monitoring generates; run python -m ccpulse.monitoring"
-        )
+        print(f"{rel} differs from what deploy/monitoring generates: "
+              "run python -m ccpulse.monitoring", file=sys.stderr)  # fmt: skip
     return 1 if stale else 0
 
 
