@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +130,51 @@ def start_broker(port: int | None = None, timeout: float = 20.0) -> Service:
             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]  # fmt: skip
     env = {**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")}
     return _launch("tansu", port, lambda _: argv, timeout, env)
+
+
+def prometheus_binary() -> Path:
+    found = shutil.which("prometheus")
+    if found is None:
+        raise ServiceError("no Prometheus server: apt-get install prometheus (scripts/setup.sh)")
+    return Path(found)
+
+
+def start_prometheus(
+    targets: list[str], rules: dict[str, str], port: int | None = None,
+    interval: str = "5s", timeout: float = 30.0,
+) -> Service:  # fmt: skip
+    """Start Prometheus on loopback scraping `targets` (host:port) as job `ccpulse` and
+    evaluating `rules` (file name -> YAML text), with its data in the work directory."""
+    port = port or free_port()
+    binary = str(prometheus_binary())
+
+    def argv(workdir: Path) -> list[str]:
+        for name, text in rules.items():
+            (workdir / name).write_text(text, encoding="utf-8")
+        config = {
+            "global": {"scrape_interval": interval, "evaluation_interval": interval},
+            "rule_files": [str(workdir / name) for name in rules],
+            "scrape_configs": [
+                {"job_name": "ccpulse", "static_configs": [{"targets": targets}]}
+            ],
+        }
+        (workdir / "prometheus.yml").write_text(json.dumps(config), encoding="utf-8")
+        return [binary, f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
+
+    service = _launch("prometheus", port, argv, timeout)
+    # It listens before its storage is open, answering 503 until then.
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2):
+                return service
+        except OSError as exc:
+            if time.monotonic() > deadline or service.proc.poll() is not None:
+                service.stop()
+                raise ServiceError(f"prometheus did not become ready: {exc}") from None
+            time.sleep(0.1)
 
 
 def start_redis(port: int | None = None, timeout: float = 10.0) -> Service:

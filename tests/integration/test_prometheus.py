@@ -1,0 +1,216 @@
+"""The shipped rules in a real Prometheus (Debian's `prometheus`, started here) scraping a real
+worker fed through the broker: the recorded service level and ASA equal `ccpulse report`'s
+figures for the same events, and a breach made on purpose shows as an alert."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ccpulse.embedded import Service, start_prometheus
+from ccpulse.monitoring.generate import rule_files
+from tests.integration.conftest import Deployment
+from tests.integration.helpers import report_for
+
+pytestmark = pytest.mark.integration
+
+#: Scrape and rule evaluation every second, so the test needs seconds, not minutes.
+INTERVAL = "1s"
+
+
+def local_noon_zone() -> str:
+    """A fixed-offset zone where it is about noon now: "today" then holds the last hours
+    whatever the time of the run, and the report's day equals the worker's."""
+    offset = (12 - datetime.now(UTC).hour + 12) % 24 - 12  # -12 .. 11 hours
+    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
+
+
+def config(path: Path) -> Path:
+    path.write_text(
+        f"""
+[defaults]
+time_zone = "{local_noon_zone()}"
+sl_threshold_seconds = 20
+sl_target = 0.8
+contacts_waiting_limit = 10
+longest_wait_limit_seconds = 120
+"""
+    )
+    return path
+
+
+def contact(n: str, entry_ms: int, wait_s: float | None, outcome: str) -> list[dict[str, Any]]:
+    """One voice contact of acme/sales: offered, then answered, abandoned, or still waiting."""
+    base = {"tenant": "acme", "queue": "sales", "channel": "voice", "contact_id": n}
+    out = [{**base, "event_id": f"{n}-o", "type": "contact.offered", "ts": entry_ms}]
+    if outcome == "answered":
+        assert wait_s is not None
+        out.append({**base, "event_id": f"{n}-a", "type": "contact.answered",
+                    "ts": entry_ms + int(wait_s * 1000), "agent_id": "ana"})  # fmt: skip
+    elif outcome == "abandoned":
+        assert wait_s is not None
+        out.append({**base, "event_id": f"{n}-x", "type": "contact.abandoned",
+                    "ts": entry_ms + int(wait_s * 1000)})  # fmt: skip
+    return out
+
+
+def good_traffic(now: int) -> list[dict[str, Any]]:
+    """40 contacts in the last half hour, three in four answered within 20 s."""
+    events: list[dict[str, Any]] = []
+    for i in range(40):
+        wait = (4, 11, 19, 35)[i % 4]
+        events += contact(f"a{i}", now - 1_800_000 + i * 30_000, wait, "answered")
+    return events
+
+
+def breach(now: int) -> list[dict[str, Any]]:
+    """A collapse: 30 answered after long waits (3 within 20 s), 6 abandoned after 40 s, 2
+    short abandons, and 12 contacts still waiting, the oldest for 4 minutes."""
+    events: list[dict[str, Any]] = []
+    for i in range(30):
+        wait = 12 if i < 3 else 45 + i
+        events += contact(f"b{i}", now - 600_000 + i * 5_000, wait, "answered")
+    for i in range(6):
+        events += contact(f"x{i}", now - 500_000 + i * 10_000, 40, "abandoned")
+    for i in range(2):
+        events += contact(f"s{i}", now - 400_000 + i * 10_000, 2, "abandoned")
+    for i in range(12):
+        events += contact(f"w{i}", now - 240_000 + i * 10_000, None, "waiting")
+    return events
+
+
+class Prometheus:
+    """The HTTP API of a running Prometheus."""
+
+    def __init__(self, service: Service) -> None:
+        self.url = f"http://127.0.0.1:{service.port}"
+
+    def get(self, path: str, **params: Any) -> Any:
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}{path}?{query}", timeout=10) as resp:
+            body = orjson.loads(resp.read())
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"query": expr}
+        if at is not None:
+            params["time"] = at
+        return list(self.get("/api/v1/query", **params)["result"])
+
+    def value(self, expr: str, at: float | None = None) -> float:
+        result = self.query(expr, at)
+        assert len(result) == 1, f"{expr}: {result}"
+        return float(result[0]["value"][1])
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def scraped(dep: Deployment, name: str, labels: dict[str, str]) -> float | None:
+    """A sample of the worker's own /metrics, as Prometheus would read it (None until the
+    worker serves it)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{dep.metrics_ports[0]}/metrics") as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
+    return None
+
+
+@pytest.fixture
+def prometheus_for(deployment: Deployment) -> Iterator[Callable[[], Prometheus]]:
+    """Start Prometheus with the shipped rules, scraping the deployment's first worker."""
+    started: list[Service] = []
+
+    def start() -> Prometheus:
+        target = f"127.0.0.1:{deployment.metrics_ports[0]}"
+        service = start_prometheus([target], rule_files(), interval=INTERVAL)
+        started.append(service)
+        return Prometheus(service)
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+def test_recorded_service_level_and_asa_equal_the_report_and_a_breach_alerts(
+    deployment: Deployment, prometheus_for: Callable[[], Prometheus], tmp_path: Path
+) -> None:
+    deployment.config = config(tmp_path / "ccpulse.toml")
+    deployment.start_worker()
+    now = int(time.time() * 1000)
+    first, second = good_traffic(now), breach(now)
+    sales = {"tenant": "acme", "queue": "sales", "channel": "voice"}
+
+    # The first events are counted before Prometheus starts, so its first sample holds them
+    # all and every increase it computes afterwards is the second batch's.
+    deployment.produce(first)
+    wait_for("the first batch on /metrics", lambda: scraped(
+        deployment, "ccpulse_contacts_offered_total", sales) == 40)  # fmt: skip
+    prom = prometheus_for()
+    wait_for("three scrapes of the first batch", lambda: bool(prom.query(
+        'count_over_time(ccpulse_contacts_offered_total{queue="sales"}[1m]) >= 3')))  # fmt: skip
+
+    deployment.produce(second)
+    offered = 40 + 30 + 6 + 2 + 12
+    wait_for("the breach on /metrics", lambda: scraped(
+        deployment, "ccpulse_contacts_offered_total", sales) == offered)  # fmt: skip
+    wait_for("Prometheus to record the breach", lambda: bool(prom.query(
+        f'min_over_time(sum(ccpulse_contacts_offered_total{{queue="sales"}})[3s:1s]) == {offered}'
+    )))  # fmt: skip
+    time.sleep(2)  # two more rule evaluations over the complete series
+    at = time.time()
+
+    # Recorded over the last 5 minutes: exactly the second batch, by the queue's formula.
+    only_breach = _today(report_for(second, now, deployment.config))
+    assert only_breach["service_level"] == 3 / 36  # 3 met of 30 answered + 6 long abandons
+    recorded_sl = prom.value('tenant_queue:ccpulse_service_level:ratio_rate5m{queue="sales"}', at)
+    assert recorded_sl == pytest.approx(only_breach["service_level"], rel=1e-9)
+    recorded_asa = prom.value('tenant_queue:ccpulse_asa_seconds:mean5m{queue="sales"}', at)
+    assert recorded_asa == pytest.approx(only_breach["asa_seconds"], rel=1e-9)
+
+    # The wallboard's gauges for today equal the report at the instant they were computed for.
+    as_of = prom.value('ccpulse_queue_as_of_timestamp_seconds{queue="sales"}', at)
+    everything = _today(report_for(first + second, round(as_of * 1000), deployment.config))
+    today = 'ccpulse_queue_{}{{queue="sales", channel="all", window="today"}}'
+    assert prom.value(today.format("service_level_ratio"), at) == pytest.approx(
+        everything["service_level"], abs=1e-9
+    )
+    assert prom.value(today.format("asa_seconds"), at) == pytest.approx(
+        everything["asa_seconds"], abs=1e-9
+    )
+
+    # The breach pages (pending for its 2 minutes first) and the waits are over the limits.
+    def alerts() -> dict[str, str]:
+        found = prom.get("/api/v1/alerts")["alerts"]
+        return {a["labels"]["alertname"]: a["state"] for a in found
+                if a["labels"].get("queue") == "sales"}  # fmt: skip
+
+    wanted = {"QueueServiceLevelBudgetBurnFast", "QueueContactsWaitingHigh", "QueueLongestWaitHigh"}
+    wait_for("the breach's alerts", lambda: wanted <= alerts().keys(), timeout=20)
+    assert set(alerts().values()) <= {"pending", "firing"}
+
+
+def _today(report: dict[str, Any]) -> dict[str, Any]:
+    (queue,) = [q for q in report["queues"] if (q["tenant"], q["queue"]) == ("acme", "sales")]
+    return queue["channels"]["all"]["today"]["figures"]  # type: ignore[no-any-return]
