@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from grafana_foundation_sdk.builders import bargauge, gauge, stat, timeseries
+from grafana_foundation_sdk.builders import bargauge, gauge, stat
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.models import common as cm
 
@@ -18,11 +18,11 @@ from ccpulse.monitoring.dashboards.panels import (
     dashboard,
     datasource_variable,
     last_value,
-    legend_table,
     panel,
     query_variable,
     ratio,
     sel,
+    series,
     target,
     thresholds,
 )
@@ -111,7 +111,7 @@ def activity_row() -> list[Any]:
     )
     return [
         panel(
-            timeseries.Panel().legend(legend_table()).min(0).max(1),
+            series().min(0).max(1),
             "Occupancy, last 30 minutes",
             "Occupancy over the last 30 minutes from the agents' time today (recorded rule): "
             "time on contact and in wrap-up over logged-in time less paused time.",
@@ -126,10 +126,7 @@ def activity_row() -> list[Any]:
             width=12,
         ).thresholds(thresholds(IDLE, *OCCUPANCY_STEPS)),
         panel(
-            timeseries.Panel()
-            .legend(legend_table())
-            .stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL))
-            .fill_opacity(40),
+            series().stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL)).fill_opacity(40),
             "Agents by state",
             "Logged-in agents by state over time, stacked: the stack's height is the agents "
             "logged in.",

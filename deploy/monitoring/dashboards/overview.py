@@ -17,11 +17,11 @@ from ccpulse.monitoring.dashboards.panels import (
     dashed,
     datasource_variable,
     last_value,
-    legend_table,
     panel,
     query_variable,
     ratio,
     sel,
+    series,
     target,
     thresholds,
 )
@@ -125,7 +125,7 @@ def service_level_row() -> list[Any]:
     counted = sel("ccpulse_contacts_service_level_counted_total", by=CH)
     return [
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Service level vs target, last hour",
             "Each queue's service level over the last hour, by its own formula and over all "
             "its channels (the recorded rule the alerts use), with its configured target "
@@ -173,7 +173,7 @@ def volume_row() -> list[Any]:
 
     return [
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Offered, answered, abandoned",
             "Contacts per minute offered to the selected queues and channels, answered and "
             "abandoned. A gap between offered and answered plus abandoned is contacts still "
@@ -187,7 +187,7 @@ def volume_row() -> list[Any]:
             width=8,
         ),
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "In queue vs limit",
             "Contacts waiting per queue and channel, with each channel's configured limit of "
             "contacts waiting dashed (the limit the queue alert fires on).",
@@ -205,7 +205,7 @@ def volume_row() -> list[Any]:
             width=8,
         ).override_by_query(*dashed("B", BAD)),
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Longest wait vs limit",
             "Wait so far of the contact waiting longest, per queue and channel, with each "
             "channel's configured longest-wait limit dashed (the limit the wait alert fires "
@@ -229,7 +229,7 @@ def volume_row() -> list[Any]:
 def speed_row() -> list[Any]:
     def recorded(name: str, title: str, description: str, unit: str) -> timeseries.Panel:
         return panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             title,
             description + " Over the last 30 minutes, all channels of the queue (recorded rule).",
             [target(f"tenant_queue:{name}" + _q(), Q_LEGEND)],

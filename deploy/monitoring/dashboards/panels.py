@@ -9,7 +9,7 @@ from typing import Any, Final, TypeVar
 
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.builders import prometheus
+from grafana_foundation_sdk.builders import prometheus, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
@@ -104,6 +104,12 @@ def panel(
 def last_value() -> cb.ReduceDataOptions:
     """Stat, gauge and bar gauge panels show each series' last value."""
     return cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
+
+
+def series() -> timeseries.Panel:
+    """A time series panel with a table legend (last and max) and a tooltip of every series."""
+    tooltip = cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI)
+    return timeseries.Panel().legend(legend_table()).tooltip(tooltip.sort(cm.SortOrder.DESCENDING))
 
 
 def legend_table() -> cb.VizLegendOptions:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from grafana_foundation_sdk.builders import stat, timeseries
+from grafana_foundation_sdk.builders import stat
 from grafana_foundation_sdk.models import dashboard as dm
 
 from ccpulse.monitoring.alerts import LAG_MESSAGES
@@ -19,8 +19,8 @@ from ccpulse.monitoring.dashboards.panels import (
     dashed,
     datasource_variable,
     last_value,
-    legend_table,
     panel,
+    series,
     target,
     thresholds,
 )
@@ -45,7 +45,7 @@ def _quantile(q: float) -> str:
 def input_row() -> list[Any]:
     return [
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Messages consumed",
             "Input messages consumed per second, all workers; each message holds one or more "
             "events.",
@@ -54,7 +54,7 @@ def input_row() -> list[Any]:
             width=8,
         ),
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Events by verdict",
             "Valid events per second by what the engine did: applied, duplicate (changed "
             "nothing), too_late (past the window it could still change) and replayed (already "
@@ -85,7 +85,7 @@ def input_row() -> list[Any]:
             width=8,
         ).thresholds(thresholds(GOOD, (1, WATCH))),
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Dead letters by reason",
             "Events sent to the dead-letter topic per second: invalid (fails the event "
             "contract), misrouted (keyed to the wrong partition), too_late.",
@@ -94,7 +94,7 @@ def input_row() -> list[Any]:
             width=8,
         ),
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Consumer lag by partition",
             "Input messages on the broker not yet processed, per partition, as of each worker's "
             f"last flush; the dashed line is the lag alert's {LAG_MESSAGES} messages.",
@@ -107,7 +107,7 @@ def input_row() -> list[Any]:
             width=8,
         ).override_by_query(*dashed("B", BAD)),
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Event time behind now",
             "How far the newest event seen is behind the clock, per input topic: grows when "
             "input stalls or workers fall behind.",
@@ -121,7 +121,7 @@ def input_row() -> list[Any]:
 def output_row() -> list[Any]:
     return [
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Flush duration",
             "Time one flush of figures to Redis takes, all workers: median and 99th percentile.",
             [target(_quantile(0.5), "p50"), target(_quantile(0.99), "p99")],
@@ -129,7 +129,7 @@ def output_row() -> list[Any]:
             width=8,
         ),
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Redis publishes and failures",
             "Flushes of figures to Redis per second, and those that failed (retried at the "
             "next flush).",
@@ -164,7 +164,7 @@ def output_row() -> list[Any]:
             width=8,
         ).thresholds(thresholds(BAD, (1, GOOD))),
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Worker memory (RSS)",
             "Resident memory of each worker process.",
             [target(f"process_resident_memory_bytes{{{JOB}}}", "{{instance}}")],
@@ -172,7 +172,7 @@ def output_row() -> list[Any]:
             width=8,
         ),
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Worker CPU",
             "CPU time each worker process uses per second (1 = one core busy).",
             [target(f"rate(process_cpu_seconds_total{{{JOB}}}[$__rate_interval])", "{{instance}}")],

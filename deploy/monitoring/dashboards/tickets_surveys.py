@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from grafana_foundation_sdk.builders import bargauge, stat, timeseries
+from grafana_foundation_sdk.builders import bargauge, stat
 from grafana_foundation_sdk.models import common as cm
 
 from ccpulse.monitoring.dashboards.panels import (
@@ -18,10 +18,10 @@ from ccpulse.monitoring.dashboards.panels import (
     dashboard,
     datasource_variable,
     last_value,
-    legend_table,
     panel,
     query_variable,
     sel,
+    series,
     target,
     thresholds,
 )
@@ -134,7 +134,7 @@ def today_row() -> list[Any]:
 
     return [
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "Tickets created, solved and reopened today",
             "Tickets created, solved and reopened since local midnight, as the day goes.",
             [
@@ -145,7 +145,7 @@ def today_row() -> list[Any]:
             width=12,
         ),
         panel(
-            timeseries.Panel().legend(legend_table()),
+            series(),
             "First response time today",
             "Time from a ticket's creation to the first agent reply (business time when a "
             "schedule is set), over "
