@@ -24,6 +24,7 @@ from ccpulse.monitoring.dashboards.panels import (
     sel,
     series,
     target,
+    threshold_lines,
     thresholds,
 )
 
@@ -111,10 +112,11 @@ def activity_row() -> list[Any]:
     )
     return [
         panel(
-            series().min(0).max(1),
+            threshold_lines(series().min(0).max(1), IDLE, *OCCUPANCY_STEPS),
             "Occupancy, last 30 minutes",
             "Occupancy over the last 30 minutes from the agents' time today (recorded rule): "
-            "time on contact and in wrap-up over logged-in time less paused time.",
+            "time on contact and in wrap-up over logged-in time less paused time. Dashed: 60 %, "
+            "85 % and 95 %.",
             [
                 target(
                     "tenant_queue:ccpulse_agent_occupancy:ratio_rate30m"
@@ -124,7 +126,7 @@ def activity_row() -> list[Any]:
             ],
             "percentunit",
             width=12,
-        ).thresholds(thresholds(IDLE, *OCCUPANCY_STEPS)),
+        ),
         panel(
             series().stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL)).fill_opacity(40),
             "Agents by state",

@@ -23,6 +23,7 @@ from ccpulse.monitoring.dashboards.panels import (
     sel,
     series,
     target,
+    threshold_lines,
     thresholds,
 )
 
@@ -227,9 +228,11 @@ def volume_row() -> list[Any]:
 
 
 def speed_row() -> list[Any]:
-    def recorded(name: str, title: str, description: str, unit: str) -> timeseries.Panel:
+    def recorded(
+        name: str, title: str, description: str, unit: str, *steps: tuple[float, str]
+    ) -> timeseries.Panel:
         return panel(
-            series(),
+            threshold_lines(series(), GOOD, *steps) if steps else series(),
             title,
             description + " Over the last 30 minutes, all channels of the queue (recorded rule).",
             [target(f"tenant_queue:{name}" + _q(), Q_LEGEND)],
@@ -246,9 +249,11 @@ def speed_row() -> list[Any]:
         recorded(
             "ccpulse_abandonment:ratio_rate30m",
             "Abandonment",
-            "Abandoned contacts over offered contacts.",
+            "Abandoned contacts over offered contacts. Dashed: 5 % and 10 %.",
             "percentunit",
-        ).thresholds(thresholds(GOOD, (0.05, WATCH), (0.1, BAD))),
+            (0.05, WATCH),
+            (0.1, BAD),
+        ),
         recorded(
             "ccpulse_aht_seconds:mean30m",
             "Average handle time (AHT)",

@@ -112,6 +112,12 @@ def series() -> timeseries.Panel:
     return timeseries.Panel().legend(legend_table()).tooltip(tooltip.sort(cm.SortOrder.DESCENDING))
 
 
+def threshold_lines(builder: timeseries.Panel, base: str, *steps: tuple[float, str]) -> Any:
+    """A time series with its thresholds drawn as dashed lines (where "too high" starts)."""
+    style = cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED)
+    return builder.thresholds(thresholds(base, *steps)).thresholds_style(style)
+
+
 def legend_table() -> cb.VizLegendOptions:
     return (
         cb.VizLegendOptions()
@@ -150,6 +156,14 @@ def dashboard(uid: str, title: str, description: str, tags: list[str]) -> db.Das
         .timezone("browser")
         .tooltip(dm.DashboardCursorSync.CROSSHAIR)
         .editable()
+        .link(
+            db.DashboardLink("ccpulse dashboards")
+            .type(dm.DashboardLinkType.DASHBOARDS)
+            .tags(["ccpulse"])
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
     )
 
 
