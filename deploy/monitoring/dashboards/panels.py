@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any, Final, TypeVar
 
+from grafana_foundation_sdk.builders import bargauge, gauge, prometheus, stat, timeseries
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.builders import prometheus, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
@@ -21,7 +21,8 @@ GOOD, WATCH, BAD, IDLE = "green", "orange", "red", "blue"
 #: Dashboards refresh at this period (the worker flushes every 0.5 s, Prometheus scrapes 15 s).
 REFRESH: Final = "30s"
 
-P = TypeVar("P", bound=db.Panel)
+#: Any of the SDK's panel builders (time series, stat, gauge, bar gauge).
+P = TypeVar("P", timeseries.Panel, stat.Panel, gauge.Panel, bargauge.Panel)
 
 
 def sel(metric: str, *matchers: str, by: tuple[str, ...] = ("tenant", "queue")) -> str:
@@ -112,7 +113,9 @@ def series() -> timeseries.Panel:
     return timeseries.Panel().legend(legend_table()).tooltip(tooltip.sort(cm.SortOrder.DESCENDING))
 
 
-def threshold_lines(builder: timeseries.Panel, base: str, *steps: tuple[float, str]) -> Any:
+def threshold_lines(
+    builder: timeseries.Panel, base: str, *steps: tuple[float, str]
+) -> timeseries.Panel:
     """A time series with its thresholds drawn as dashed lines (where "too high" starts)."""
     style = cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED)
     return builder.thresholds(thresholds(base, *steps)).thresholds_style(style)
@@ -142,7 +145,8 @@ def finish(builder: db.Dashboard) -> dict[str, Any]:
     built = builder.build()
     for n, item in enumerate(built.panels or [], start=1):
         item.id_val = n
-    return json.loads(json.dumps(built, cls=JSONEncoder))
+    model: dict[str, Any] = json.loads(json.dumps(built, cls=JSONEncoder))
+    return model
 
 
 def dashboard(uid: str, title: str, description: str, tags: list[str]) -> db.Dashboard:
