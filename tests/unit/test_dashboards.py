@@ -102,6 +102,28 @@ def test_queries_use_only_the_listed_macros() -> None:
         assert "$" not in substitute(query), (uid, title)
 
 
+def test_queries_cover_every_target_and_query_variable() -> None:
+    expected = sum(
+        len(item.get("targets", [])) for model in dashboards().values() for item in model["panels"]
+    ) + sum(
+        v["type"] == "query" for model in dashboards().values() for v in model["templating"]["list"]
+    )
+    queries = dashboard_queries()
+    assert len(queries) == expected
+    assert {uid for uid, _, _ in queries} == set(UIDS)
+
+
+def test_label_values_selector_and_substitute() -> None:
+    query = 'label_values(ccpulse_contacts_offered_total{tenant=~"$tenant"}, queue)'
+    selector = label_values_selector(query)
+    assert selector == 'ccpulse_contacts_offered_total{tenant=~"$tenant"}'
+    assert substitute(selector) == 'ccpulse_contacts_offered_total{tenant=~".*"}'
+    assert label_values_selector("up") is None
+    assert substitute("rate(x[$__rate_interval]) + increase(x[${__range}])") == (
+        f"rate(x[{MACROS['$__rate_interval']}]) + increase(x[{MACROS['$__range']}])"
+    )
+
+
 # Metric names ------------------------------------------------------------------------------
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
