@@ -154,9 +154,7 @@ def start_prometheus(
         config = {
             "global": {"scrape_interval": interval, "evaluation_interval": interval},
             "rule_files": [str(workdir / name) for name in rules],
-            "scrape_configs": [
-                {"job_name": "ccpulse", "static_configs": [{"targets": targets}]}
-            ],
+            "scrape_configs": [{"job_name": "ccpulse", "static_configs": [{"targets": targets}]}],
         }
         (workdir / "prometheus.yml").write_text(json.dumps(config), encoding="utf-8")
         return [binary, f"--config.file={workdir / 'prometheus.yml'}",

@@ -3,6 +3,7 @@ under deploy/."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -38,6 +39,55 @@ def rule_files(runbook_base: str = RUNBOOK) -> dict[str, str]:
     }
 
 
+def dashboard_json(model: dict[str, Any]) -> str:
+    """Pretty, key-sorted JSON with a trailing newline: stable, so diffs show real changes."""
+    return json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+#: Grafana's provisioning (mounted at /etc/grafana/provisioning): the Prometheus data source
+#: of docker-compose.yml, and a file provider for the dashboards mounted at DASHBOARDS_DIR.
+DASHBOARDS_DIR = "/var/lib/grafana/dashboards"
+PROVISIONING: dict[str, dict[str, Any]] = {
+    "grafana/provisioning/datasources/prometheus.yml": {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": "Prometheus",
+                "type": "prometheus",
+                "uid": "prometheus",
+                "access": "proxy",
+                "url": "http://prometheus:9090",
+                "isDefault": True,
+                "editable": False,
+                "jsonData": {"timeInterval": "15s"},
+            }
+        ],
+    },
+    "grafana/provisioning/dashboards/ccpulse.yml": {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "ccpulse",
+                "folder": "ccpulse",
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {"path": DASHBOARDS_DIR, "foldersFromFilesStructure": False},
+            }
+        ],
+    },
+}
+
+
 def generated_files(runbook_base: str) -> dict[str, str]:
     """Every generated file, by its path under deploy/."""
-    return {f"prometheus/rules/{name}": text for name, text in rule_files(runbook_base).items()}
+    # The dashboards need grafana-foundation-sdk (the dev extra); the rules alone do not.
+    from ccpulse.monitoring.dashboards import dashboards
+
+    files = {f"prometheus/rules/{name}": text for name, text in rule_files(runbook_base).items()}
+    for rel, body in PROVISIONING.items():
+        files[rel] = HEADER + yaml.dump(body, Dumper=_Dumper, sort_keys=False, width=100)
+    for uid, model in dashboards().items():
+        files[f"grafana/dashboards/{uid}.json"] = dashboard_json(model)
+    return files
