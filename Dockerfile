@@ -15,6 +15,7 @@ COPY schemas schemas
 COPY streams streams
 COPY sinks sinks
 COPY sources sources
+COPY deploy/monitoring deploy/monitoring
 RUN pip install . \
     && useradd --system --create-home --home-dir /var/lib/ccpulse ccpulse
 
@@ -22,4 +23,7 @@ RUN pip install . \
 USER ccpulse
 WORKDIR /var/lib/ccpulse
 EXPOSE 9464
+# 200 while the worker consumes and writes to Redis, 503 otherwise (docs/deploy.md).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4)"]
 CMD ["ccpulse", "worker"]

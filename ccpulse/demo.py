@@ -18,7 +18,15 @@ from typing import IO, Any
 import orjson
 
 from ccpulse.config import Settings
-from ccpulse.embedded import Service, die_with_parent, free_port, start_broker, start_redis
+from ccpulse.embedded import (
+    Service,
+    ServiceError,
+    die_with_parent,
+    free_port,
+    start_broker,
+    start_prometheus,
+    start_redis,
+)
 from ccpulse.kafka_auth import client_options
 from ccpulse.sources.produce import EventProducer, paced
 from ccpulse.sources.simulator import SimConfig, default_queues, simulate
@@ -121,6 +129,14 @@ def run_demo(settings: Settings, backfill_hours: float, duration: float | None, 
                 [sys.executable, "-m", "ccpulse.cli", "worker", "--loglevel", "info"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
             )  # fmt: skip
+        prometheus = _start_prometheus(metrics_port)
+        if prometheus is not None:
+            services.append(prometheus)
+            prometheus_line = (
+                f"http://127.0.0.1:{prometheus.port}  (shipped rules: /rules, alerts: /alerts)"
+            )
+        else:
+            prometheus_line = "not started: no prometheus binary (apt-get install prometheus)"
         prefix = settings.redis.key_prefix
         topic = settings.kafka.contacts_topic
         print(
@@ -128,7 +144,8 @@ def run_demo(settings: Settings, backfill_hours: float, duration: float | None, 
 ccpulse demo running (Ctrl-C stops everything)
   broker      kafka://127.0.0.1:{broker.port}  (embedded Tansu, topic {topic})
   redis       redis://127.0.0.1:{redis.port}/0
-  metrics     http://127.0.0.1:{metrics_port}/metrics
+  metrics     http://127.0.0.1:{metrics_port}/metrics  (health: /healthz)
+  prometheus  {prometheus_line}
   worker log  {log_dir / "demo-worker.log"}
   queues      redis-cli -p {redis.port} zrange {prefix}:queues 0 -1
   wallboard   redis-cli -p {redis.port} hgetall {prefix}:queue:acme:sales
@@ -156,6 +173,18 @@ ccpulse demo running (Ctrl-C stops everything)
         for service in reversed(services):
             service.stop()
         signal.signal(signal.SIGTERM, previous)
+
+
+def _start_prometheus(metrics_port: int) -> Service | None:
+    """Prometheus with the shipped rules scraping the worker, when the binary is there."""
+    from ccpulse.monitoring.generate import rule_files
+
+    try:
+        return start_prometheus(
+            [f"127.0.0.1:{metrics_port}"], rule_files(), port=_port_or_free(9090)
+        )
+    except ServiceError:
+        return None
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -7,6 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   need=()
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  # prometheus and promtool: the rule tests and the demo's Prometheus; amtool: Alertmanager's.
+  command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+  command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
   if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: installing ${need[*]} from Debian" >&2
     apt-get update -q >/dev/null

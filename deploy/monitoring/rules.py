@@ -104,13 +104,17 @@ def queue_rules() -> list[dict[str, Any]]:
 
 
 def agent_rules() -> list[dict[str, Any]]:
-    """Occupancy over each range: (on contact + wrap-up) / (logged in - paused), from the
-    agents' time today, which grows through the day and restarts at local midnight (read as a
-    counter reset, so the increase across midnight is still right)."""
+    """Occupancy over each range: (on contact + wrap-up) / (logged in - paused), from how much
+    the agents' time today grew in the range.
 
-    def seconds(states: str, rng: str) -> str:
+    `delta()`, not `increase()`: these are gauges of event time that a late event may move back
+    a little (time re-attributed from available to on contact), which `increase()` would read
+    as a counter reset and count whole. They restart at local midnight: a range across
+    midnight has a negative change and gives no sample rather than a wrong one."""
+
+    def grew(states: str, rng: str) -> str:
         return (
-            f"sum by ({BY}) (increase(ccpulse_agent_state_seconds"
+            f"sum by ({BY}) (delta(ccpulse_agent_state_seconds"
             f'{{window="today", state=~"{states}"}}[{rng}]))'
         )
 
@@ -118,8 +122,8 @@ def agent_rules() -> list[dict[str, Any]]:
         _rule(
             f"tenant_queue:ccpulse_agent_occupancy:ratio_rate{rng}",
             _ratio(
-                seconds("on_contact|wrap_up", rng),
-                f"({seconds('logged_in', rng)} - {seconds('paused', rng)})",
+                f"({grew('on_contact|wrap_up', rng)} >= 0)",
+                f"({grew('logged_in', rng)} - {grew('paused', rng)})",
             ),
         )
         for rng in RANGES

@@ -12,8 +12,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
+import orjson
 import pytest
 import redis
 
@@ -23,15 +25,15 @@ QUEUES = ["acme/chat", "acme/sales", "acme/support", "globex/billing", "globex/e
           "globex/helpdesk"]  # fmt: skip
 
 
-def _start(*args: str) -> tuple[subprocess.Popen[str], list[str], int, int]:
-    """The demo, once it has printed where its Redis and metrics are."""
+def _start(*args: str) -> tuple[subprocess.Popen[str], list[str], int, int, int]:
+    """The demo, once it has printed where its Redis, metrics and Prometheus are."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "ccpulse.cli", "demo", "--backfill-hours", "24", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
     output: list[str] = []
-    redis_port = metrics_port = None
+    redis_port = metrics_port = prometheus_port = None
     for line in proc.stdout:
         output.append(line)
         found = re.search(r"metrics\s+http://127\.0\.0\.1:(\d+)/metrics", line)
@@ -40,10 +42,32 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], list[str], int, int]:
         found = re.search(r"redis\s+redis://127\.0\.0\.1:(\d+)/0", line)
         if found:
             redis_port = int(found.group(1))
-        if redis_port and metrics_port:
+        found = re.search(r"prometheus\s+http://127\.0\.0\.1:(\d+)", line)
+        if found:
+            prometheus_port = int(found.group(1))
+        if redis_port and metrics_port and prometheus_port:
             break
-    assert redis_port and metrics_port, "".join(output)
-    return proc, output, redis_port, metrics_port
+    assert redis_port and metrics_port and prometheus_port, "".join(output)
+    return proc, output, redis_port, metrics_port, prometheus_port
+
+
+def _prometheus_scrapes_with_rules(port: int, timeout: float) -> bool:
+    """The demo's Prometheus has loaded the shipped rules and scrapes the worker."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            base = f"http://127.0.0.1:{port}/api/v1"
+            with urllib.request.urlopen(f"{base}/rules", timeout=5) as resp:
+                groups = {g["name"] for g in orjson.loads(resp.read())["data"]["groups"]}
+            query = urllib.parse.quote('up{job="ccpulse"} == 1')
+            with urllib.request.urlopen(f"{base}/query?query={query}", timeout=5) as resp:
+                up = orjson.loads(resp.read())["data"]["result"]
+            if "ccpulse-service-level.alerts" in groups and up:
+                return True
+        except OSError:
+            pass
+        time.sleep(1)
+    return False
 
 
 def _published(client: redis.Redis, timeout: float) -> tuple[list[str], int]:
@@ -78,10 +102,11 @@ def _assert_stopped_cleanly(
 
 
 def test_demo_publishes_figures_and_stops_cleanly() -> None:
-    proc, output, redis_port, metrics_port = _start("--duration", "40")
+    proc, output, redis_port, metrics_port, prometheus_port = _start("--duration", "40")
     client = redis.Redis(port=redis_port)
     try:
         queues, offered_today = _published(client, timeout=35)
+        assert _prometheus_scrapes_with_rules(prometheus_port, timeout=20), "".join(output)
         output.append(proc.communicate(timeout=90)[0])
     finally:
         if proc.poll() is None:
@@ -89,10 +114,12 @@ def test_demo_publishes_figures_and_stops_cleanly() -> None:
     assert queues == QUEUES, "".join(output)
     assert offered_today > 0
     _assert_stopped_cleanly(proc, output, client, metrics_port)
+    with pytest.raises(OSError):  # the demo's Prometheus stopped with it
+        urllib.request.urlopen(f"http://127.0.0.1:{prometheus_port}/-/ready", timeout=5)
 
 
 def test_sigterm_stops_the_demo_and_everything_it_started() -> None:
-    proc, output, redis_port, metrics_port = _start()
+    proc, output, redis_port, metrics_port, _ = _start()
     client = redis.Redis(port=redis_port)
     try:
         queues, _ = _published(client, timeout=35)
