@@ -219,12 +219,12 @@ def pipeline_alerts() -> list[dict[str, Any]]:
 
 
 def alert_groups(runbook_base: str = RUNBOOK) -> list[dict[str, Any]]:
-    groups = [
-        {"name": "ccpulse-service-level.alerts", "rules": service_level_alerts()},
-        {"name": "ccpulse-queues.alerts", "rules": queue_alerts()},
-        {"name": "ccpulse-pipeline.alerts", "rules": pipeline_alerts()},
-    ]
-    for group in groups:
-        for rule in group["rules"]:
+    groups = {
+        "ccpulse-service-level.alerts": service_level_alerts(),
+        "ccpulse-queues.alerts": queue_alerts(),
+        "ccpulse-pipeline.alerts": pipeline_alerts(),
+    }
+    for rules in groups.values():
+        for rule in rules:
             rule["annotations"]["runbook_url"] = runbook_base + rule["annotations"]["runbook_url"]
-    return groups
+    return [{"name": name, "rules": rules} for name, rules in groups.items()]
