@@ -7,6 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   need=()
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  [ -x /usr/bin/chromium ] || need+=(chromium) # the wallboard's browser tests
   if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: installing ${need[*]} from Debian" >&2
     apt-get update -q >/dev/null
