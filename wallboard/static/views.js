@@ -73,16 +73,15 @@ function renderTickets(board) {
       }
       const overdue = (n.overdue_first_response || 0) + (n.overdue_resolution || 0);
       const late = figure("Overdue", fmtCount(overdue),
-        `first response ${fmtCount(n.overdue_first_response)} · resolution ` +
-        `${fmtCount(n.overdue_resolution)}`);
+        `${fmtCount(n.overdue_first_response)} reply · ${fmtCount(n.overdue_resolution)} solve`);
       if (overdue > 0) { late.dataset.state = "red"; late.querySelector(".badge").textContent = "■"; }
       tiles.append(
         figure("Open tickets", fmtCount(n.open), "now"), age, late,
         figure("At risk", fmtCount((n.at_risk_first_response || 0) + (n.at_risk_resolution || 0)),
           "due soon"),
-        figure("Created", fmtCount(d.created), `solved ${fmtCount(d.solved)} today`),
-        figure("First response", fmtDuration(d.frt_avg_seconds), "average today"),
-        figure("Resolved first touch", fmtPercent(d.fcr_rate), "today"),
+        figure("Created today", fmtCount(d.created), `solved ${fmtCount(d.solved)}`),
+        figure("First reply", fmtDuration(d.frt_avg_seconds), "average today"),
+        figure("One-touch", fmtPercent(d.fcr_rate), "resolved today"),
       );
     }
     const s = state.surveys.get(tenant);
