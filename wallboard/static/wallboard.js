@@ -6,7 +6,7 @@ const params = new URLSearchParams(location.search);
 const token = params.get("access_token");
 const state = {
   layout: null, queues: new Map(), agents: new Map(), tickets: new Map(), surveys: new Map(),
-  status: null, offsetMs: 0, lastMessageAt: 0, connected: false,
+  status: null, offsetMs: 0, lastMessageAt: 0, connected: false, staleSince: 0,
 };
 /** Every state has a shape and a word as well as a colour (the word is read out, and shown
  *  where the tile is wide enough). */
@@ -23,6 +23,10 @@ const AGENT_STATES = {
 };
 
 function serverNow() { return Date.now() + state.offsetMs; }
+
+/** The instant figures are shown for: now, or when the screen went stale (nothing ticks on
+ *  from figures nobody vouches for any more). */
+function shownNow() { return state.staleSince || serverNow(); }
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -137,6 +141,8 @@ function staleReason() {
 function tick() {
   if (!state.layout) return;
   const reason = staleReason();
+  if (reason && !state.staleSince) state.staleSince = serverNow();
+  if (!reason) state.staleSince = 0;
   const newest = newestAsOf();
   document.body.dataset.connection = reason ? "stale" : "live";
   document.getElementById("health").textContent = reason ? `⚠ STALE: ${reason}` : "● LIVE";
@@ -253,14 +259,16 @@ function updateTicking(tile) {
     if (!q) { setTile(tile, NO_VALUE, "nodata", null); return; }
     const waiting = q.live.in_queue > 0;
     const seconds = waiting
-      ? q.live.longest_wait_seconds + Math.max(0, serverNow() - q.as_of_ms) / 1000 : 0;
+      ? q.live.longest_wait_seconds + Math.max(0, shownNow() - q.as_of_ms) / 1000 : 0;
     setTile(tile, fmtDuration(seconds), thresholdState(seconds,
       thresholdsFor(member).longest_wait_seconds), seconds);
   } else if (tile.dataset.ticks === "agent") {
-    const since = Number(tile.dataset.base) + Math.max(0, serverNow() - Number(tile.dataset.asOf)) / 1000;
+    const since = Number(tile.dataset.base) +
+      Math.max(0, shownNow() - Number(tile.dataset.asOf)) / 1000;
     tile.querySelector(".time").textContent = fmtDuration(since);
   } else if (tile.dataset.ticks === "age") {
-    const age = Number(tile.dataset.base) + Math.max(0, serverNow() - Number(tile.dataset.asOf)) / 1000;
+    const age = Number(tile.dataset.base) +
+      Math.max(0, shownNow() - Number(tile.dataset.asOf)) / 1000;
     tile.querySelector(".value").textContent = fmtDuration(age);
   }
 }
