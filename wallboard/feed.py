@@ -120,9 +120,10 @@ class Feed:
                for family, models in self.families.items()},
         }  # fmt: skip
 
-    def _broadcast(self, event: str, data: str, member: str = "", tenant: str = "") -> None:
+    def _broadcast(self, event: str, data: str, tenant: str) -> None:
+        """One tenant's model to every screen that may see that tenant."""
         for screen in self.screens:
-            if (member and screen.sees_queue(member)) or (tenant and screen.sees_tenant(tenant)):
+            if screen.sees_tenant(tenant):
                 screen.send(event, data)
 
     def _broadcast_status(self) -> None:
@@ -178,7 +179,7 @@ class Feed:
             self._resync_all()
             next_ping = time.monotonic() + 2.0
             while True:
-                notices = []
+                notices: list[dict[str, Any]] = []
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.25)
                 while message is not None and len(notices) < 5000:
                     notices.append(message)
@@ -231,11 +232,25 @@ class Feed:
             return
         models = await store.queues(members)
         self.last_update_ms = now_ms()
+        changed = []
         for member, model in models.items():
-            if model is None:
-                continue  # expired between notice and read: keep what the screen has
-            self.queues[member] = model
-            self._broadcast("queue", orjson.dumps(model).decode(), member=member)
+            if model is not None:  # None: expired between notice and read; keep what is shown
+                self.queues[member] = model
+                changed.append(member)
+        self._broadcast_queues(changed)
+
+    def _broadcast_queues(self, members: list[str]) -> None:
+        """One `queues` event per screen for everything a flush changed that it may see,
+        encoded once per distinct selection (screens of one tenant share it)."""
+        encoded: dict[tuple[str, ...], str] = {}
+        for screen in self.screens:
+            seen = tuple(m for m in members if screen.sees_queue(m))
+            if not seen:
+                continue
+            data = encoded.get(seen)
+            if data is None:
+                data = encoded[seen] = orjson.dumps([self.queues[m] for m in seen]).decode()
+            screen.send("queues", data)
 
     async def _refresh_families(self, store: Store) -> None:
         clock = time.monotonic()
@@ -250,15 +265,16 @@ class Feed:
                 continue
             self.families[family][tenant] = model
             self.last_update_ms = now_ms()
-            self._broadcast(family, orjson.dumps(model).decode(), tenant=tenant)
+            self._broadcast(family, orjson.dumps(model).decode(), tenant)
 
     async def _refresh_summaries(self, store: Store, tenant: str) -> None:
         """The agents per state of each of the tenant's queues, shown on their queue tiles."""
         members = [m for m in self.queues if m.partition("/")[0] == tenant]
         summaries = await store.summaries(tenant, [m.partition("/")[2] for m in members])
+        changed = []
         for member, summary in zip(members, summaries, strict=True):
             model = self.queues[member]
             if summary != model.get("agents"):
-                model = {**model, "agents": summary}
-                self.queues[member] = model
-                self._broadcast("queue", orjson.dumps(model).decode(), member=member)
+                self.queues[member] = {**model, "agents": summary}
+                changed.append(member)
+        self._broadcast_queues(changed)

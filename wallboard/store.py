@@ -60,7 +60,8 @@ def pairs(names: tuple[str, ...], values: list[Any]) -> dict[str, str | None]:
 
 def queue_model(h: dict[str, str | None]) -> dict[str, Any] | None:
     """One queue from its hash fields; None when the hash is gone."""
-    if not h.get("as_of_ms"):
+    as_of_ms = h.get("as_of_ms")
+    if not as_of_ms:
         return None
     windows: dict[str, Any] = {}
     for window in ("current_interval", "today"):
@@ -72,7 +73,7 @@ def queue_model(h: dict[str, str | None]) -> dict[str, Any] | None:
         "tenant": h["tenant"],
         "queue": h["queue"],
         "as_of": h.get("as_of"),
-        "as_of_ms": int(h["as_of_ms"]),
+        "as_of_ms": int(as_of_ms),
         "time_zone": h.get("time_zone"),
         "interval_minutes": number(h.get("interval_minutes"), True),
         # live fields: a missing one means 0 (nobody waiting), per the contract

@@ -167,7 +167,8 @@ def test_a_stream_carries_only_what_its_screen_may_see() -> None:
     snapshot = feed.snapshot(screen)
     assert [q["tenant"] for q in snapshot["queues"]] == ["acme"]
     assert [m["tenant"] for m in snapshot["agents"]] == ["acme"]
-    feed._broadcast("queue", "{}", member="globex/help")
+    feed._broadcast_queues(["globex/help"])
     assert screen.outbox.empty()
-    feed._broadcast("queue", "{}", member="acme/sales")
-    assert screen.outbox.get_nowait() == ("queue", "{}")
+    feed._broadcast_queues(["globex/help", "acme/sales"])
+    event, data = screen.outbox.get_nowait()
+    assert (event, [q["tenant"] for q in orjson.loads(data)]) == ("queues", ["acme"])

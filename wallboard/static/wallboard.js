@@ -96,7 +96,9 @@ function connect() {
     }
   });
   handle("status", setStatus);
-  handle("queue", (q) => state.queues.set(`${q.tenant}/${q.queue}`, q));
+  handle("queues", (list) => {
+    for (const q of list) state.queues.set(`${q.tenant}/${q.queue}`, q);
+  });
   for (const family of ["agents", "tickets", "surveys"]) {
     handle(family, (m) => state[family].set(m.tenant, m));
   }
