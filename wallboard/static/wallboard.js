@@ -243,7 +243,14 @@ function drawTile(name, spec) {
 
 /** Show a figure: "no data" before the queue has any, "–" for a figure without a value. */
 function setTile(tile, text, tileState, value) {
-  tile.querySelector(".value").textContent = tileState === "nodata" ? "no data" : text;
+  const node = tile.querySelector(".value");
+  const unit = tileState !== "nodata" && /^([\d.:]+)(%|s)$/.exec(text);
+  if (unit) { // the unit smaller than the figure: "100%" fits a narrow tile
+    node.textContent = unit[1];
+    node.append(el("span", "unit", unit[2]));
+  } else {
+    node.textContent = tileState === "nodata" ? "no data" : text;
+  }
   tile.dataset.state = tileState;
   tile.dataset.value = value === null || value === undefined ? "" : String(value);
   const badge = tile.querySelector(".badge");
