@@ -7,6 +7,7 @@ contacts "today" across both time zones (their midnights never coincide)."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -19,19 +20,21 @@ import redis
 
 pytestmark = pytest.mark.integration
 
+#: The wallboard port of each demo started, by process id.
+WALLBOARD_PORTS: dict[int, int] = {}
 QUEUES = ["acme/chat", "acme/sales", "acme/support", "globex/billing", "globex/email",
           "globex/helpdesk"]  # fmt: skip
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], list[str], int, int]:
-    """The demo, once it has printed where its Redis and metrics are."""
+    """The demo, once it has printed where its Redis, metrics and wallboard are."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "ccpulse.cli", "demo", "--backfill-hours", "24", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
     output: list[str] = []
-    redis_port = metrics_port = None
+    redis_port = metrics_port = wallboard_port = None
     for line in proc.stdout:
         output.append(line)
         found = re.search(r"metrics\s+http://127\.0\.0\.1:(\d+)/metrics", line)
@@ -40,9 +43,13 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], list[str], int, int]:
         found = re.search(r"redis\s+redis://127\.0\.0\.1:(\d+)/0", line)
         if found:
             redis_port = int(found.group(1))
-        if redis_port and metrics_port:
+        found = re.search(r"wallboard\s+http://127\.0\.0\.1:(\d+)/", line)
+        if found:
+            wallboard_port = int(found.group(1))
+        if redis_port and metrics_port and wallboard_port:
             break
-    assert redis_port and metrics_port, "".join(output)
+    assert redis_port and metrics_port and wallboard_port, "".join(output)
+    WALLBOARD_PORTS[proc.pid] = wallboard_port
     return proc, output, redis_port, metrics_port
 
 
@@ -65,6 +72,23 @@ def _published(client: redis.Redis, timeout: float) -> tuple[list[str], int]:
     return queues, offered_today
 
 
+def _wallboard_queues(url: str, timeout: float) -> list[str]:
+    """The queues the demo's wallboard API lists, once it lists them all."""
+    deadline = time.monotonic() + timeout
+    shown: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/api/queues", timeout=5) as response:
+                body = json.loads(response.read())
+            shown = sorted(f"{q['tenant']}/{q['queue']}" for q in body["queues"])
+        except OSError:
+            shown = []
+        if shown == QUEUES:
+            break
+        time.sleep(0.5)
+    return shown
+
+
 def _assert_stopped_cleanly(
     proc: subprocess.Popen[str], output: list[str], client: redis.Redis, metrics_port: int
 ) -> None:
@@ -82,13 +106,18 @@ def test_demo_publishes_figures_and_stops_cleanly() -> None:
     client = redis.Redis(port=redis_port)
     try:
         queues, offered_today = _published(client, timeout=35)
+        wallboard = f"http://127.0.0.1:{WALLBOARD_PORTS[proc.pid]}"
+        shown = _wallboard_queues(wallboard, timeout=20)
         output.append(proc.communicate(timeout=90)[0])
     finally:
         if proc.poll() is None:
             proc.kill()
     assert queues == QUEUES, "".join(output)
     assert offered_today > 0
+    assert shown == QUEUES  # the demo's wallboard serves the same queues
     _assert_stopped_cleanly(proc, output, client, metrics_port)
+    with pytest.raises(OSError):  # the wallboard went with the rest
+        urllib.request.urlopen(f"{wallboard}/api/status", timeout=5)
 
 
 def test_sigterm_stops_the_demo_and_everything_it_started() -> None:
