@@ -68,7 +68,10 @@ function drawNav() {
   document.getElementById("scope").textContent = l.tenant ? `· ${l.tenant}` : "";
   const board = document.getElementById("board");
   board.dataset.view = l.view;
-  if (l.columns) board.style.setProperty("--columns", l.columns);
+  if (l.columns) {
+    board.style.setProperty("--columns", l.columns);
+    board.style.setProperty("--column-min", "0");
+  }
 }
 
 function connect() {
