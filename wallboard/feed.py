@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +84,6 @@ class Feed:
         #: Wall clock of the last change received (epoch ms), 0 before any.
         self.last_update_ms = 0
         self.screens: set[Screen] = set()
-        self.store: Store | None = None
         self._family_due: dict[tuple[str, str], float] = {}
         self._family_done: dict[tuple[str, str], float] = {}
 
@@ -137,7 +136,7 @@ class Feed:
 
     # -- Redis ------------------------------------------------------------------------------
 
-    async def run(self, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
+    async def run(self) -> None:
         """Follow Redis until cancelled, reconnecting with backoff (0.2 s doubling to 2 s)."""
         backoff = 0.2
         heartbeat = asyncio.create_task(self._heartbeat())
@@ -172,22 +171,25 @@ class Feed:
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(self.channel)  # before the first read: no change is missed
-            self.store = Store(client, self.prefix)
-            await self._load_all(self.store)
+            store = Store(client, self.prefix)
+            await self._load_all(store)
             self.redis_up = True
             self._broadcast_status()
             self._resync_all()
             next_ping = time.monotonic() + 2.0
             while True:
+                # every notice already there: one flush's notices are read together
                 notices: list[dict[str, Any]] = []
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.25)
-                while message is not None and len(notices) < 5000:
+                while message is not None:
                     notices.append(message)
+                    if len(notices) >= 5000:
+                        break
                     message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                        timeout=0)  # fmt: skip
                 if notices:
-                    await self._apply(self.store, notices)
-                await self._refresh_families(self.store)
+                    await self._apply(store, notices)
+                await self._refresh_families(store)
                 if time.monotonic() >= next_ping:  # a Redis that hangs is found out too
                     await client.ping()
                     next_ping = time.monotonic() + 2.0

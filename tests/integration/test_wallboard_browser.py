@@ -90,6 +90,8 @@ def own_redis() -> Iterator[Service]:
 def chromium() -> Iterator[Browser]:
     """Headless chromium. Started after the asyncio set-up of the deployment: Playwright's
     sync API keeps an event loop running on this thread while it is open."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium (as root)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
