@@ -58,6 +58,15 @@ class Threshold:
         return {"amber": self.amber, "red": self.red, "bad_when": self.bad_when}
 
 
+def default_thresholds() -> dict[str, Threshold]:
+    """The defaults above, as thresholds."""
+    out = {name: Threshold(a, r, THRESHOLD_FIGURES[name]) for name, (a, r) in
+           DEFAULT_THRESHOLDS.items()}  # fmt: skip
+    out["service_level"] = Threshold(None, None, "below")
+    return out
+
+
+
 @dataclass(frozen=True, slots=True)
 class Access:
     """One credential (a bearer token, or a user name and password) and the tenants it reads;
@@ -86,7 +95,7 @@ class WallboardSettings:
     stale_seconds: float = 30.0
     #: Credentials; none means an open wallboard (it binds to loopback by default).
     access: tuple[Access, ...] = ()
-    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    thresholds: dict[str, Threshold] = field(default_factory=default_thresholds)
     #: Per "<tenant>/<queue>": thresholds that replace the defaults for that queue.
     queue_thresholds: dict[str, dict[str, Threshold]] = field(default_factory=dict)
 
@@ -126,7 +135,7 @@ def wallboard_settings(values: dict[str, Any]) -> WallboardSettings:
     if "tiles" in values:
         out["tiles"] = parse_tiles(_names(values["tiles"], "tiles"))
     out["access"] = tuple(_access(entry) for entry in values.get("access", []))
-    out["thresholds"] = {**_default_thresholds(), **_thresholds(values.get("thresholds", {}), "")}
+    out["thresholds"] = {**default_thresholds(), **_thresholds(values.get("thresholds", {}), "")}
     out["queue_thresholds"] = {
         str(member): _thresholds(figs, f".{member}")
         for member, figs in values.get("queue_thresholds", {}).items()
@@ -165,13 +174,6 @@ def _access(entry: Any) -> Access:
     if not tenants:
         raise ValueError("[wallboard.access] needs tenants (a list of names, or [\"*\"] for all)")
     return Access(tuple(tenants), token, user, password)
-
-
-def _default_thresholds() -> dict[str, Threshold]:
-    out = {name: Threshold(a, r, THRESHOLD_FIGURES[name]) for name, (a, r) in
-           DEFAULT_THRESHOLDS.items()}  # fmt: skip
-    out["service_level"] = Threshold(None, None, "below")
-    return out
 
 
 def _thresholds(values: Any, where: str) -> dict[str, Threshold]:
