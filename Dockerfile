@@ -15,6 +15,7 @@ COPY schemas schemas
 COPY streams streams
 COPY sinks sinks
 COPY sources sources
+COPY wallboard wallboard
 COPY deploy/monitoring deploy/monitoring
 RUN pip install . \
     && useradd --system --create-home --home-dir /var/lib/ccpulse ccpulse

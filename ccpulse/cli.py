@@ -1,4 +1,4 @@
-"""The `ccpulse` command: report, worker, simulate, demo."""
+"""The `ccpulse` command: report, worker, simulate, wallboard, demo."""
 
 from __future__ import annotations
 
@@ -84,6 +84,13 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wallboard(args: argparse.Namespace) -> int:
+    from ccpulse.wallboard.app import serve
+
+    serve(load_settings(args.config), args.host, args.port)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ccpulse.demo import run_demo
 
@@ -165,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--realtime", action="store_true",
                      help="send events later than now as their time comes")  # fmt: skip
     sim.set_defaults(func=_simulate)
+    wall = sub.add_parser("wallboard", help="serve the live wallboard page, stream and JSON API")
+    wall.add_argument("--config", help="configuration file (TOML or YAML)")
+    wall.add_argument("--host", help="address to bind (default [wallboard] host, 127.0.0.1)")
+    wall.add_argument("--port", type=int, help="port (default [wallboard] port, 8080)")
+    wall.set_defaults(func=_wallboard)
     demo = sub.add_parser("demo", help="run broker, Redis, worker and simulator together")
     demo.add_argument("--config", help="configuration file (TOML or YAML)")
     demo.add_argument("--backfill-hours", type=float, default=2.0,

@@ -22,6 +22,7 @@ from ccpulse.streams.kpi.policy import (
     QueuePolicy,
     policy_from_mapping,
 )
+from ccpulse.wallboard.settings import WallboardSettings, wallboard_settings
 
 ENV_PREFIX = "CCPULSE_"
 
@@ -88,6 +89,7 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     policies: PolicyBook = field(default_factory=PolicyBook)
+    wallboard: WallboardSettings = field(default_factory=WallboardSettings)
 
 
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -97,7 +99,8 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     doc: dict[str, Any] = _read_file(Path(path)) if path else {}
     for section, key, value in _env_overrides(env):
         doc.setdefault(section, {})[key] = value
-    unknown = set(doc) - {"kafka", "redis", "metrics", "engine", "defaults", "tenants", "queues"}
+    unknown = set(doc) - {"kafka", "redis", "metrics", "engine", "defaults", "tenants", "queues",
+                          "wallboard"}  # fmt: skip
     if unknown:
         raise ValueError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
     return Settings(
@@ -105,6 +108,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         redis=_section(RedisSettings, doc.get("redis", {}), "redis"),
         metrics=_section(MetricsSettings, doc.get("metrics", {}), "metrics"),
         policies=_policy_book(doc),
+        wallboard=wallboard_settings(doc.get("wallboard", {})),
     )
 
 
@@ -118,14 +122,15 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def _env_overrides(env: dict[str, str]) -> list[tuple[str, str, Any]]:
-    """`CCPULSE_SECTION_KEY=value` for the sections kafka, redis, metrics, engine, defaults."""
+    """`CCPULSE_SECTION_KEY=value` for the sections kafka, redis, metrics, engine, defaults,
+    wallboard (its scalar keys: host, port, tenant, queues, tiles, columns, stale_seconds)."""
     out = []
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
             continue
         rest = name[len(ENV_PREFIX) :].lower()
         section, _, key = rest.partition("_")
-        if section in ("kafka", "redis", "metrics", "engine", "defaults") and key:
+        if section in ("kafka", "redis", "metrics", "engine", "defaults", "wallboard") and key:
             out.append((section, key, _parse_scalar(raw)))
     return out
 

@@ -102,6 +102,7 @@ def run_demo(settings: Settings, backfill_hours: float, duration: float | None, 
     """Start broker, Redis and a worker, feed them simulated traffic, stop all on Ctrl-C."""
     services: list[Service] = []
     worker: subprocess.Popen[bytes] | None = None
+    wallboard: subprocess.Popen[bytes] | None = None
     # `kill` (or a supervisor's stop) shuts everything down as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -129,6 +130,11 @@ def run_demo(settings: Settings, backfill_hours: float, duration: float | None, 
                 [sys.executable, "-m", "ccpulse.cli", "worker", "--loglevel", "info"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
             )  # fmt: skip
+            wallboard_port = _port_or_free(settings.wallboard.port)
+            wallboard = subprocess.Popen(
+                [sys.executable, "-m", "ccpulse.cli", "wallboard", "--port", str(wallboard_port)],
+                env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+            )  # fmt: skip
         prometheus = _start_prometheus(metrics_port)
         if prometheus is not None:
             services.append(prometheus)
@@ -145,10 +151,11 @@ ccpulse demo running (Ctrl-C stops everything)
   broker      kafka://127.0.0.1:{broker.port}  (embedded Tansu, topic {topic})
   redis       redis://127.0.0.1:{redis.port}/0
   metrics     http://127.0.0.1:{metrics_port}/metrics  (health: /healthz)
+  wallboard   http://{settings.wallboard.host}:{wallboard_port}/
   prometheus  {prometheus_line}
   worker log  {log_dir / "demo-worker.log"}
   queues      redis-cli -p {redis.port} zrange {prefix}:queues 0 -1
-  wallboard   redis-cli -p {redis.port} hgetall {prefix}:queue:acme:sales
+  queue hash  redis-cli -p {redis.port} hgetall {prefix}:queue:acme:sales
   updates     redis-cli -p {redis.port} subscribe {prefix}:updates
 """,
             flush=True,
@@ -164,6 +171,9 @@ ccpulse demo running (Ctrl-C stops everything)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the clean-up
         print("stopping worker, broker and redis...", flush=True)
+        if wallboard is not None and wallboard.poll() is None:
+            wallboard.terminate()
+            wallboard.wait(10)
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
             try:

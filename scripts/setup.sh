@@ -7,6 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   need=()
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  [ -x /usr/bin/chromium ] || need+=(chromium) # the wallboard's browser tests
   # prometheus and promtool: the rule tests and the demo's Prometheus; amtool: Alertmanager's.
   command -v promtool >/dev/null 2>&1 || need+=(prometheus)
   command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)

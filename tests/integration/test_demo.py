@@ -1,5 +1,6 @@
-"""The README's first command: `ccpulse demo` brings up broker, Redis, worker and simulator,
-publishes live figures, and shuts everything down by itself, on Ctrl-C or on SIGTERM.
+"""The README's first command: `ccpulse demo` brings up broker, Redis, worker, simulator,
+wallboard and Prometheus, publishes live figures, and shuts everything down by itself, on
+Ctrl-C or on SIGTERM.
 
 The simulated contact centre follows a daily curve in London and New York, so at night an hour
 of history can leave a queue without a single contact: the tests backfill a day, and look for
@@ -7,6 +8,7 @@ contacts "today" across both time zones (their midnights never coincide)."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -15,7 +17,6 @@ import time
 import urllib.parse
 import urllib.request
 
-import orjson
 import pytest
 import redis
 
@@ -23,51 +24,34 @@ pytestmark = pytest.mark.integration
 
 QUEUES = ["acme/chat", "acme/sales", "acme/support", "globex/billing", "globex/email",
           "globex/helpdesk"]  # fmt: skip
+#: What the banner names, with the pattern of the line that gives its port.
+BANNER = {
+    "redis": r"redis\s+redis://127\.0\.0\.1:(\d+)/0",
+    "metrics": r"metrics\s+http://127\.0\.0\.1:(\d+)/metrics",
+    "wallboard": r"wallboard\s+http://127\.0\.0\.1:(\d+)/",
+    "prometheus": r"prometheus\s+http://127\.0\.0\.1:(\d+)",
+}
 
 
-def _start(*args: str) -> tuple[subprocess.Popen[str], list[str], int, int, int]:
-    """The demo, once it has printed where its Redis, metrics and Prometheus are."""
+def _start(*args: str) -> tuple[subprocess.Popen[str], list[str], dict[str, int]]:
+    """The demo, once it has printed where its Redis, metrics, wallboard and Prometheus are."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "ccpulse.cli", "demo", "--backfill-hours", "24", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
     output: list[str] = []
-    redis_port = metrics_port = prometheus_port = None
+    ports: dict[str, int] = {}
     for line in proc.stdout:
         output.append(line)
-        found = re.search(r"metrics\s+http://127\.0\.0\.1:(\d+)/metrics", line)
-        if found:
-            metrics_port = int(found.group(1))
-        found = re.search(r"redis\s+redis://127\.0\.0\.1:(\d+)/0", line)
-        if found:
-            redis_port = int(found.group(1))
-        found = re.search(r"prometheus\s+http://127\.0\.0\.1:(\d+)", line)
-        if found:
-            prometheus_port = int(found.group(1))
-        if redis_port and metrics_port and prometheus_port:
+        for name, pattern in BANNER.items():
+            found = re.search(pattern, line)
+            if found:
+                ports[name] = int(found.group(1))
+        if len(ports) == len(BANNER):
             break
-    assert redis_port and metrics_port and prometheus_port, "".join(output)
-    return proc, output, redis_port, metrics_port, prometheus_port
-
-
-def _prometheus_scrapes_with_rules(port: int, timeout: float) -> bool:
-    """The demo's Prometheus has loaded the shipped rules and scrapes the worker."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            base = f"http://127.0.0.1:{port}/api/v1"
-            with urllib.request.urlopen(f"{base}/rules", timeout=5) as resp:
-                groups = {g["name"] for g in orjson.loads(resp.read())["data"]["groups"]}
-            query = urllib.parse.quote('up{job="ccpulse"} == 1')
-            with urllib.request.urlopen(f"{base}/query?query={query}", timeout=5) as resp:
-                up = orjson.loads(resp.read())["data"]["result"]
-            if "ccpulse-service-level.alerts" in groups and up:
-                return True
-        except OSError:
-            pass
-        time.sleep(1)
-    return False
+    assert len(ports) == len(BANNER), "".join(output)
+    return proc, output, ports
 
 
 def _published(client: redis.Redis, timeout: float) -> tuple[list[str], int]:
@@ -89,38 +73,80 @@ def _published(client: redis.Redis, timeout: float) -> tuple[list[str], int]:
     return queues, offered_today
 
 
+def _wallboard_queues(url: str, timeout: float) -> list[str]:
+    """The queues the demo's wallboard API lists, once it lists them all."""
+    deadline = time.monotonic() + timeout
+    shown: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/api/queues", timeout=5) as response:
+                body = json.loads(response.read())
+            shown = sorted(f"{q['tenant']}/{q['queue']}" for q in body["queues"])
+        except OSError:
+            shown = []
+        if shown == QUEUES:
+            break
+        time.sleep(0.5)
+    return shown
+
+
+def _prometheus_scrapes_with_rules(port: int, timeout: float) -> bool:
+    """The demo's Prometheus has loaded the shipped rules and scrapes the worker."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            base = f"http://127.0.0.1:{port}/api/v1"
+            with urllib.request.urlopen(f"{base}/rules", timeout=5) as resp:
+                groups = {g["name"] for g in json.loads(resp.read())["data"]["groups"]}
+            query = urllib.parse.quote('up{job="ccpulse"} == 1')
+            with urllib.request.urlopen(f"{base}/query?query={query}", timeout=5) as resp:
+                up = json.loads(resp.read())["data"]["result"]
+            if "ccpulse-service-level.alerts" in groups and up:
+                return True
+        except OSError:
+            pass
+        time.sleep(1)
+    return False
+
+
 def _assert_stopped_cleanly(
-    proc: subprocess.Popen[str], output: list[str], client: redis.Redis, metrics_port: int
+    proc: subprocess.Popen[str], output: list[str], client: redis.Redis, ports: dict[str, int]
 ) -> None:
     """Exit status 0, the goodbye line, and nothing the demo started still answering."""
     assert proc.returncode == 0, "".join(output)
     assert "stopping worker, broker and redis" in "".join(output)
     with pytest.raises(redis.ConnectionError):
         client.ping()  # the demo's Redis is gone
-    with pytest.raises(OSError):  # and the worker's metrics endpoint with the worker
-        urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+    for url in (
+        f"http://127.0.0.1:{ports['metrics']}/metrics",  # the worker
+        f"http://127.0.0.1:{ports['wallboard']}/api/status",
+        f"http://127.0.0.1:{ports['prometheus']}/-/ready",
+    ):
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=5)
 
 
 def test_demo_publishes_figures_and_stops_cleanly() -> None:
-    proc, output, redis_port, metrics_port, prometheus_port = _start("--duration", "40")
-    client = redis.Redis(port=redis_port)
+    proc, output, ports = _start("--duration", "40")
+    client = redis.Redis(port=ports["redis"])
     try:
         queues, offered_today = _published(client, timeout=35)
-        assert _prometheus_scrapes_with_rules(prometheus_port, timeout=20), "".join(output)
+        shown = _wallboard_queues(f"http://127.0.0.1:{ports['wallboard']}", timeout=20)
+        prometheus_ok = _prometheus_scrapes_with_rules(ports["prometheus"], timeout=20)
         output.append(proc.communicate(timeout=90)[0])
     finally:
         if proc.poll() is None:
             proc.kill()
     assert queues == QUEUES, "".join(output)
     assert offered_today > 0
-    _assert_stopped_cleanly(proc, output, client, metrics_port)
-    with pytest.raises(OSError):  # the demo's Prometheus stopped with it
-        urllib.request.urlopen(f"http://127.0.0.1:{prometheus_port}/-/ready", timeout=5)
+    assert shown == QUEUES  # the demo's wallboard serves the same queues
+    assert prometheus_ok, "".join(output)  # its Prometheus runs the shipped rules
+    _assert_stopped_cleanly(proc, output, client, ports)
 
 
 def test_sigterm_stops_the_demo_and_everything_it_started() -> None:
-    proc, output, redis_port, metrics_port, _ = _start()
-    client = redis.Redis(port=redis_port)
+    proc, output, ports = _start()
+    client = redis.Redis(port=ports["redis"])
     try:
         queues, _ = _published(client, timeout=35)
         assert queues == QUEUES, "".join(output)
@@ -129,4 +155,4 @@ def test_sigterm_stops_the_demo_and_everything_it_started() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-    _assert_stopped_cleanly(proc, output, client, metrics_port)
+    _assert_stopped_cleanly(proc, output, client, ports)

@@ -52,9 +52,9 @@ def test_services_depend_on_services_that_exist() -> None:
         assert set(depends) <= set(services), name
 
 
-def test_monitoring_ports_are_published_on_loopback_only() -> None:
+def test_wallboard_and_monitoring_ports_are_published_on_loopback_only() -> None:
     services = _compose()["services"]
-    for name in ("prometheus", "alertmanager", "grafana"):
+    for name in ("wallboard", "prometheus", "alertmanager", "grafana"):
         assert all(p.startswith("127.0.0.1:") for p in services[name]["ports"]), name
 
 
