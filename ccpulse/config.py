@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from ccpulse.opening_hours import OpeningHours, parse_opening_hours
 from ccpulse.streams.kpi.policy import (
     QUEUE_LEVEL_FIELDS,
     EngineSettings,
@@ -88,6 +89,8 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     policies: PolicyBook = field(default_factory=PolicyBook)
+    #: (tenant, queue) -> opening hours (ccpulse/opening_hours.py); none: open around the clock.
+    opening_hours: OpeningHours = field(default_factory=dict)
 
 
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -97,7 +100,9 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     doc: dict[str, Any] = _read_file(Path(path)) if path else {}
     for section, key, value in _env_overrides(env):
         doc.setdefault(section, {})[key] = value
-    unknown = set(doc) - {"kafka", "redis", "metrics", "engine", "defaults", "tenants", "queues"}
+    known = {"kafka", "redis", "metrics", "engine", "defaults", "tenants", "queues",
+             "opening_hours"}  # fmt: skip
+    unknown = set(doc) - known
     if unknown:
         raise ValueError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
     return Settings(
@@ -105,6 +110,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         redis=_section(RedisSettings, doc.get("redis", {}), "redis"),
         metrics=_section(MetricsSettings, doc.get("metrics", {}), "metrics"),
         policies=_policy_book(doc),
+        opening_hours=parse_opening_hours(doc.get("opening_hours", {})),
     )
 
 
