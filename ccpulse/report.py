@@ -62,9 +62,18 @@ class Replay:
 
 
 def replay(lines: Iterable[str | bytes], book: PolicyBook, at_ms: int | None = None) -> Replay:
-    """Run the engines over the events, ignoring those after `at_ms` (default: the last)."""
+    """Run the engines over the events of JSON lines, ignoring those after `at_ms` (default: the
+    last event)."""
     stats = InputStats()
     events = list(read_events(lines, stats))
+    return replay_events(events, book, at_ms, stats)
+
+
+def replay_events(
+    events: list[Event], book: PolicyBook, at_ms: int | None = None, stats: InputStats | None = None
+) -> Replay:
+    """Run the engines over decoded events (see `replay`)."""
+    stats = stats or InputStats(lines=len(events))
     stats.events = len(events)
     if at_ms is None:
         at_ms = max((e.ts_ms for e in events), default=int(time.time() * 1000))

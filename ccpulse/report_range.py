@@ -16,7 +16,16 @@ from datetime import datetime
 from typing import IO, Any, Final
 
 from ccpulse.opening_hours import OpeningHours, OpenIntervals
-from ccpulse.report import AGENT_COLUMNS, QUEUE_COLUMNS, Replay, cell, input_summary, replay
+from ccpulse.report import (
+    AGENT_COLUMNS,
+    QUEUE_COLUMNS,
+    Replay,
+    cell,
+    input_summary,
+    replay,
+    replay_events,
+)
+from ccpulse.schemas import Event
 from ccpulse.streams.kpi import PolicyBook, figures
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.agent_views import agent_figures, scope_intervals
@@ -219,6 +228,16 @@ def build_range_report(
     """Run the engines over the events (those stamped at or after `to` are left out) and read
     the range's rows."""
     return range_report(replay(lines, book, spec.to_ms - 1), spec, opening_hours)
+
+
+def build_range_report_of_events(
+    events: list[Event],
+    book: PolicyBook,
+    spec: RangeSpec,
+    opening_hours: OpeningHours | None = None,
+) -> dict[str, Any]:
+    """`build_range_report` of decoded events (a queue_log read by `queue_log_decoded`)."""
+    return range_report(replay_events(events, book, spec.to_ms - 1), spec, opening_hours)
 
 
 # -- table output ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from ccpulse.schemas import Event
 from ccpulse.schemas.decode import MAX_DURATION_S, MAX_ID_LEN, NAME_RE, Rejection, decode_object
 from ccpulse.schemas.events import (
     ABANDONED,
@@ -83,6 +84,8 @@ NO_QUEUE: Final = ("", "NONE")
 #: An ENTERQUEUE stamped before, or at most this long after, an entry-less outcome of the same call
 #: and queue is that visit's entry (CONNECT logged before ENTERQUEUE), not a new visit.
 ENTRY_AFTER_OUTCOME_MS: Final = 60_000
+#: Idle visits are looked for once per hour of log time (a scan of every visit of a day).
+PRUNE_EVERY_MS: Final = 3_600_000
 _SUFFIX: Final = {
     OFFERED: "o", BLOCKED: "b", ANSWERED: "a", ABANDONED: "x", DEQUEUED: "d", COMPLETED: "c",
     AGENT_LOGIN: "li", AGENT_LOGOUT: "lo", AGENT_STATE: "st", AGENT_RING_NO_ANSWER: "rna",
@@ -179,12 +182,15 @@ class QueueLogMapper:
         self.grace_ms = round(wrapup_grace_seconds * 1000)
         self.retention_ms = visit_retention_seconds * 1000
         self.validate = validate
+        #: event id -> the decoded event, kept by the check when set (see `queue_log_decoded`).
+        self.decoded: dict[str, Event] | None = None
         self.stats = QueueLogStats()
         self._visits: dict[tuple[str, str], _Visit] = {}
         #: agent -> (event ts, the held-back agent.state available event, kind)
         self._pending: dict[str, tuple[int, WireEvent, str]] = {}
         self._latest_ms = 0
         self._since_prune = 0
+        self._pruned_at_ms = 0
         #: The "available" a line holds back (agent, event, kind), set by `_map` for `feed`.
         self._hold: tuple[str, WireEvent, str] | None = None
 
@@ -213,7 +219,7 @@ class QueueLogMapper:
             self._pending[self._hold[0]] = (held[0]["ts"], held[0], self._hold[2])
         out += events
         self._since_prune += 1
-        if self._since_prune >= 1000:
+        if self._since_prune >= 1000 and self._latest_ms - self._pruned_at_ms >= PRUNE_EVERY_MS:
             self._prune()
         self.stats.events += len(out)
         return out
@@ -462,11 +468,14 @@ class QueueLogMapper:
                 reason = f"mapped event refused: {result.describe()}"
                 self.stats.dead_letters.append(DeadLetter(line.line_no, reason, line.raw))
                 return False
+            if self.decoded is not None:
+                self.decoded[event["event_id"]] = result
         return True
 
     def _prune(self) -> None:
         """Forget visits idle for longer than the retention (the engine forgets them too)."""
         self._since_prune = 0
+        self._pruned_at_ms = self._latest_ms
         horizon = self._latest_ms - self.retention_ms
         for key in [k for k, v in self._visits.items() if v.last_ms < horizon]:
             del self._visits[key]
@@ -496,12 +505,39 @@ def queue_log_events(
     `source` names the input in event ids (default: the file's basename, or "queue_log" for
     lines); `time_zone` applies to CSV date-times without offset.
     """
+    return _map_all(path_or_lines, tenant, source, time_zone, agent_aliases, None)
+
+
+def queue_log_decoded(
+    path_or_lines: str | os.PathLike[str] | Iterable[str | bytes],
+    tenant: str = "default",
+    source: str | None = None,
+    *,
+    time_zone: str = "UTC",
+    agent_aliases: Mapping[str, str] | None = None,
+) -> tuple[list[Event], QueueLogStats]:
+    """`queue_log_events` as decoded contract events, ready for the engines: the decoder's
+    check of each mapped event is kept rather than done again from JSON."""
+    decoded: dict[str, Event] = {}
+    events, stats = _map_all(path_or_lines, tenant, source, time_zone, agent_aliases, decoded)
+    return [decoded[e["event_id"]] for e in events], stats
+
+
+def _map_all(
+    path_or_lines: str | os.PathLike[str] | Iterable[str | bytes],
+    tenant: str,
+    source: str | None,
+    time_zone: str,
+    agent_aliases: Mapping[str, str] | None,
+    decoded: dict[str, Event] | None,
+) -> tuple[list[WireEvent], QueueLogStats]:
     if isinstance(path_or_lines, str | os.PathLike):
         lines: Iterable[str | bytes] = read_lines(path_or_lines)
         source = source or Path(path_or_lines).name
     else:
         lines = path_or_lines
     mapper = QueueLogMapper(tenant, source or "queue_log", agent_aliases=agent_aliases)
+    mapper.decoded = decoded
     parser = LineParser(time_zone)
     events: list[WireEvent] = []
     for line_no, raw in enumerate(lines, start=1):

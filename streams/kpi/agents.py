@@ -10,7 +10,6 @@ not depend on arrival order. Definitions: docs/agent-kpis.md.
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -154,12 +153,14 @@ def point_items(
 class Timeline:
     """One agent's events since `base` (the state folded from events already dropped)."""
 
-    __slots__ = ("base", "base_ms", "events", "pos", "states")
+    __slots__ = ("base", "base_ms", "events", "ids", "pos", "states")
 
     def __init__(self) -> None:
         self.base = OFFLINE
         self.base_ms: int | None = None
         self.events: list[tuple[int, str, AgentEvent]] = []
+        #: The ids of `events`, so that a duplicate is found without a scan of the timeline.
+        self.ids: set[str] = set()
         self.states: list[AgentState] = []
         self.pos = -1
 
@@ -260,13 +261,14 @@ class AgentEngine:
         if tl is None:
             tl = t.timelines[event.agent_id] = Timeline()
         entry = (event.ts_ms, event.event_id, event)
-        if any(eid == event.event_id for _, eid, _ in tl.events):
+        if event.event_id in tl.ids:
             self._count(t, event.tenant, "duplicates", pos)
             self._advance(t, event, pos)
             return "duplicate"
         index = _insertion_index(tl.events, entry)
         old = tl.closed_items(event.agent_id, index, t.calendar, self.by_arrival)
-        insort(tl.events, entry, key=lambda x: (x[0], x[1]))
+        tl.events.insert(index, entry)
+        tl.ids.add(event.event_id)
         tl.refold(index)
         new = tl.closed_items(event.agent_id, index, t.calendar, self.by_arrival)
         self._apply_diff(t, event.tenant, old, new, pos)
@@ -300,10 +302,18 @@ class AgentEngine:
         total: bool = False,
     ) -> None:  # fmt: skip
         ops: dict[BucketKey, list[tuple[str, int]]] = {}
+        interval_start = t.calendar.interval_start
+        last_at = start = -1
         for sign, items in ((-1, old), (1, new)):
             for kind, name, at, field, amount in items:
-                start = 0 if total else t.calendar.interval_start(at)
-                ops.setdefault((kind, name, start), []).append((field, sign * amount))
+                if at != last_at:  # the items of one segment piece share their instant
+                    last_at, start = at, 0 if total else interval_start(at)
+                bkey = (kind, name, start)
+                found = ops.get(bkey)
+                if found is None:
+                    ops[bkey] = [(field, sign * amount)]
+                else:
+                    found.append((field, sign * amount))
         for bkey, changes in ops.items():
             bucket = t.buckets.get(bkey)
             if bucket is None:
@@ -319,7 +329,7 @@ class AgentEngine:
                     tally.pop(field, None)
             if pos is not None:
                 bucket[0] = pos
-            self._writes[(tenant, "b", *map(str, bkey))] = None
+            self._writes[(tenant, "b", bkey[0], bkey[1], str(bkey[2]))] = None
 
     # -- changelog -------------------------------------------------------------------------
 
@@ -355,6 +365,7 @@ class AgentEngine:
             tl = t.timelines[key[2]] = Timeline()
             tl.pos, tl.base_ms, tl.base = record[0], record[1], AgentState.from_record(record[2])
             tl.events = [(r[2], r[0], AgentEvent(*r)) for r in record[3]]
+            tl.ids = {eid for _, eid, _ in tl.events}
         else:
             t.pos, t.watermark_ms = record[0], record[1]
 
@@ -377,6 +388,7 @@ class AgentEngine:
                 old = sum(1 for ts, _, _ in tl.events if ts < horizon)
                 if old:
                     tl.base, tl.base_ms = tl.states[old - 1], tl.events[old - 1][0]
+                    tl.ids.difference_update(eid for _, eid, _ in tl.events[:old])
                     del tl.events[:old]
                     del tl.states[:old]
                     self._writes[(tenant, "a", agent)] = None
