@@ -35,6 +35,7 @@ from ccpulse.streams.kpi.windows import Calendar
 
 RANGE_SCHEMA: Final = "https://ccpulse.dev/schemas/report-range.v1.json"
 GROUPINGS: Final = ("interval", "day", "weekday")
+DAY_MS: Final = 86_400_000
 WEEKDAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 AgentTally = dict[str, int]
 
@@ -124,36 +125,57 @@ def queue_tables(run: Replay, spec: RangeSpec, hours: OpenIntervals) -> list[dic
     """Every queue with data in the range: per channel and for all channels."""
     out = []
     for (tenant, queue), qs in sorted(run.engine.queues.items()):
-        cal, pol = qs.calendar, qs.policy
-        starts = interval_starts(cal, spec.from_ms, spec.to_ms)
-        if spec.open_hours_only:
-            starts = _open(hours, tenant, queue, cal, starts)
-        wanted = set(starts)
         per_channel: dict[str, dict[int, k.Tally]] = {}
         for (gran, channel, start), bucket in qs.buckets.items():
-            if gran == "i" and start in wanted and any(bucket.tally):
+            if gran == "i" and spec.from_ms - DAY_MS < start < spec.to_ms and any(bucket.tally):
                 per_channel.setdefault(channel, {})[start] = bucket.tally
-        if not per_channel:
-            continue
-        all_channels: dict[int, k.Tally] = {}
-        for start in wanted:
-            found = [t[start] for t in per_channel.values() if start in t]
-            if found:
-                all_channels[start] = k.summed(found)
-        channels = {ALL_CHANNELS: (all_channels, pol)}
-        channels.update((c, (per_channel[c], qs.policy_for(c))) for c in sorted(per_channel))
-        out.append({
-            "tenant": tenant, "queue": queue, "time_zone": pol.time_zone,
-            "interval_minutes": pol.interval_minutes, "attribution": str(pol.attribution),
-            "sl_formula": str(pol.sl_formula),
-            "opening_hours": (tenant, queue) in hours.hours,
-            "channels": {
-                c: _table(cal, starts, spec.by, tallies, k.summed,
-                          lambda t, p=p: figures(t, p))  # type: ignore[misc]
-                for c, (tallies, p) in channels.items()
-            },
-        })  # fmt: skip
+        table = queue_table(run.engine.book, tenant, queue, per_channel, spec, hours)
+        if table is not None:
+            out.append(table)
     return out
+
+
+def queue_table(
+    book: PolicyBook,
+    tenant: str,
+    queue: str,
+    per_channel: dict[str, dict[int, k.Tally]],
+    spec: RangeSpec,
+    hours: OpenIntervals,
+) -> dict[str, Any] | None:
+    """One queue's tables from its interval tallies per channel (from the engine or from the
+    live system's Redis); None when it has no data in the range."""
+    pol = book.for_queue(tenant, queue)
+    cal = Calendar(pol.time_zone, pol.interval_ms)
+    starts = interval_starts(cal, spec.from_ms, spec.to_ms)
+    if spec.open_hours_only:
+        starts = _open(hours, tenant, queue, cal, starts)
+    wanted = set(starts)
+    per_channel = {c: {s: t for s, t in tallies.items() if s in wanted}
+                   for c, tallies in per_channel.items()}  # fmt: skip
+    per_channel = {c: tallies for c, tallies in per_channel.items() if tallies}
+    if not per_channel:
+        return None
+    all_channels: dict[int, k.Tally] = {}
+    for start in starts:
+        found = [t[start] for t in per_channel.values() if start in t]
+        if found:
+            all_channels[start] = k.summed(found)
+    channels = {ALL_CHANNELS: (all_channels, pol)}
+    channels.update(
+        (c, (per_channel[c], book.for_channel(tenant, queue, c))) for c in sorted(per_channel)
+    )
+    return {
+        "tenant": tenant, "queue": queue, "time_zone": pol.time_zone,
+        "interval_minutes": pol.interval_minutes, "attribution": str(pol.attribution),
+        "sl_formula": str(pol.sl_formula),
+        "opening_hours": (tenant, queue) in hours.hours,
+        "channels": {
+            c: _table(cal, starts, spec.by, tallies, k.summed,
+                      lambda t, p=p: figures(t, p))  # type: ignore[misc]
+            for c, (tallies, p) in channels.items()
+        },
+    }  # fmt: skip
 
 
 def agent_tables(

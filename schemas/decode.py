@@ -181,8 +181,9 @@ def _agent(obj: dict[str, Any], etype: str, now_ms: int) -> AgentEvent:
         state = _choice(obj, "state", AGENT_STATES)
         if obj.get("reason") is not None:
             reason = _label(obj, "reason")
-        if state == "on_contact":
-            wait_ms = _duration(obj, "wait_seconds", required=False)
+        wait_ms = _duration(obj, "wait_seconds", required=False)  # checked on every state
+        if state != "on_contact":
+            wait_ms = None
     elif etype == AGENT_RING_NO_ANSWER:
         if obj.get("contact_id") is not None:
             contact_id = _ident(obj, "contact_id")
