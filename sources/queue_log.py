@@ -213,7 +213,7 @@ class QueueLogMapper:
             self.stats.dead_letters.append(DeadLetter(item.line_no, str(exc), item.raw))
             events = []
         held: list[WireEvent] = [self._hold[1]] if self._hold else []
-        if events and self.validate and not self._checked(item, events + held):
+        if events and self.validate and not self._checked(item, events, held):
             events, held = [], []
         if held and self._hold:
             self._pending[self._hold[0]] = (held[0]["ts"], held[0], self._hold[2])
@@ -459,11 +459,16 @@ class QueueLogMapper:
         event.update((k, v) for k, v in extra.items() if v is not None)
         return event
 
-    def _checked(self, line: QueueLogLine, events: list[WireEvent]) -> bool:
-        """Safety net: the decoder must accept every event, else the line is dead-lettered."""
+    def _checked(
+        self, line: QueueLogLine, events: list[WireEvent], held: list[WireEvent]
+    ) -> bool:
+        """Safety net: the decoder must accept every event, else the line is dead-lettered. A
+        held-back event is checked as of its own instant (the end of a long wrap-up lies ahead of
+        the clock when the line is read; it is released only once due)."""
         now = int(time.time() * 1000)
-        for event in events:
-            result = decode_object(event, now)
+        instants = [now] * len(events) + [max(now, e["ts"]) for e in held]
+        for event, as_of in zip(events + held, instants, strict=True):
+            result = decode_object(event, as_of)
             if isinstance(result, Rejection):
                 reason = f"mapped event refused: {result.describe()}"
                 self.stats.dead_letters.append(DeadLetter(line.line_no, reason, line.raw))
@@ -543,7 +548,9 @@ def _map_all(
     for line_no, raw in enumerate(lines, start=1):
         text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
         events += mapper.feed(parser.parse(text, line_no))
-    events += mapper.flush()
+    # The end of a wrap-up still running now (a live log read while an agent wraps up) is not
+    # released: the wrap-up stays open, as it is.
+    events += mapper.flush(until_ms=int(time.time() * 1000))
     return events, mapper.stats
 
 

@@ -209,3 +209,29 @@ def test_calls_answered_by_agent_none_count_in_the_queue() -> None:
     assert stats.dead_letters == []
     assert stats.skipped == {"ADDMEMBER without agent": 1, "PAUSE without agent": 1,
                              "RINGNOANSWER without agent": 1}  # fmt: skip
+
+
+def test_the_follower_holds_a_wrap_up_end_until_its_time_across_restarts(tmp_path: Any) -> None:
+    import time
+
+    from ccpulse.sources.tail import QueueLogTailer
+
+    # A call just ended and the dialplan logged a 1-hour wrap-up: the idle follower must not
+    # release the wrap-up's end (an hour ahead of the clock) early, and a restart keeps it held.
+    now_s = int(time.time()) - 10
+    log, store = tmp_path / "queue_log", tmp_path / "offset.json"
+    log.write_text(f"{now_s}|c1|sales|SIP/1|COMPLETEAGENT|3|200|1\n"
+                   f"{now_s}|NONE|sales|SIP/1|WRAPUPSTART|3600\n")  # fmt: skip
+    first = QueueLogTailer(log, store, idle_flush_seconds=0)
+    assert [(e["type"], e.get("state")) for e in first.poll()] == [
+        ("contact.completed", None), ("agent.state", "wrap_up")]  # fmt: skip
+    assert first.poll() == [] and first.mapper.pending == 1  # idle, but not due
+    first.commit()
+    first.close()
+    second = QueueLogTailer(log, store, idle_flush_seconds=0)
+    assert second.poll() == [] and second.mapper.pending == 1
+    # A pause 20 s into the wrap-up supersedes its end: nothing more is released.
+    with log.open("a") as fh:
+        fh.write(f"{now_s + 20}|NONE|sales|SIP/1|PAUSE|Break\n")
+    assert [(e["state"], e["ts"]) for e in second.poll()] == [("paused", (now_s + 20) * 1000)]
+    assert second.mapper.pending == 0
