@@ -289,7 +289,10 @@ def render_range_table(report: dict[str, Any], out: IO[str]) -> None:
         out.write(f"\n== {q['tenant']}/{q['queue']}  by {report['by']}  ({q['time_zone']}, "
                   f"{q['interval_minutes']} min, SL {q['sl_formula']}, {q['attribution']}"
                   f"{hours})\n")  # fmt: skip
-        for channel, table in q["channels"].items():
+        channels = list(q["channels"].items())
+        if len(channels) == 2:  # one channel: its table is the all-channels table
+            channels = channels[:1]
+        for channel, table in channels:
             out.write(f"-- channel {channel}\n")
             _write_table(out, table, QUEUE_COLUMNS, 11)
     for snap in report["agents"]:
