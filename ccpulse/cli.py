@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from ccpulse.cli_range import add_range_arguments
 from ccpulse.config import load_settings
 
 
@@ -24,6 +25,13 @@ def _report(args: argparse.Namespace) -> int:
         overrides["attribution"] = args.attribution
     if overrides:
         book = book.with_overrides(**overrides)
+    if args.range_from or args.range_to or args.redis:
+        from ccpulse.cli_range import run_range
+
+        return run_range(args, settings, book)
+    if args.format == "csv":
+        print("ccpulse report: --format csv needs --from and --to", file=sys.stderr)
+        return 2
     at_ms = parse_instant(args.at) if args.at else None
     if args.queue_log:
         from ccpulse.sources.queue_log import json_lines, queue_log_events
@@ -141,13 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="compute KPIs offline from a JSON-lines events file")
     rep.add_argument("events", nargs="?", default="-", help="events file (default: stdin)")
     rep.add_argument("--config", help="configuration file (TOML or YAML)")
-    rep.add_argument("--format", choices=("table", "json"), default="table")
+    rep.add_argument("--format", choices=("table", "json", "csv"), default="table")
     rep.add_argument("--interval", type=int, choices=(15, 30, 60), help="interval minutes")
     rep.add_argument("--at", help="the 'now' instant (RFC 3339 or epoch ms; default: last event)")
     rep.add_argument("--attribution", choices=("outcome", "arrival"),
                      help="interval of answered/abandoned contacts, for every queue")  # fmt: skip
     rep.add_argument("--queue-log", help="read an Asterisk queue_log instead of contract events")
     rep.add_argument("--tenant", default="default", help="tenant of queue_log events")
+    add_range_arguments(rep)
     rep.set_defaults(func=_report)
     tail = sub.add_parser("tail-queue-log", help="follow an Asterisk queue_log into Kafka")
     tail.add_argument("path", help="the queue_log file (followed across rotations)")

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from ccpulse.opening_hours import OpeningHours, parse_opening_hours
 from ccpulse.streams.kpi.policy import (
     QUEUE_LEVEL_FIELDS,
     EngineSettings,
@@ -90,6 +91,8 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     policies: PolicyBook = field(default_factory=PolicyBook)
     wallboard: WallboardSettings = field(default_factory=WallboardSettings)
+    #: (tenant, queue) -> opening hours (ccpulse/opening_hours.py); none: open around the clock.
+    opening_hours: OpeningHours = field(default_factory=dict)
 
 
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -99,8 +102,9 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     doc: dict[str, Any] = _read_file(Path(path)) if path else {}
     for section, key, value in _env_overrides(env):
         doc.setdefault(section, {})[key] = value
-    unknown = set(doc) - {"kafka", "redis", "metrics", "engine", "defaults", "tenants", "queues",
-                          "wallboard"}  # fmt: skip
+    known = {"kafka", "redis", "metrics", "engine", "defaults", "tenants", "queues",
+             "opening_hours", "wallboard"}  # fmt: skip
+    unknown = set(doc) - known
     if unknown:
         raise ValueError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
     return Settings(
@@ -109,6 +113,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         metrics=_section(MetricsSettings, doc.get("metrics", {}), "metrics"),
         policies=_policy_book(doc),
         wallboard=wallboard_settings(doc.get("wallboard", {})),
+        opening_hours=parse_opening_hours(doc.get("opening_hours", {})),
     )
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from ccpulse.schemas import Event, decode_message
+from ccpulse.schemas.decode import datetime_ms
 from ccpulse.streams.kpi import Engine, PolicyBook, queue_snapshot
 from ccpulse.streams.kpi.families import family_of, new_family_engines
 
@@ -47,15 +48,32 @@ def parse_instant(text: str) -> int:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError(f"--at needs an offset or Z: {text!r}")
-    return round(parsed.timestamp() * 1000)
+    return datetime_ms(parsed)
 
 
-def build_report(
-    lines: Iterable[str | bytes], book: PolicyBook, at_ms: int | None = None
-) -> dict[str, Any]:
-    """Run the engine over the events and snapshot every queue at `at_ms` (default: last event)."""
+@dataclass(slots=True)
+class Replay:
+    """The engines after a run over an events file, cut at `at_ms`."""
+
+    engine: Engine
+    families: dict[str, Any]
+    stats: InputStats
+    at_ms: int
+
+
+def replay(lines: Iterable[str | bytes], book: PolicyBook, at_ms: int | None = None) -> Replay:
+    """Run the engines over the events of JSON lines, ignoring those after `at_ms` (default: the
+    last event)."""
     stats = InputStats()
     events = list(read_events(lines, stats))
+    return replay_events(events, book, at_ms, stats)
+
+
+def replay_events(
+    events: list[Event], book: PolicyBook, at_ms: int | None = None, stats: InputStats | None = None
+) -> Replay:
+    """Run the engines over decoded events (see `replay`)."""
+    stats = stats or InputStats(lines=len(events))
     stats.events = len(events)
     if at_ms is None:
         at_ms = max((e.ts_ms for e in events), default=int(time.time() * 1000))
@@ -72,6 +90,27 @@ def build_report(
             engine.apply(event)  # type: ignore[arg-type]
         else:
             families[name].apply(event)
+    return Replay(engine, families, stats, at_ms)
+
+
+def input_summary(run: Replay, pipelines: list[dict[str, Any]]) -> dict[str, int]:
+    """The report's `input` object: what was read and what the engines refused."""
+    return {
+        "lines": run.stats.lines,
+        "events": run.stats.events,
+        "rejected": run.stats.rejected,
+        "ignored_after_at": run.stats.ignored_after_at,
+        "duplicates": sum(p["duplicates"] for p in pipelines),
+        "too_late": sum(p["too_late"] for p in pipelines),
+    }
+
+
+def build_report(
+    lines: Iterable[str | bytes], book: PolicyBook, at_ms: int | None = None
+) -> dict[str, Any]:
+    """Run the engine over the events and snapshot every queue at `at_ms` (default: last event)."""
+    run = replay(lines, book, at_ms)
+    engine, families, stats, at_ms = run.engine, run.families, run.stats, run.at_ms
     rolling = book.engine.rolling_minutes
     max_wait_ms = book.engine.max_wait_seconds * 1000
     queues = [
@@ -86,21 +125,14 @@ def build_report(
     return {
         "$schema": REPORT_SCHEMA,
         "as_of_ms": at_ms,
-        "input": {
-            "lines": stats.lines,
-            "events": stats.events,
-            "rejected": stats.rejected,
-            "ignored_after_at": stats.ignored_after_at,
-            "duplicates": sum(p["duplicates"] for p in counted),
-            "too_late": sum(p["too_late"] for p in counted),
-        },
+        "input": input_summary(run, counted),
         "errors": stats.errors,
         "queues": queues,
         **others,
     }
 
 
-_COLUMNS = (
+QUEUE_COLUMNS = (
     ("offered", "offered", "{:d}"),
     ("answered", "answered", "{:d}"),
     ("in SL", "answered_within_threshold", "{:d}"),
@@ -114,13 +146,13 @@ _COLUMNS = (
 )
 
 
-def _cell(fmt: str, value: Any) -> str:
+def cell(fmt: str, value: Any) -> str:
     return "-" if value is None else fmt.format(value)
 
 
 def render_table(report: dict[str, Any], out: IO[str]) -> None:
     """Human-readable report: per queue and channel, intervals then today, rolling and live."""
-    header = f"{'':<27}" + "".join(f"{name:>11}" for name, _, _ in _COLUMNS)
+    header = f"{'':<27}" + "".join(f"{name:>11}" for name, _, _ in QUEUE_COLUMNS)
     for q in report["queues"]:
         setup = f"{q['interval_minutes']} min, SL {q['sl_formula']}, {q['attribution']}"
         title = f"{q['tenant']}/{q['queue']}  as of {q['as_of']}"
@@ -136,7 +168,7 @@ def render_table(report: dict[str, Any], out: IO[str]) -> None:
             rows.append(("today", view["today"]["figures"]))
             rows.extend((f"last {n}", f) for n, f in view["rolling"].items())
             for label, figs in rows:
-                cells = "".join(f"{_cell(f, figs[key]):>11}" for _, key, f in _COLUMNS)
+                cells = "".join(f"{cell(f, figs[key]):>11}" for _, key, f in QUEUE_COLUMNS)
                 out.write(f"{label:<27}{cells}\n")
     for snap in report.get("agents", []):
         _render_agents(snap, out)
@@ -151,7 +183,7 @@ def write_errors(report: dict[str, Any], err: IO[str] = sys.stderr) -> None:
         err.write(f"ccpulse report: {line}\n")
 
 
-_AGENT_COLUMNS = (
+AGENT_COLUMNS = (
     ("logged in s", "logged_in_seconds", "{:.0f}"),
     ("avail. s", "available_seconds", "{:.0f}"),
     ("contact s", "on_contact_seconds", "{:.0f}"),
@@ -167,10 +199,10 @@ _AGENT_COLUMNS = (
 def _render_agents(snap: dict[str, Any], out: IO[str]) -> None:
     """Agents of one tenant today: all agents, per queue, per agent."""
     out.write(f"\n== agents of {snap['tenant']}  as of {snap['as_of']}  (today)\n")
-    out.write(f"{'':<27}" + "".join(f"{name:>12}" for name, _, _ in _AGENT_COLUMNS) + "\n")
+    out.write(f"{'':<27}" + "".join(f"{name:>12}" for name, _, _ in AGENT_COLUMNS) + "\n")
     rows = [("all agents", snap["all"]["today"])]
     rows += [(f"queue {q}", v["today"]) for q, v in snap["queues"].items()]
     rows += [(f"agent {a}", v["today"]) for a, v in snap["agents"].items()]
     for label, figs in rows:
-        cells = "".join(f"{_cell(f, figs[key]):>12}" for _, key, f in _AGENT_COLUMNS)
+        cells = "".join(f"{cell(f, figs[key]):>12}" for _, key, f in AGENT_COLUMNS)
         out.write(f"{label[:27]:<27}{cells}\n")

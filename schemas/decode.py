@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
@@ -62,6 +62,8 @@ MAX_ID_LEN: Final = 256
 
 _NAIVE_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\Z")
 _FRACTION_RE: Final = re.compile(r"(\.\d{6})\d+")  # datetime keeps microseconds
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
 #: Known event types, each mapped to its one shared string (see `_shared`).
 _KNOWN_TYPES: Final = {t: t for t in (*CONTACT_TYPES, *AGENT_TYPES, *TICKET_TYPES, SURVEY_RESPONSE)}
 _CHANNELS: Final = {c: c for c in CHANNELS}
@@ -174,17 +176,20 @@ def _agent(obj: dict[str, Any], etype: str, now_ms: int) -> AgentEvent:
     agent_id = _ident(obj, "agent_id")
     queue = _name(obj, "queue") if obj.get("queue") is not None else None
     state = reason = contact_id = None
-    ring_ms = None
+    ring_ms = wait_ms = None
     if etype == AGENT_STATE:
         state = _choice(obj, "state", AGENT_STATES)
         if obj.get("reason") is not None:
             reason = _label(obj, "reason")
+        wait_ms = _duration(obj, "wait_seconds", required=False)  # checked on every state
+        if state != "on_contact":
+            wait_ms = None
     elif etype == AGENT_RING_NO_ANSWER:
         if obj.get("contact_id") is not None:
             contact_id = _ident(obj, "contact_id")
         ring_ms = _duration(obj, "ring_seconds", required=False)
     return AgentEvent(event_id, etype, ts_ms, tenant, agent_id, queue, state, reason,
-                      contact_id, ring_ms)  # fmt: skip
+                      contact_id, ring_ms, wait_ms)  # fmt: skip
 
 
 def _ticket(obj: dict[str, Any], etype: str, now_ms: int) -> TicketEvent:
@@ -308,7 +313,9 @@ def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
     to_queue = None
     talk_ms = hold_ms = wrap_ms = 0
     resolved = None
-    if etype in (ANSWERED, COMPLETED):
+    if etype in (ANSWERED, COMPLETED) and obj.get("agent_id") is not None:
+        # Optional: a PBX or an anonymised export may not name the agent; the queue's figures
+        # do not need it.
         value = obj.get("agent_id")
         agent_id = _KNOWN_IDS.get(value) if type(value) is str else None
         if agent_id is None:
@@ -397,6 +404,12 @@ def _duration(obj: dict[str, Any], name: str, required: bool) -> int | None:
     return round(value * 1000)
 
 
+def datetime_ms(parsed: datetime) -> int:
+    """Epoch milliseconds of an aware date-time, the fraction cut toward the past (never
+    rounded up into the next second or interval), with exact integer arithmetic."""
+    return (parsed - _EPOCH) // _ONE_MS
+
+
 def _ts(obj: dict[str, Any], now_ms: int) -> int:
     value = obj.get("ts")
     if value is None:
@@ -415,7 +428,7 @@ def _ts(obj: dict[str, Any], now_ms: int) -> int:
             parsed = datetime.fromisoformat(_FRACTION_RE.sub(r"\1", value))
         except ValueError:
             raise _Invalid("ts", f"not a valid date or time: {value!r}") from None
-        ts_ms = round(parsed.timestamp() * 1000)
+        ts_ms = datetime_ms(parsed)
     else:
         raise _Invalid("ts", f"must be RFC 3339 or integer epoch milliseconds, got {value!r}")
     if ts_ms < MIN_TS_MS:

@@ -82,6 +82,8 @@ class AgentEvent:
     reason: str | None = None
     contact_id: str | None = None
     ring_ms: int | None = None
+    #: `on_contact` only: how long the contact waited in queue before this agent took it.
+    wait_ms: int | None = None
 
 
 TICKET_CREATED: Final = "ticket.created"

@@ -157,6 +157,8 @@ class RedisSink:
             fields = {"start": record["start"], "end": record["end"], "start_ms": str(start_ms)}
             for channel, figs in record["channels"].items():
                 _put_figures(fields, "", channel, figs)
+            for channel, tally in record.get("tallies", {}).items():  # for range reports
+                fields[f"{channel}.tally"] = orjson.dumps(tally).decode()
             cached = self._cached_interval.get((tenant, queue))
             if cached != key:  # a new interval (or a late change to an old one): cache this one
                 if cached is not None:

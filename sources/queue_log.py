@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from ccpulse.schemas import Event
 from ccpulse.schemas.decode import MAX_DURATION_S, MAX_ID_LEN, NAME_RE, Rejection, decode_object
 from ccpulse.schemas.events import (
     ABANDONED,
@@ -45,6 +46,19 @@ HOUSEKEEPING: Final = frozenset(
 )
 #: Call events deliberately not mapped (docs: "Not mapped"): skipped and counted.
 NOT_MAPPED: Final = frozenset(("RINGCANCELED", "AGENTDUMP", "SYSCOMPAT"))
+#: Member lines with agent NONE (housekeeping of a member that is not named): skipped and
+#: counted under "<EVENT> without agent", never dead letters.
+MEMBER_EVENTS: Final = frozenset((
+    "ADDMEMBER", "REMOVEMEMBER", "AGENTLOGIN", "AGENTCALLBACKLOGIN", "AGENTLOGOFF",
+    "AGENTCALLBACKLOGOFF", "PAUSE", "PAUSEALL", "UNPAUSE", "UNPAUSEALL", "WRAPUPSTART",
+    "RINGNOANSWER",
+))  # fmt: skip
+#: An agent's lines that do not change its state, so do not end a wrap-up of known length.
+_NO_STATE: Final = HOUSEKEEPING | NOT_MAPPED | {"RINGNOANSWER"}
+#: Kinds of held-back "available" events: after a completion (dropped when the agent's next line
+#: is WRAPUPSTART), or at the end of a wrap-up of known length (dropped when the agent's state
+#: changes before it).
+AFTER_CALL, WRAP_UP_END = "c", "w"
 BLOCK_EVENTS: Final = {
     "FULL": "full",
     "DIVERT_CA_RATIO": "full",
@@ -70,9 +84,12 @@ NO_QUEUE: Final = ("", "NONE")
 #: An ENTERQUEUE stamped before, or at most this long after, an entry-less outcome of the same call
 #: and queue is that visit's entry (CONNECT logged before ENTERQUEUE), not a new visit.
 ENTRY_AFTER_OUTCOME_MS: Final = 60_000
+#: Idle visits are looked for once per hour of log time (a scan of every visit of a day).
+PRUNE_EVERY_MS: Final = 3_600_000
 _SUFFIX: Final = {
     OFFERED: "o", BLOCKED: "b", ANSWERED: "a", ABANDONED: "x", DEQUEUED: "d", COMPLETED: "c",
     AGENT_LOGIN: "li", AGENT_LOGOUT: "lo", AGENT_STATE: "st", AGENT_RING_NO_ANSWER: "rna",
+    WRAP_UP_END: "we",
 }  # fmt: skip
 _OUTCOMES: Final = (ANSWERED, ABANDONED, DEQUEUED)
 
@@ -165,14 +182,17 @@ class QueueLogMapper:
         self.grace_ms = round(wrapup_grace_seconds * 1000)
         self.retention_ms = visit_retention_seconds * 1000
         self.validate = validate
+        #: event id -> the decoded event, kept by the check when set (see `queue_log_decoded`).
+        self.decoded: dict[str, Event] | None = None
         self.stats = QueueLogStats()
         self._visits: dict[tuple[str, str], _Visit] = {}
-        #: agent -> (completion ts, the held-back agent.state available event)
-        self._pending: dict[str, tuple[int, WireEvent]] = {}
+        #: agent -> (event ts, the held-back agent.state available event, kind)
+        self._pending: dict[str, tuple[int, WireEvent, str]] = {}
         self._latest_ms = 0
         self._since_prune = 0
-        #: The "available" a completion holds back, set by `_end` for `feed`.
-        self._hold: tuple[str, WireEvent] | None = None
+        self._pruned_at_ms = 0
+        #: The "available" a line holds back (agent, event, kind), set by `_map` for `feed`.
+        self._hold: tuple[str, WireEvent, str] | None = None
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -193,13 +213,13 @@ class QueueLogMapper:
             self.stats.dead_letters.append(DeadLetter(item.line_no, str(exc), item.raw))
             events = []
         held: list[WireEvent] = [self._hold[1]] if self._hold else []
-        if events and self.validate and not self._checked(item, events + held):
+        if events and self.validate and not self._checked(item, events, held):
             events, held = [], []
         if held and self._hold:
-            self._pending[self._hold[0]] = (item.ts_ms, held[0])
+            self._pending[self._hold[0]] = (held[0]["ts"], held[0], self._hold[2])
         out += events
         self._since_prune += 1
-        if self._since_prune >= 1000:
+        if self._since_prune >= 1000 and self._latest_ms - self._pruned_at_ms >= PRUNE_EVERY_MS:
             self._prune()
         self.stats.events += len(out)
         return out
@@ -209,10 +229,14 @@ class QueueLogMapper:
         """How many events are held back (see `flush`)."""
         return len(self._pending)
 
-    def flush(self) -> list[WireEvent]:
-        """Release every held-back event (end of input, or the follower idle)."""
-        out = [event for _, event in self._pending.values()]
-        self._pending.clear()
+    def flush(self, until_ms: int | None = None) -> list[WireEvent]:
+        """Release the held-back events (end of input, or the follower idle); with `until_ms`,
+        only those stamped at or before it (a wrap-up end still to come stays held)."""
+        out: list[WireEvent] = []
+        for agent, (ts, event, _) in list(self._pending.items()):
+            if until_ms is None or ts <= until_ms:
+                del self._pending[agent]
+                out.append(event)
         self.stats.events += len(out)
         return out
 
@@ -226,14 +250,15 @@ class QueueLogMapper:
                 [q, c, v.n, v.entry, v.blocked, v.outcome, v.completed, v.last_ms]
                 for (q, c), v in self._visits.items()
             ],
-            "pending": [[agent, ts, ev] for agent, (ts, ev) in self._pending.items()],
+            "pending": [[agent, ts, ev, kind] for agent, (ts, ev, kind) in self._pending.items()],
             "latest_ms": self._latest_ms,
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self._visits = {(q, c): _Visit(n, e, b, o, done, last)
                         for q, c, n, e, b, o, done, last in state.get("visits", [])}  # fmt: skip
-        self._pending = {agent: (ts, ev) for agent, ts, ev in state.get("pending", [])}
+        self._pending = {held[0]: (held[1], held[2], held[3] if len(held) > 3 else AFTER_CALL)
+                         for held in state.get("pending", [])}  # fmt: skip
         self._latest_ms = int(state.get("latest_ms", 0))
 
     # -- mapping ------------------------------------------------------------------------------
@@ -241,15 +266,22 @@ class QueueLogMapper:
     def _map(self, line: QueueLogLine) -> list[WireEvent]:
         ev = line.event.upper()
         if ev in HOUSEKEEPING or ev in NOT_MAPPED:
-            self.stats.skipped[ev] = self.stats.skipped.get(ev, 0) + 1
+            self._skip(ev)
+            return []
+        agent = self.agent_aliases.get(line.agent, line.agent)
+        if agent in NO_QUEUE and ev in MEMBER_EVENTS:
+            self._skip(f"{ev} without agent")
             return []
         if ev == "ENTERQUEUE":  # data2 (caller id) and data4 (caller name) are never read
             return [self._contact(line, OFFERED)]
-        if ev == "CONNECT":
-            agent = self._agent(line)
-            answered = self._contact(line, ANSWERED, agent_id=agent,
-                                     wait_seconds=self._seconds(line, 1))  # fmt: skip
-            return [answered, self._agent_event(line, AGENT_STATE, agent, state="on_contact")]
+        if ev == "CONNECT":  # agent NONE: the queue's answered call, without agent figures
+            agent_id = self._agent_or_none(line)
+            wait = self._seconds(line, 1)
+            answered = self._contact(line, ANSWERED, agent_id=agent_id, wait_seconds=wait)
+            if agent_id is None:
+                return [answered]
+            return [answered, self._agent_event(line, AGENT_STATE, agent_id, state="on_contact",
+                                                wait_seconds=wait)]  # fmt: skip
         if ev == "ABANDON":
             return [self._contact(line, ABANDONED, wait_seconds=self._seconds(line, 3))]
         if ev in EXIT_EVENTS:
@@ -291,8 +323,14 @@ class QueueLogMapper:
             agent = self._agent(line)
             return [self._agent_event(line, AGENT_STATE, agent, ev == "UNPAUSEALL",
                                       state="available")]  # fmt: skip
-        if ev == "WRAPUPSTART":
+        if ev == "WRAPUPSTART":  # data1, when logged, is the wrap-up's length in seconds
             agent = self._agent(line)
+            length = line.d(1).strip()
+            if length.isdigit() and 0 < int(length) <= MAX_DURATION_S:
+                end = self._agent_event(line, AGENT_STATE, agent, state="available")
+                end["ts"] = line.ts_ms + int(length) * 1000
+                end["event_id"] = self._event_id(line, WRAP_UP_END)
+                self._hold = (agent, end, WRAP_UP_END)
             return [self._agent_event(line, AGENT_STATE, agent, state="wrap_up")]
         raise _Bad(f"unknown queue_log event {line.event!r}")
 
@@ -303,11 +341,13 @@ class QueueLogMapper:
             n = ATTENDED_CALLTIME.get(line.d(1).upper(), len(line.data) - 1)
         else:
             n = END_EVENTS[ev]
-        agent = self._agent(line)
+        agent = self._agent_or_none(line)
         talk = self._seconds(line, n, required=True)
         completed = self._contact(line, COMPLETED, agent_id=agent, talk_seconds=talk,
                                   hold_seconds=0)  # fmt: skip
-        self._hold = (agent, self._agent_event(line, AGENT_STATE, agent, state="available"))
+        if agent is not None:
+            available = self._agent_event(line, AGENT_STATE, agent, state="available")
+            self._hold = (agent, available, AFTER_CALL)
         return [completed]
 
     def _release(self, line: QueueLogLine) -> list[WireEvent]:
@@ -316,15 +356,27 @@ class QueueLogMapper:
         if not self._pending:
             return []
         agent = self.agent_aliases.get(line.agent, line.agent)
+        ev = line.event.upper()
         out: list[WireEvent] = []
-        for who, (ts, event) in list(self._pending.items()):
-            if who == agent or line.ts_ms >= ts + self.grace_ms:
+        for who, (ts, event, kind) in list(self._pending.items()):
+            if kind == AFTER_CALL:
+                if who == agent or line.ts_ms >= ts + self.grace_ms:
+                    del self._pending[who]
+                    if not (who == agent and ev == "WRAPUPSTART"):
+                        out.append(event)
+            elif who == agent and ev not in _NO_STATE:  # the agent's next state decides
                 del self._pending[who]
-                if not (who == agent and line.event.upper() == "WRAPUPSTART"):
+                if line.ts_ms >= ts:  # the wrap-up ended first; else the line supersedes it
                     out.append(event)
+            elif line.ts_ms >= ts:
+                del self._pending[who]
+                out.append(event)
         return out
 
     # -- building events ----------------------------------------------------------------------
+
+    def _skip(self, reason: str) -> None:
+        self.stats.skipped[reason] = self.stats.skipped.get(reason, 0) + 1
 
     def _event_id(self, line: QueueLogLine, etype: str) -> str:
         digest = hashlib.sha1(line.raw.encode("utf-8", "surrogateescape")).hexdigest()[:12]
@@ -346,6 +398,12 @@ class QueueLogMapper:
         if len(agent) > MAX_ID_LEN or not agent.isprintable():
             raise _Bad(f"agent {agent[:40]!r} is not 1-{MAX_ID_LEN} printable characters")
         return agent
+
+    def _agent_or_none(self, line: QueueLogLine) -> str | None:
+        """The agent of a call line, or None for `NONE`/empty (the queue's figures need none)."""
+        if self.agent_aliases.get(line.agent, line.agent) in NO_QUEUE:
+            return None
+        return self._agent(line)
 
     def _seconds(
         self, line: QueueLogLine, n: int, required: bool = False, unit: int = 1
@@ -401,20 +459,28 @@ class QueueLogMapper:
         event.update((k, v) for k, v in extra.items() if v is not None)
         return event
 
-    def _checked(self, line: QueueLogLine, events: list[WireEvent]) -> bool:
-        """Safety net: the decoder must accept every event, else the line is dead-lettered."""
+    def _checked(
+        self, line: QueueLogLine, events: list[WireEvent], held: list[WireEvent]
+    ) -> bool:
+        """Safety net: the decoder must accept every event, else the line is dead-lettered. A
+        held-back event is checked as of its own instant (the end of a long wrap-up lies ahead of
+        the clock when the line is read; it is released only once due)."""
         now = int(time.time() * 1000)
-        for event in events:
-            result = decode_object(event, now)
+        instants = [now] * len(events) + [max(now, e["ts"]) for e in held]
+        for event, as_of in zip(events + held, instants, strict=True):
+            result = decode_object(event, as_of)
             if isinstance(result, Rejection):
                 reason = f"mapped event refused: {result.describe()}"
                 self.stats.dead_letters.append(DeadLetter(line.line_no, reason, line.raw))
                 return False
+            if self.decoded is not None:
+                self.decoded[event["event_id"]] = result
         return True
 
     def _prune(self) -> None:
         """Forget visits idle for longer than the retention (the engine forgets them too)."""
         self._since_prune = 0
+        self._pruned_at_ms = self._latest_ms
         horizon = self._latest_ms - self.retention_ms
         for key in [k for k, v in self._visits.items() if v.last_ms < horizon]:
             del self._visits[key]
@@ -444,18 +510,47 @@ def queue_log_events(
     `source` names the input in event ids (default: the file's basename, or "queue_log" for
     lines); `time_zone` applies to CSV date-times without offset.
     """
+    return _map_all(path_or_lines, tenant, source, time_zone, agent_aliases, None)
+
+
+def queue_log_decoded(
+    path_or_lines: str | os.PathLike[str] | Iterable[str | bytes],
+    tenant: str = "default",
+    source: str | None = None,
+    *,
+    time_zone: str = "UTC",
+    agent_aliases: Mapping[str, str] | None = None,
+) -> tuple[list[Event], QueueLogStats]:
+    """`queue_log_events` as decoded contract events, ready for the engines: the decoder's
+    check of each mapped event is kept rather than done again from JSON."""
+    decoded: dict[str, Event] = {}
+    events, stats = _map_all(path_or_lines, tenant, source, time_zone, agent_aliases, decoded)
+    return [decoded[e["event_id"]] for e in events], stats
+
+
+def _map_all(
+    path_or_lines: str | os.PathLike[str] | Iterable[str | bytes],
+    tenant: str,
+    source: str | None,
+    time_zone: str,
+    agent_aliases: Mapping[str, str] | None,
+    decoded: dict[str, Event] | None,
+) -> tuple[list[WireEvent], QueueLogStats]:
     if isinstance(path_or_lines, str | os.PathLike):
         lines: Iterable[str | bytes] = read_lines(path_or_lines)
         source = source or Path(path_or_lines).name
     else:
         lines = path_or_lines
     mapper = QueueLogMapper(tenant, source or "queue_log", agent_aliases=agent_aliases)
+    mapper.decoded = decoded
     parser = LineParser(time_zone)
     events: list[WireEvent] = []
     for line_no, raw in enumerate(lines, start=1):
         text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
         events += mapper.feed(parser.parse(text, line_no))
-    events += mapper.flush()
+    # The end of a wrap-up still running now (a live log read while an agent wraps up) is not
+    # released: the wrap-up stays open, as it is.
+    events += mapper.flush(until_ms=int(time.time() * 1000))
     return events, mapper.stats
 
 

@@ -18,7 +18,7 @@ import csv
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 MIN_EPOCH_S: Final = 946_684_800
 _NUMBER_RE: Final = re.compile(r"^\d+(\.\d+)?\Z")
 _NULLS: Final = frozenset(("NULL", "\\N"))
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
 #: Accepted header names per column (Asterisk's table; `call_id`/`queue`/`verb`/`time_id` as
 #: some reporting tools name them).
 _COLUMNS: Final = {
@@ -82,12 +84,16 @@ def split_data(text: str) -> tuple[str, ...]:
 
 
 def epoch_ms(text: str) -> int | None:
-    """Epoch seconds (a 13-digit number is taken as milliseconds), or None if not a number."""
+    """Epoch seconds (a 13-digit number is taken as milliseconds), or None if not a number.
+    A fraction is cut to whole milliseconds toward the past (never rounded up into the next
+    second, minute or interval), with integer arithmetic."""
     text = text.strip()
     if not _NUMBER_RE.match(text):
         return None
-    value = float(text)
-    return round(value) if value >= 1e11 else round(value * 1000)
+    whole, _, fraction = text.partition(".")
+    if int(whole) >= 100_000_000_000:  # already milliseconds
+        return int(whole)
+    return int(whole) * 1000 + int(fraction[:3].ljust(3, "0"))
 
 
 def _check_ts(ts_ms: int | None, text: str) -> int | str:
@@ -165,7 +171,7 @@ def _csv_time(text: str, zone: ZoneInfo) -> int | str:
         return f"time {text!r} is neither epoch seconds nor a date-time"
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
-    return _check_ts(round(parsed.timestamp() * 1000), text)
+    return _check_ts((parsed - _EPOCH) // _ONE_MS, text)  # microseconds cut, not rounded
 
 
 def parse_csv_line(

@@ -349,8 +349,12 @@ class QueueLogTailer:
             self._last_line_at = now
             self._dirty = True
         elif self.mapper.pending and now - self._last_line_at >= self.idle_flush_seconds:
-            events += self.mapper.flush()
-            self._dirty = True
+            # Only what is due: the end of a wrap-up of known length waits for its instant, so a
+            # pause logged during the wrap-up can still supersede it.
+            released = self.mapper.flush(until_ms=int(time.time() * 1000))
+            if released:
+                events += released
+                self._dirty = True
         self._more = count >= self.max_lines_per_poll
         dead = self.mapper.stats.dead_letters
         if len(dead) > KEEP_DEAD_LETTERS:

@@ -336,6 +336,7 @@ class Pipeline:
                 "tenant": qkey[0], "queue": qkey[1], "start_ms": start,
                 "start": cal.label(start), "end": cal.label(cal.interval_end(start)),
                 "channels": channels,
+                "tallies": {ch: list(t) for ch, t in sorted(tallies.items())},
             })  # fmt: skip
         return out
 

@@ -38,23 +38,35 @@ def _add(into: dict[str, int], field: str, amount: int) -> None:
     into[field] = into.get(field, 0) + amount
 
 
-def tenant_snapshot(t: TenantAgents, tenant: str, now_ms: int) -> dict[str, Any]:
+#: scope (kind, name) -> interval start -> tally.
+ScopeIntervals = dict[tuple[str, str], dict[int, dict[str, int]]]
+
+
+def scope_intervals(t: TenantAgents, now_ms: int) -> ScopeIntervals:
+    """Every scope's tally per interval as of `now_ms`: the closed segments' buckets plus each
+    agent's open segment up to `now_ms`."""
     cal = t.calendar
-    day_start, _ = cal.day_bounds(now_ms)
-    current = cal.interval_start(now_ms)
-    #: scope (kind, name) -> interval start -> tally, from closed segments...
-    per_scope: dict[tuple[str, str], dict[int, dict[str, int]]] = {}
+    per_scope: ScopeIntervals = {}
     for (kind, name, start), (_, tally) in t.buckets.items():
         if start and start <= now_ms and tally:  # empty: every contribution moved out of it
             per_scope.setdefault((kind, name), {})[start] = dict(tally)
-    # ...plus each agent's open segment, up to now.
-    live_agents: dict[str, Any] = {}
-    for agent, tl in sorted(t.timelines.items()):
+    for agent, tl in t.timelines.items():
         s, last = tl.current, tl.last_ms
         if last is not None and last < now_ms:
             for kind, name, at, field, amount in segment_items(agent, s, last, now_ms, cal):
                 scope = per_scope.setdefault((kind, name), {})
                 _add(scope.setdefault(cal.interval_start(at), {}), field, amount)
+    return per_scope
+
+
+def tenant_snapshot(t: TenantAgents, tenant: str, now_ms: int) -> dict[str, Any]:
+    cal = t.calendar
+    day_start, _ = cal.day_bounds(now_ms)
+    current = cal.interval_start(now_ms)
+    per_scope = scope_intervals(t, now_ms)
+    live_agents: dict[str, Any] = {}
+    for agent, tl in sorted(t.timelines.items()):
+        s = tl.current
         if s.logged_in:
             live_agents[agent] = {
                 "state": s.state,

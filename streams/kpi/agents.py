@@ -10,13 +10,13 @@ not depend on arrival order. Definitions: docs/agent-kpis.md.
 
 from __future__ import annotations
 
-from bisect import insort
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ccpulse.schemas.events import AGENT_LOGIN, AGENT_LOGOUT, AGENT_RING_NO_ANSWER, AgentEvent
 from ccpulse.streams.kpi.family import RecordWrite
-from ccpulse.streams.kpi.policy import PolicyBook
+from ccpulse.streams.kpi.policy import Attribution, PolicyBook
 from ccpulse.streams.kpi.windows import Calendar
 
 ALL = "all"
@@ -41,14 +41,19 @@ class AgentState:
     #: The queue of the contact being handled (on_contact / wrap_up), if known.
     contact_queue: str | None = None
     since_ms: int = 0
+    #: Whether any login, logout or state event has been folded: only an agent's first such
+    #: event can be an implicit login.
+    seen: bool = False
 
     def to_record(self) -> list[Any]:
         return [self.logged_in, sorted(self.queues), self.state, self.reason,
-                self.contact_queue, self.since_ms]  # fmt: skip
+                self.contact_queue, self.since_ms, self.seen]  # fmt: skip
 
     @classmethod
     def from_record(cls, r: list[Any]) -> AgentState:
-        return cls(r[0], frozenset(r[1]), r[2], r[3], r[4], r[5])
+        # Records written before `seen` existed: an agent with a state start had been seen.
+        seen = bool(r[6]) if len(r) > 6 else bool(r[0] or r[5])
+        return cls(r[0], frozenset(r[1]), r[2], r[3], r[4], r[5], seen)
 
 
 OFFLINE = AgentState()
@@ -71,7 +76,11 @@ def fold(before: AgentState, e: AgentEvent) -> AgentState:
         return before
     elif e.state == "offline":
         queues, logged_in, state, reason, cq = frozenset(), False, "offline", None, None
-    else:  # a state seen without a login: the agent logged in before the log started
+    elif not logged_in and before.seen:
+        # A state of an agent who logged out (Wazo's UNPAUSEALL right after the logoff, a
+        # completion after a logoff mid-call): only a first event is an implicit login.
+        return before
+    else:  # a first event that is a state: the agent logged in before the log started
         logged_in = True
         if e.queue and e.state in ("on_contact", "wrap_up"):
             cq = e.queue
@@ -82,7 +91,7 @@ def fold(before: AgentState, e: AgentEvent) -> AgentState:
         state, reason = e.state or "available", e.reason if e.state == "paused" else None
     changed = (state, reason, cq) != (before.state, before.reason, before.contact_queue)
     since = e.ts_ms if changed or not before.logged_in else before.since_ms
-    return AgentState(logged_in, queues, state, reason, cq, since)
+    return AgentState(logged_in, queues, state, reason, cq, since, True)
 
 
 def segment_items(agent: str, s: AgentState, start: int, end: int, cal: Calendar) -> list[Item]:
@@ -116,29 +125,42 @@ def segment_items(agent: str, s: AgentState, start: int, end: int, cal: Calendar
     return items
 
 
-def point_items(agent: str, e: AgentEvent, after: AgentState) -> list[Item]:
-    """Counts an event carries itself: a contact handled, a ring left unanswered."""
+#: Whether a queue attributes contacts by arrival: (tenant, queue) -> bool.
+ByArrival = Callable[[str, str], bool]
+
+
+def point_items(
+    agent: str, e: AgentEvent, after: AgentState, by_arrival: ByArrival | None = None
+) -> list[Item]:
+    """Counts an event carries itself: a contact handled, a ring left unanswered. A contact
+    handled in a queue that attributes by arrival counts at its entry: the `on_contact`'s
+    instant minus its `wait_seconds`."""
     if e.type == AGENT_RING_NO_ANSWER:
         field = "ring_no_answer"
-    elif e.state == "on_contact":
+    elif e.state == "on_contact" and after.state == "on_contact":  # not by a logged-out agent
         field = "handled"
     else:
         return []
     queues = {e.queue} if e.queue else set(after.queues)
-    return [(AGENT, agent, e.ts_ms, field, 1), (ALL, "", e.ts_ms, field, 1)] + [
-        (QUEUE, q, e.ts_ms, field, 1) for q in sorted(queues)
+    at = e.ts_ms
+    if field == "handled" and e.wait_ms and e.queue and by_arrival is not None:
+        at -= e.wait_ms if by_arrival(e.tenant, e.queue) else 0
+    return [(AGENT, agent, at, field, 1), (ALL, "", at, field, 1)] + [
+        (QUEUE, q, at, field, 1) for q in sorted(queues)
     ]
 
 
 class Timeline:
     """One agent's events since `base` (the state folded from events already dropped)."""
 
-    __slots__ = ("base", "base_ms", "events", "pos", "states")
+    __slots__ = ("base", "base_ms", "events", "ids", "pos", "states")
 
     def __init__(self) -> None:
         self.base = OFFLINE
         self.base_ms: int | None = None
         self.events: list[tuple[int, str, AgentEvent]] = []
+        #: The ids of `events`, so that a duplicate is found without a scan of the timeline.
+        self.ids: set[str] = set()
         self.states: list[AgentState] = []
         self.pos = -1
 
@@ -152,7 +174,9 @@ class Timeline:
             s = fold(s, e)
             self.states.append(s)
 
-    def closed_items(self, agent: str, first: int, cal: Calendar) -> list[Item]:
+    def closed_items(
+        self, agent: str, first: int, cal: Calendar, by_arrival: ByArrival | None = None
+    ) -> list[Item]:
         """Items of the closed segments from event `first - 1` on, and point items from `first`."""
         items: list[Item] = []
         lo = max(first - 1, 0)
@@ -163,7 +187,7 @@ class Timeline:
                 agent, self.states[i], self.events[i][0], self.events[i + 1][0], cal
             )
         for i in range(first, len(self.events)):
-            items += point_items(agent, self.events[i][2], self.states[i])
+            items += point_items(agent, self.events[i][2], self.states[i], by_arrival)
         return items
 
     @property
@@ -208,6 +232,7 @@ class AgentEngine:
         self.data: dict[str, TenantAgents] = {}
         self._writes: dict[tuple[str, ...], None] = {}  # ordered set of dirty record keys
         self._dirty: set[str] = set()
+        self._arrival: dict[tuple[str, str], bool] = {}
 
     def _tenant(self, tenant: str) -> TenantAgents:
         found = self.data.get(tenant)
@@ -236,21 +261,31 @@ class AgentEngine:
         if tl is None:
             tl = t.timelines[event.agent_id] = Timeline()
         entry = (event.ts_ms, event.event_id, event)
-        if any(eid == event.event_id for _, eid, _ in tl.events):
+        if event.event_id in tl.ids:
             self._count(t, event.tenant, "duplicates", pos)
             self._advance(t, event, pos)
             return "duplicate"
         index = _insertion_index(tl.events, entry)
-        old = tl.closed_items(event.agent_id, index, t.calendar)
-        insort(tl.events, entry, key=lambda x: (x[0], x[1]))
+        old = tl.closed_items(event.agent_id, index, t.calendar, self.by_arrival)
+        tl.events.insert(index, entry)
+        tl.ids.add(event.event_id)
         tl.refold(index)
-        new = tl.closed_items(event.agent_id, index, t.calendar)
+        new = tl.closed_items(event.agent_id, index, t.calendar, self.by_arrival)
         self._apply_diff(t, event.tenant, old, new, pos)
         if pos is not None:
             tl.pos = pos
         self._writes[(event.tenant, "a", event.agent_id)] = None
         self._advance(t, event, pos)
         return "applied"
+
+    def by_arrival(self, tenant: str, queue: str) -> bool:
+        """Whether the queue attributes contacts by arrival (its agents' `handled` then counts
+        at the contact's entry)."""
+        found = self._arrival.get((tenant, queue))
+        if found is None:
+            policy = self.book.for_queue(tenant, queue)
+            found = self._arrival[(tenant, queue)] = policy.attribution is Attribution.ARRIVAL
+        return found
 
     def _advance(self, t: TenantAgents, e: AgentEvent, pos: int | None) -> None:
         t.watermark_ms = max(t.watermark_ms, e.ts_ms)
@@ -267,10 +302,18 @@ class AgentEngine:
         total: bool = False,
     ) -> None:  # fmt: skip
         ops: dict[BucketKey, list[tuple[str, int]]] = {}
+        interval_start = t.calendar.interval_start
+        last_at = start = -1
         for sign, items in ((-1, old), (1, new)):
             for kind, name, at, field, amount in items:
-                start = 0 if total else t.calendar.interval_start(at)
-                ops.setdefault((kind, name, start), []).append((field, sign * amount))
+                if at != last_at:  # the items of one segment piece share their instant
+                    last_at, start = at, 0 if total else interval_start(at)
+                bkey = (kind, name, start)
+                found = ops.get(bkey)
+                if found is None:
+                    ops[bkey] = [(field, sign * amount)]
+                else:
+                    found.append((field, sign * amount))
         for bkey, changes in ops.items():
             bucket = t.buckets.get(bkey)
             if bucket is None:
@@ -286,7 +329,7 @@ class AgentEngine:
                     tally.pop(field, None)
             if pos is not None:
                 bucket[0] = pos
-            self._writes[(tenant, "b", *map(str, bkey))] = None
+            self._writes[(tenant, "b", bkey[0], bkey[1], str(bkey[2]))] = None
 
     # -- changelog -------------------------------------------------------------------------
 
@@ -322,6 +365,7 @@ class AgentEngine:
             tl = t.timelines[key[2]] = Timeline()
             tl.pos, tl.base_ms, tl.base = record[0], record[1], AgentState.from_record(record[2])
             tl.events = [(r[2], r[0], AgentEvent(*r)) for r in record[3]]
+            tl.ids = {eid for _, eid, _ in tl.events}
         else:
             t.pos, t.watermark_ms = record[0], record[1]
 
@@ -344,6 +388,7 @@ class AgentEngine:
                 old = sum(1 for ts, _, _ in tl.events if ts < horizon)
                 if old:
                     tl.base, tl.base_ms = tl.states[old - 1], tl.events[old - 1][0]
+                    tl.ids.difference_update(eid for _, eid, _ in tl.events[:old])
                     del tl.events[:old]
                     del tl.states[:old]
                     self._writes[(tenant, "a", agent)] = None
@@ -375,4 +420,4 @@ def _insertion_index(events: list[tuple[int, str, AgentEvent]], entry: tuple[int
 
 def _event_record(e: AgentEvent) -> list[Any]:
     return [e.event_id, e.type, e.ts_ms, e.tenant, e.agent_id, e.queue, e.state, e.reason,
-            e.contact_id, e.ring_ms]  # fmt: skip
+            e.contact_id, e.ring_ms, e.wait_ms]  # fmt: skip

@@ -258,10 +258,13 @@ class Fold:
     reason: str | None = None
     contact_queue: str | None = None
     since: int = 0
+    seen: bool = False  # a login, logout or state folded: no later state is an implicit login
 
     def after(self, e: Ev) -> Fold:
         if e.kind == "ring":  # counted, changes nothing
             return self
+        if e.kind == "state" and e.state != "offline" and self.seen and not self.logged_in:
+            return self  # a state of a logged-out agent changes nothing
         members, logged_in = self.members, self.logged_in
         state, reason, contact_queue = self.state, self.reason, self.contact_queue
         if e.kind == "login":
@@ -284,7 +287,7 @@ class Fold:
                 contact_queue = None
         moved = (state, reason, contact_queue) != (self.state, self.reason, self.contact_queue)
         since = e.ts if moved or not self.logged_in else self.since
-        return Fold(logged_in, members, state, reason, contact_queue, since)
+        return Fold(logged_in, members, state, reason, contact_queue, since, True)
 
 
 Scope = tuple[str, str]  # ("all", ""), ("agent", id) or ("queue", name)
@@ -356,7 +359,8 @@ def recompute(arrivals: list[Ev], lateness_ms: int, grid: Grid, now: int) -> Exp
             end = evs[i + 1].ts if i + 1 < len(evs) else now  # the last segment is open
             segment(agent, s, e.ts, end)
             counted = "ring_no_answer" if e.kind == "ring" else "handled"
-            if e.kind == "ring" or e.state == "on_contact":  # in its own queue, or the members'
+            handled = e.state == "on_contact" and s.state == "on_contact"  # not logged out
+            if e.kind == "ring" or handled:  # in its own queue, or the members'
                 queues = [e.queue] if e.queue else sorted(s.members)
                 scopes = [("agent", agent), ("all", ""), *(("queue", q) for q in queues)]
                 add(scopes, grid.start_of(e.ts), counted, 1)

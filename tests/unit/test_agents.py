@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ccpulse.schemas.events import AgentEvent
-from ccpulse.streams.kpi import PolicyBook
+from ccpulse.streams.kpi import Attribution, PolicyBook, QueuePolicy
 from ccpulse.streams.kpi.agents import AgentEngine
 
 DAY = "2026-03-10"
@@ -183,3 +183,47 @@ def test_replay_after_crash_at_any_point_gives_the_clean_figures(seed: int) -> N
     restored.finish_restore()
     assert engine.snapshot("default", now) == clean.snapshot("default", now)
     assert restored.snapshot("default", now) == clean.snapshot("default", now)
+
+
+def _intervals(engine: AgentEngine, scope: str, now: str) -> dict[str, tuple[int, float]]:
+    snap = engine.snapshot("default", at(now))
+    view = snap["all"] if scope == "all" else snap["queues"][scope]
+    return {i["start"][11:16]: (i["figures"]["handled"], i["figures"]["on_contact_seconds"])
+            for i in view["intervals"]}  # fmt: skip
+
+
+def test_handled_counts_at_the_contact_entry_when_the_queue_attributes_by_arrival() -> None:
+    # alice takes a sales call at 10:00:15 that waited 25 s: it entered the queue at 09:59:50.
+    # She talks until 10:03:15 (180 s, in the 10:00 interval whatever the attribution).
+    events = [
+        ev("1", "login", "09:00:00", queue="sales"),
+        ev("2", "state", "10:00:15", state="on_contact", queue="sales", wait_ms=25_000),
+        ev("3", "state", "10:03:15", state="available"),
+    ]
+    for attribution, handled_at in ((Attribution.OUTCOME, "10:00"), (Attribution.ARRIVAL, "09:45")):
+        book = PolicyBook(default=QueuePolicy(attribution=attribution))
+        engine = AgentEngine(book)
+        for e in events:
+            engine.apply(e)
+        for scope in ("all", "sales"):
+            rows = _intervals(engine, scope, "10:30:00")  # 15-minute intervals
+            assert {t: h for t, (h, _) in rows.items() if h} == {handled_at: 1}, attribution
+            assert rows["10:00"][1] == 180
+
+
+def test_a_state_after_a_logout_changes_nothing() -> None:
+    # Logged in 09:00-09:30; Wazo logs an unpause right after the logoff, then a pause and a
+    # call of the logged-out agent: none of them logs alice back in, nor counts as handled.
+    engine = run([
+        ev("1", "login", "09:00:00"),
+        ev("2", "logout", "09:30:00"),
+        ev("3", "state", "09:30:00", state="available"),
+        ev("4", "state", "09:40:00", state="paused", reason="Break"),
+        ev("5", "state", "09:45:00", state="on_contact", queue="sales"),
+    ])  # fmt: skip
+    today = engine.snapshot("default", at("10:00:00"))["agents"]["alice"]["today"]
+    assert (today["logged_in_seconds"], today["handled"]) == (1800, 0)
+    # A first event that is a state is still an implicit login.
+    first = run([ev("1", "state", "09:40:00", state="paused")])
+    assert first.snapshot("default", at("10:00:00"))["agents"]["alice"]["today"][
+        "logged_in_seconds"] == 1200  # fmt: skip

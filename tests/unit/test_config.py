@@ -303,3 +303,24 @@ def test_file_that_is_not_a_mapping_is_an_error(tmp_path: Path) -> None:
 def test_a_text_setting_keeps_digits_from_the_environment_as_text() -> None:
     settings = load_settings(env={"CCPULSE_REDIS_KEY_PREFIX": "123"})
     assert settings.redis.key_prefix == "123"
+
+
+def test_opening_hours_per_queue(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[opening_hours."acme/sales"]\nweekdays = "08:00-18:00"\n'
+        'sat = ["09:00-12:00", "14:00-17:00"]\nclosed_dates = ["2026-12-25"]\n'
+        "[opening_hours.support]\ndaily = \"22:00-06:00\"\n"
+    )
+    hours = load_settings(path, env={}).opening_hours
+    sales = hours[("acme", "sales")]
+    assert sorted(sales.hours) == [*((d, "08:00", "18:00") for d in range(5)),
+                                   (5, "09:00", "12:00"), (5, "14:00", "17:00")]  # fmt: skip
+    assert sales.closed_dates == ("2026-12-25",)
+    assert hours[("default", "support")].hours == tuple((d, "22:00", "06:00") for d in range(7))
+    path.write_text('[opening_hours.sales]\nmonday = "9 to 5"\n')
+    with pytest.raises(ValueError, match="HH:MM-HH:MM"):
+        load_settings(path, env={})
+    path.write_text('[opening_hours.sales]\nholidays = "09:00-17:00"\n')
+    with pytest.raises(ValueError, match="unknown key 'holidays'"):
+        load_settings(path, env={})

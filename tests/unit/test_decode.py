@@ -186,7 +186,7 @@ def test_decode_object_takes_a_parsed_object() -> None:
 
 def test_batch_elements_are_validated_one_by_one() -> None:
     good_1 = base(event_id="b-1", contact_id="c-1")
-    bad = base("contact.answered", event_id="b-2", contact_id="c-2")  # no agent_id
+    bad = base("contact.answered", event_id="b-2", contact_id="c-2", agent_id="")  # empty id
     good_2 = base("contact.abandoned", event_id="b-3", contact_id="c-3", wait_seconds=3)
     result = decode([good_1, bad, good_2])
     assert [e.event_id for e in result.events] == ["b-1", "b-3"]
@@ -319,9 +319,7 @@ def test_unknown_type_is_named() -> None:
         ("contact.offered", "queue"),
         ("contact.offered", "contact_id"),
         ("contact.blocked", "reason"),
-        ("contact.answered", "agent_id"),
         ("contact.dequeued", "reason"),
-        ("contact.completed", "agent_id"),
         ("contact.completed", "talk_seconds"),
     ],
 )
@@ -497,3 +495,23 @@ def test_an_agent_id_seen_before_never_passes_as_a_queue_name() -> None:
     result = decode_message(orjson.dumps(offered))
     assert not result.events
     assert "queue" in result.rejections[0].describe()
+
+
+def test_agent_on_contact_carries_the_contact_wait() -> None:
+    from ccpulse.schemas import AgentEvent
+
+    agent = {"event_id": "a1", "type": "agent.state", "ts": NOW - 1000, "agent_id": "alice",
+             "queue": "sales", "state": "on_contact", "wait_seconds": 25.5}  # fmt: skip
+    event = decode_object(agent, NOW)
+    assert isinstance(event, AgentEvent) and event.wait_ms == 25_500
+    paused = decode_object({**agent, "state": "paused"}, NOW)
+    assert isinstance(paused, AgentEvent) and paused.wait_ms is None  # checked, then ignored
+    bad = decode_object({**agent, "wait_seconds": -1}, NOW)
+    assert isinstance(bad, Rejection) and bad.field == "wait_seconds"
+
+
+def test_contact_answered_and_completed_may_leave_the_agent_out() -> None:
+    answered = one_event(base("contact.answered", wait_seconds=3))
+    assert answered.agent_id is None and answered.wait_ms == 3000
+    completed = one_event(base("contact.completed", talk_seconds=60))
+    assert completed.agent_id is None and completed.talk_ms == 60_000

@@ -2,11 +2,8 @@
 log lines, against what `ccpulse report --queue-log` computes (the agent engine fed by the
 queue_log mapper).
 
-The report has no per-agent interval list (an agent's entry has `today` and `current_interval`),
-so the figures of hour H of an agent are read as a difference of two reports: everything before
-the interval holding `as_of` is `today - current_interval`; with `as_of` = the end of hour H that
-is hours ..H, with `as_of` = the start of hour H it is hours ..H-1. Per-queue and all-agents
-hourly figures are read from the report's `intervals` directly.
+Per-agent hourly figures are read from the range report (`--from 08:00 --to 11:00`), per-queue
+and all-agents hourly figures from the report's `intervals`.
 
 Clock: T0 = 1 741 078 800 = 2025-03-04T09:00:00Z (see tests/unit/test_queue_log.py for the
 arithmetic); hour 08 is [T0 - 3600, T0), 09 is [T0, T0 + 3600), 10 is [T0 + 3600, T0 + 7200).
@@ -21,6 +18,7 @@ from typing import Any
 import pytest
 
 from ccpulse.report import build_report
+from ccpulse.report_range import RangeSpec, build_range_report
 from ccpulse.sources.queue_log import json_lines, queue_log_events
 from ccpulse.streams.kpi import Attribution, PolicyBook, QueuePolicy
 
@@ -62,15 +60,17 @@ ZERO: Row = (0, 0, 0, 0, 0, {}, 0, 0)
 #   l.17 09:05:40 CONNECT support: on_contact, handled 2; wrap-up 09:04:35 -> 09:05:40 = 65 s.
 #   l.18 09:07:40 BLINDTRANSFER support ..|40|120|1: calltime 120 = 09:05:40 -> 09:07:40;
 #        available.
-#   l.53 10:00:15 CONNECT sales (handled) / l.54 10:03:15 COMPLETEAGENT 25|180: 180 s.
+#   l.53 10:00:15 CONNECT sales 25|..: handled; the call waited 25 s, so it entered the queue
+#        at 09:59:50, and with attribution by arrival it counts as handled in hour 09.
+#        l.54 10:03:15 COMPLETEAGENT 25|180: 180 s (the time stays where it was spent).
 #   l.58 10:06:11 CONNECT sales (handled) / l.59 10:10:11 COMPLETECALLER 10|240: 240 s.
 #   Never logged out: available 10:10:11 -> 11:00:00.
 #   08: 08:57:01-09:00:00 = 179 s, all available.
 #   09: logged 3600; on contact 240 + 120 = 360; wrap-up 65; available
 #       09:00:00-09:00:35 (35) + 09:07:40-10:00:00 (3140) = 3175; 3175 + 360 + 65 = 3600;
-#       handled 2 (l.12, l.17).
+#       handled 3 (l.12, l.17, and l.53 by arrival).
 #   10: logged 3600; on contact 180 + 240 = 420; available 15 (10:00:00-10:00:15) + 176
-#       (10:03:15-10:06:11) + 2989 (10:10:11-11:00:00) = 3180; handled 2 (l.53, l.58).
+#       (10:03:15-10:06:11) + 2989 (10:10:11-11:00:00) = 3180; handled 1 (l.58).
 #
 # SIP/1001
 #   l.5  08:57:02 ADDMEMBER sales PAUSED: logged in, paused without reason ("unspecified").
@@ -118,8 +118,8 @@ AGENTS: dict[tuple[str, str], Row] = {
     ("PJSIP/bob", "09"): (3600, 3600, 0, 0, 0, {}, 0, 1),
     ("PJSIP/bob", "10"): (3600, 3600, 0, 0, 0, {}, 0, 0),
     ("PJSIP/alice", "08"): (179, 179, 0, 0, 0, {}, 0, 0),
-    ("PJSIP/alice", "09"): (3600, 3175, 360, 65, 0, {}, 2, 0),
-    ("PJSIP/alice", "10"): (3600, 3180, 420, 0, 0, {}, 2, 0),
+    ("PJSIP/alice", "09"): (3600, 3175, 360, 65, 0, {}, 3, 0),
+    ("PJSIP/alice", "10"): (3600, 3180, 420, 0, 0, {}, 1, 0),
     ("SIP/1001", "08"): (178, 120, 0, 0, 58, {"unspecified": 58}, 0, 0),
     ("SIP/1001", "09"): (3600, 1380, 300, 0, 1920, {"Lunch": 1920}, 1, 1),
     ("SIP/1001", "10"): (3300, 3000, 300, 0, 0, {}, 1, 0),
@@ -149,11 +149,11 @@ AGENT_NAMES = sorted({agent for agent, _ in AGENTS})
 #   09: logged 3600 + 3600 + Local/1002's sales call 180 (not a member) = 7380; available
 #       alice 3175 + SIP/1001 1380 = 4555; on contact: alice's sales call 240 + SIP/1001 300 +
 #       Local/1002 180 = 720 (not alice's support call, 120); wrap-up 65 (alice's after her
-#       sales call, l.14 names sales); paused 1920 (Lunch); handled l.12, l.25, l.29 = 3;
-#       RNA l.11 = 1.
+#       sales call, l.14 names sales); paused 1920 (Lunch); handled l.12, l.25, l.29, and l.53
+#       (entered 09:59:50, counted by arrival) = 4; RNA l.11 = 1.
 #   10: logged alice 3600 + SIP/1001 3300 = 6900 (SIP/1001's support call at 10:30 is logged-in
 #       time of sales, its member queue, but no state of it); available 3180 + 3000 = 6180; on
-#       contact alice 420; handled l.53, l.58 = 2.
+#       contact alice 420; handled l.58 = 1.
 # support
 #   08: alice 179 logged and available.
 #   09: logged alice 3600 + Agent/1003's support call 180 (not a member) = 3780; available
@@ -163,8 +163,8 @@ AGENT_NAMES = sorted({agent for agent, _ in AGENTS})
 #       4020; available 3180; on contact 120 + 300 = 420; handled l.63, l.66 = 2.
 QUEUES: dict[tuple[str, str], Row] = {
     ("sales", "08"): (357, 299, 0, 0, 58, {"unspecified": 58}, 0, 0),
-    ("sales", "09"): (7380, 4555, 720, 65, 1920, {"Lunch": 1920}, 3, 1),
-    ("sales", "10"): (6900, 6180, 420, 0, 0, {}, 2, 0),
+    ("sales", "09"): (7380, 4555, 720, 65, 1920, {"Lunch": 1920}, 4, 1),
+    ("sales", "10"): (6900, 6180, 420, 0, 0, {}, 1, 0),
     ("support", "08"): (179, 179, 0, 0, 0, {}, 0, 0),
     ("support", "09"): (3780, 3175, 300, 0, 0, {}, 2, 1),
     ("support", "10"): (4020, 3180, 420, 0, 0, {}, 2, 0),
@@ -207,25 +207,18 @@ def plus(a: Row, b: Row) -> Row:
             a[6] + b[6], a[7] + b[7])  # fmt: skip
 
 
-def before_current(snapshot: dict[str, Any], agent: str) -> Row:
-    """An agent's figures of every interval before the one holding `as_of`."""
-    entry = snapshot["agents"].get(agent)
-    if entry is None:  # not seen yet
-        return ZERO
-    return minus(row(entry["today"]), row(entry["current_interval"]))
-
-
 def per_agent_hourly() -> dict[tuple[str, str], Row]:
-    # Reports at 09:00, 10:00, 11:00: the figures of hour H are
-    # before_current(report at H + 1) - before_current(report at H). Nothing is before 08:00
-    # (the first line is 08:56:00; a report at 08:00 has no agent at all).
-    snapshots = [{"agents": {}}] + [agents_report(hour_start_ms(h)) for h in HOURS[1:]]
-    snapshots.append(agents_report(END_MS))
+    """`ccpulse report --queue-log sample.queue_log --from 08:00 --to 11:00 --interval 60
+    --attribution arrival`: each agent's hourly rows."""
+    events, _ = queue_log_events(SAMPLE)
+    spec = RangeSpec(hour_start_ms("08"), END_MS)
+    (snapshot,) = build_range_report(json_lines(events), BOOK, spec)["agents"]
     out: dict[tuple[str, str], Row] = {}
-    for i, hour in enumerate(HOURS):
-        for agent in AGENT_NAMES:
-            out[(agent, hour)] = minus(before_current(snapshots[i + 1], agent),
-                                       before_current(snapshots[i], agent))  # fmt: skip
+    for agent in AGENT_NAMES:
+        table = snapshot["agents"][agent]
+        assert [r["start"][11:13] for r in table["rows"]] == list(HOURS)
+        for r in table["rows"]:
+            out[(agent, r["start"][11:13])] = row(r["figures"])
     return out
 
 
@@ -310,8 +303,9 @@ def test_all_agents_hourly_intervals_are_the_sum_of_the_agents() -> None:
             total = plus(total, AGENTS[(agent, hour)])
         want[hour] = (*total[:5], {k: v for k, v in total[5].items() if v}, *total[6:])
     # By hand as well: 08: 240 + 179 + 178 + 177 = 774 logged in; 09: 4 * 3600 + 2698 = 17098;
-    # 10: 3600 + 3600 + 3300 + 3480 + 3540 + 3600 = 21120; handled 0, 5, 4.
-    assert [(want[h][0], want[h][6]) for h in HOURS] == [(774, 0), (17098, 5), (21120, 4)]
+    # 10: 3600 + 3600 + 3300 + 3480 + 3540 + 3600 = 21120; handled 0, 6, 3 (alice's l.53 call,
+    # entered 09:59:50, counts in 09 by arrival).
+    assert [(want[h][0], want[h][6]) for h in HOURS] == [(774, 0), (17098, 6), (21120, 3)]
     assert intervals(agents_report(END_MS)["all"]) == want
 
 
