@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -138,9 +139,8 @@ def run_demo(settings: Settings, backfill_hours: float, duration: float | None, 
         prometheus = _start_prometheus(metrics_port)
         if prometheus is not None:
             services.append(prometheus)
-            prometheus_line = (
-                f"http://127.0.0.1:{prometheus.port}  (shipped rules: /rules, alerts: /alerts)"
-            )
+            ui = f"http://127.0.0.1:{prometheus.port}{_prometheus_ui_prefix(prometheus.port)}"
+            prometheus_line = f"{ui}/alerts  (rules: {ui}/rules, queries: {ui}/graph)"
         else:
             prometheus_line = "not started: no prometheus binary (apt-get install prometheus)"
         prefix = settings.redis.key_prefix
@@ -195,6 +195,15 @@ def _start_prometheus(metrics_port: int) -> Service | None:
         )
     except ServiceError:
         return None
+
+
+def _prometheus_ui_prefix(port: int) -> str:
+    """Where the web pages are: Debian's build serves only the classic UI, under /classic."""
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/alerts", timeout=5).close()
+        return ""
+    except OSError:
+        return "/classic"
 
 
 def _interrupt(signum: int, frame: Any) -> None:

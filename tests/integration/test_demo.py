@@ -109,6 +109,15 @@ def _prometheus_scrapes_with_rules(port: int, timeout: float) -> bool:
     return False
 
 
+def _banner_page(output: list[str], name: str) -> str:
+    """The page at the first URL of the banner line `name`."""
+    line = next(line for line in output if line.strip().startswith(name))
+    url = re.search(r"http://\S+", line)
+    assert url, line
+    with urllib.request.urlopen(url.group(0), timeout=10) as resp:
+        return str(resp.read().decode())
+
+
 def _assert_stopped_cleanly(
     proc: subprocess.Popen[str], output: list[str], client: redis.Redis, ports: dict[str, int]
 ) -> None:
@@ -133,6 +142,7 @@ def test_demo_publishes_figures_and_stops_cleanly() -> None:
         queues, offered_today = _published(client, timeout=35)
         shown = _wallboard_queues(f"http://127.0.0.1:{ports['wallboard']}", timeout=20)
         prometheus_ok = _prometheus_scrapes_with_rules(ports["prometheus"], timeout=20)
+        alerts_page = _banner_page(output, "prometheus")
         output.append(proc.communicate(timeout=90)[0])
     finally:
         if proc.poll() is None:
@@ -141,6 +151,7 @@ def test_demo_publishes_figures_and_stops_cleanly() -> None:
     assert offered_today > 0
     assert shown == QUEUES  # the demo's wallboard serves the same queues
     assert prometheus_ok, "".join(output)  # its Prometheus runs the shipped rules
+    assert "QueueServiceLevelBudgetBurnFast" in alerts_page  # and the banner's page shows them
     _assert_stopped_cleanly(proc, output, client, ports)
 
 
