@@ -6,62 +6,38 @@ Kept free of Faust so it can be tested directly; `app.py` wires it to topics and
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from ccpulse.schemas import ContactEvent, Event, Rejection, decode_message, routing_key
+from ccpulse.config import LimitsSettings
+from ccpulse.schemas import AgentEvent, ContactEvent, decode_message, routing_key
 from ccpulse.streams import statekeys
+from ccpulse.streams.deadletter import (
+    DeadLetter,
+    Message,
+    invalid,
+    misrouted,
+    over_limit,
+    summary,
+    too_late,
+)
 from ccpulse.streams.kpi import Engine, PolicyBook, Verdict, counters, figures, queue_snapshot
 from ccpulse.streams.kpi.engine import QueueKey
 from ccpulse.streams.kpi.families import family_of, new_family_engines
 from ccpulse.streams.kpi.family import FamilyEngine
 from ccpulse.streams.kpi.snapshot import ALL_CHANNELS
+from ccpulse.streams.limits import Admission
+
+__all__ = ["DeadLetter", "Message", "Pipeline"]
 
 #: Events per message are numbered within the message's offset: pos = offset * 2**20 + index.
 POS_SHIFT = 20
 MAX_EVENTS_PER_MESSAGE = 1 << POS_SHIFT
 #: Interval hashes written to Redis per flush at most (see `Pipeline.interval_records`).
 MAX_INTERVALS_PER_FLUSH = 1000
-
-
-@dataclass(slots=True)
-class Message:
-    """What the pipeline needs of one consumed record (one per message: not frozen, which
-    would make it slower to build)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-
-
-@dataclass(slots=True)
-class DeadLetter:
-    """A refused element, with its reason and where it came from."""
-
-    reason: str
-    error: str
-    raw: bytes
-    source: Message
-
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            {
-                "reason": self.reason,
-                "error": self.error,
-                "topic": self.source.topic,
-                "partition": self.source.partition,
-                "offset": self.source.offset,
-                "key": self.source.key.decode("utf-8", "replace") if self.source.key else None,
-                "original": self.raw.decode("utf-8", "replace"),
-                "dead_lettered_at_ms": int(time.time() * 1000),
-            }
-        )
 
 
 @dataclass(slots=True)
@@ -74,6 +50,8 @@ class Health:
     verdicts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Verdict, 0))
     invalid: int = 0
     misrouted: int = 0
+    #: Dead letters the broker refused or that could not be sent (their input is not skipped).
+    dead_letter_failures: int = 0
     last_event_ms: dict[str, int] = field(default_factory=dict)
     #: Per input partition, messages on the broker not yet processed (as of the last flush).
     lag_messages: dict[int, int] = field(default_factory=dict)
@@ -85,8 +63,13 @@ TableWrite = tuple[int, bytes, bytes | None]
 class Pipeline:
     """Engines for the partitions this worker owns, fed message by message."""
 
-    def __init__(self, book: PolicyBook) -> None:
+    def __init__(self, book: PolicyBook, limits: LimitsSettings | None = None) -> None:
         self.book = book
+        self.limits = limits = limits or LimitsSettings()
+        self.admission = Admission(limits)
+        self._max_bytes = limits.max_message_bytes
+        self._max_elements = min(limits.max_elements_per_message, MAX_EVENTS_PER_MESSAGE)
+        self._max_rejections = limits.max_dead_letters_per_message
         self.engines: dict[int, Engine] = {}
         #: Per partition, the engines of the other event families (agents, ...).
         self.families: dict[int, dict[str, FamilyEngine]] = {}
@@ -148,6 +131,7 @@ class Pipeline:
         for family in families.values():
             family.finish_restore()
         self.dirty.update((partition, qkey) for qkey in engine.queues)
+        self.recount()
         return engine
 
     def suspend(self, partitions: Iterable[int]) -> None:
@@ -168,36 +152,48 @@ class Pipeline:
         self.health.lag_messages.pop(partition, None)
         self.dirty = {d for d in self.dirty if d[0] != partition}
         self.dirty_intervals = {d: None for d in self.dirty_intervals if d[0] != partition}
+        self.recount()
         return list(engine.queues) if engine else []
 
     # -- processing --------------------------------------------------------------------------
 
     def process(self, msg: Message, dead_letter: Callable[[DeadLetter], None]) -> None:
-        """Apply one message; every refused element goes to `dead_letter` with its reason."""
+        """Apply one message; every refused element goes to `dead_letter` with its reason
+        (past the per-message limits, in one summary record)."""
         health = self.health
         health.messages += 1
         partition = msg.partition
         self.next_offsets[partition] = msg.offset + 1
-        result = decode_message(msg.value)
+        result = decode_message(msg.value, max_bytes=self._max_bytes,
+                                max_elements=self._max_elements,
+                                max_rejections=self._max_rejections)  # fmt: skip
         events = result.events
         health.messages_events += len(events) + len(result.rejections)
-        for rejection in result.rejections:
-            health.invalid += 1
-            dead_letter(_invalid(rejection, msg))
+        if result.rejections:
+            for rejection in result.rejections:
+                health.invalid += 1
+                dead_letter(invalid(rejection, msg))
+            if result.unreported or result.excess:
+                health.invalid += result.unreported + result.excess
+                health.messages_events += result.unreported + result.excess
+                dead_letter(summary(msg, result.unreported, result.unreported_fields,
+                                    result.excess))  # fmt: skip
+        elif result.excess:
+            health.invalid += result.excess
+            health.messages_events += result.excess
+            dead_letter(summary(msg, 0, {}, result.excess))
         if not events:
             return
-        if len(events) > MAX_EVENTS_PER_MESSAGE:
-            for event in events[MAX_EVENTS_PER_MESSAGE:]:
-                health.invalid += 1
-                dead_letter(DeadLetter("invalid", f"more than {MAX_EVENTS_PER_MESSAGE} events in "
-                                       "one message", orjson.dumps(_wire(event)), msg))  # fmt: skip
-            del events[MAX_EVENTS_PER_MESSAGE:]
         engine = self.engines.get(partition) or self.engine(partition)
         apply = engine.apply
         families: dict[str, FamilyEngine] | None = None
         expected = msg.key.decode("utf-8", "replace") if msg.key else None
         # The key of a contact event is "tenant/queue" (names hold no "/"): compared by parts.
         tenant, _, queue = (expected or "").partition("/")
+        admission = self.admission
+        tenants = admission.tenants
+        agents = admission.agents
+        queue_refused: str | None = ""  # "" until the message's queue was looked up
         base = msg.offset << POS_SHIFT
         verdicts = self.health.verdicts
         applied = 0
@@ -206,14 +202,31 @@ class Pipeline:
             if type(event) is ContactEvent:
                 if event.tenant != tenant or event.queue != queue or expected is None:
                     health.misrouted += 1
-                    dead_letter(_misrouted(event, msg, expected))
+                    dead_letter(misrouted(event, msg, expected))
+                    continue
+                if queue_refused == "":
+                    queue_refused = admission.queue(tenant, queue)
+                if queue_refused is not None:
+                    dead_letter(over_limit(event, msg, queue_refused))
                     continue
                 verdict = apply(event, base + index)
             else:
                 if expected != routing_key(event):
                     health.misrouted += 1
-                    dead_letter(_misrouted(event, msg, expected))
+                    dead_letter(misrouted(event, msg, expected))
                     continue
+                name = event.tenant
+                if name not in tenants or (
+                    type(event) is AgentEvent and event.agent_id not in agents.get(name, ())
+                ):
+                    refused = (
+                        admission.agent(name, event.agent_id)
+                        if type(event) is AgentEvent
+                        else admission.tenant(name)
+                    )
+                    if refused is not None:
+                        dead_letter(over_limit(event, msg, refused))
+                        continue
                 families = families or self.family_engines(partition)
                 verdict = Verdict(families[family_of(event)].apply(event, base + index))  # type: ignore[index]
             if event.ts_ms > latest:
@@ -223,11 +236,24 @@ class Pipeline:
                 continue
             verdicts[verdict] += 1
             if verdict is Verdict.TOO_LATE:
-                dead_letter(_too_late(event, msg, engine.lateness_ms))
+                dead_letter(too_late(event, msg, engine.lateness_ms))
         verdicts[Verdict.APPLIED] += applied
         last = health.last_event_ms
         if latest > last.get(msg.topic, 0):
             last[msg.topic] = latest
+
+    def recount(self) -> None:
+        """Track exactly the names the engines hold (after a restore, drop or GC)."""
+        queues = [qkey for engine in self.engines.values() for qkey in engine.queues]
+        agents: list[tuple[str, str]] = []
+        tenants: list[str] = []
+        for families in self.families.values():
+            for name, family in families.items():
+                tenants.extend(family.tenants())
+                data = getattr(family, "data", None) if name == "agents" else None
+                for tenant, held in (data or {}).items():
+                    agents.extend((tenant, agent) for agent in held.timelines)
+        self.admission.reset(queues, agents, tenants)
 
     def table_writes(self) -> list[TableWrite]:
         """Drain engine changes as state-table writes, buckets before contacts before metas.
@@ -384,68 +410,3 @@ def _record_bytes(record: Any) -> bytes:
     without the copy one batch would briefly take gigabytes.
     """
     return bytes(memoryview(orjson.dumps(record)))
-
-
-def _invalid(rejection: Rejection, msg: Message) -> DeadLetter:
-    return DeadLetter("invalid", rejection.describe(), rejection.raw, msg)
-
-
-def _misrouted(event: Event, msg: Message, expected: str | None) -> DeadLetter:
-    error = (
-        f"event {event.event_id!r}: message key {expected!r} does not match its key "
-        f"{routing_key(event)!r}; key messages as docs/partitioning.md says"
-    )
-    return DeadLetter("misrouted", error, orjson.dumps(_wire(event)), msg)
-
-
-def _too_late(event: Event, msg: Message, lateness_ms: int) -> DeadLetter:
-    error = (
-        f"event {event.event_id!r}: more than the lateness of {lateness_ms // 1000} s behind "
-        "the latest event of its queue (or tenant, for agents, tickets and surveys)"
-    )
-    return DeadLetter("too_late", error, orjson.dumps(_wire(event)), msg)
-
-
-def _wire(event: Event) -> dict[str, Any]:
-    """The event back in contract shape (seconds, epoch ms) for dead-letter replay."""
-    if not isinstance(event, ContactEvent):
-        return _wire_other(event)
-    out: dict[str, Any] = {
-        "event_id": event.event_id,
-        "type": event.type,
-        "ts": event.ts_ms,
-        "tenant": event.tenant,
-        "queue": event.queue,
-        "channel": event.channel,
-        "contact_id": event.contact_id,
-    }
-    if event.agent_id is not None:
-        out["agent_id"] = event.agent_id
-    if event.wait_ms is not None:
-        out["wait_seconds"] = event.wait_ms / 1000
-    if event.reason is not None:
-        out["reason"] = event.reason
-    if event.to_queue is not None:
-        out["to_queue"] = event.to_queue
-    if event.type == "contact.completed":
-        out.update(talk_seconds=event.talk_ms / 1000, hold_seconds=event.hold_ms / 1000,
-                   wrap_seconds=event.wrap_ms / 1000)  # fmt: skip
-        if event.resolved is not None:
-            out["resolved"] = event.resolved
-    return out
-
-
-def _wire_other(event: Event) -> dict[str, Any]:
-    """Non-contact events back in contract shape: their fields, ts in epoch ms."""
-    out: dict[str, Any] = {}
-    for name in event.__dataclass_fields__:
-        value = getattr(event, name)
-        if value is None:
-            continue
-        if name == "ts_ms":
-            out["ts"] = value
-        elif name == "ring_ms":
-            out["ring_seconds"] = value / 1000
-        else:
-            out[name] = value
-    return out

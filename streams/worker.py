@@ -11,7 +11,7 @@ import faust
 from prometheus_client import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from ccpulse.config import Settings
+from ccpulse.config import Settings, mask_url
 from ccpulse.sinks.metrics_server import start_metrics_server
 from ccpulse.sinks.prometheus_sink import MetricsView, PrometheusSink, compact
 from ccpulse.sinks.redis_sink import RedisSink
@@ -53,6 +53,8 @@ def metrics_view(
             "verdicts": dict(health.verdicts),
             "invalid": health.invalid,
             "misrouted": health.misrouted,
+            "over_limit": dict(pipeline.admission.refused),
+            "dead_letter_failures": health.dead_letter_failures,
             "last_event_ms": dict(health.last_event_ms),
             "lag_messages": dict(health.lag_messages),
             "liveness": liveness,
@@ -93,7 +95,7 @@ def build_worker_app(
             await redis_sink.publish(snapshots, intervals, families)
         except Exception as exc:  # Redis down: keep processing, publish again on the next flush
             liveness.observe_flush(time.monotonic() - started, False, time.monotonic(), time.time())
-            log.warning("redis publish failed, will retry: %s", exc)
+            log.warning("redis publish failed, will retry: %s", mask_url(str(exc)))
             for snap in snapshots:
                 pipeline.mark_dirty(snap["tenant"], snap["queue"])
             for record in intervals:
@@ -103,6 +105,15 @@ def build_worker_app(
 
     app, _ = create_app(settings, on_snapshots=publish)
     return app
+
+
+def startup_line(settings: Settings) -> str:
+    """The first log line: where the worker reads and writes, credentials masked."""
+    return (
+        f"ccpulse worker: broker {mask_url(settings.kafka.broker)}, redis "
+        f"{mask_url(settings.redis.url)}, metrics http://{settings.metrics.host}:"
+        f"{settings.metrics.port}/metrics (health: /healthz)"
+    )
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
@@ -116,9 +127,6 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     liveness = WorkerLiveness()
     app = build_worker_app(settings, registry, liveness)
     start_metrics_server(settings.metrics.host, settings.metrics.port, registry, liveness.status)
-    log.warning(
-        "ccpulse worker: broker %s, redis %s, metrics http://%s:%d/metrics (health: /healthz)",
-        settings.kafka.broker, settings.redis.url, settings.metrics.host, settings.metrics.port,
-    )  # fmt: skip
+    log.warning("%s", startup_line(settings))
     worker = Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
