@@ -315,6 +315,17 @@ class Pipeline:
                 if interval_start_ms is not None:
                     self.dirty_intervals[(partition, (tenant, queue), interval_start_ms)] = None
 
+    def republish_all(self, now_ms: int) -> None:
+        """Have the sinks write every queue, and every interval within retention, again (Redis
+        came back empty: its history is only in the engines now)."""
+        floor = now_ms - self.book.engine.interval_retention_hours * 3_600_000
+        for partition, engine in self.engines.items():
+            for qkey, qs in engine.queues.items():
+                self.dirty.add((partition, qkey))
+                starts = {s for (g, _, s) in qs.buckets if g == "i" and s >= floor}
+                for start in sorted(starts):
+                    self.dirty_intervals.setdefault((partition, qkey, start), None)
+
     def interval_records(
         self, limit: int = MAX_INTERVALS_PER_FLUSH, open_intervals: bool = True
     ) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from ccpulse.sinks.redis_sink import RedisSink
 from ccpulse.streams.app import create_app, ensure_topics
 from ccpulse.streams.faust_parts import Worker
 from ccpulse.streams.kpi.engine import QueueKey
-from ccpulse.streams.liveness import WorkerLiveness
+from ccpulse.streams.liveness import RedisOutage, WorkerLiveness
 from ccpulse.streams.pipeline import Pipeline
 
 log = logging.getLogger("ccpulse.worker")
@@ -72,6 +72,7 @@ def build_worker_app(
     latest: dict[QueueKey, dict[str, Any]] = {}
     generation = -1
     open_intervals_due = 0.0
+    outage = RedisOutage()
 
     async def publish(snapshots: list[dict[str, Any]], pipeline: Pipeline) -> None:
         nonlocal generation, open_intervals_due
@@ -82,6 +83,10 @@ def build_worker_app(
         health = pipeline.health
         liveness.observe_progress(health.messages, sum(health.lag_messages.values()), started)
         prometheus.update(metrics_view(pipeline, snapshots, latest, liveness))
+        if not outage.due(started):  # Redis is down: try again after the back-off
+            for snap in snapshots:
+                pipeline.mark_dirty(snap["tenant"], snap["queue"])
+            return
         # Intervals still open go out every `open_interval_refresh_seconds`, ended ones (and
         # late changes to them) at every flush.
         now = time.monotonic()
@@ -93,15 +98,22 @@ def build_worker_app(
         prometheus.update_families(families)
         try:
             await redis_sink.publish(snapshots, intervals, families)
-        except Exception as exc:  # Redis down: keep processing, publish again on the next flush
+        except Exception as exc:  # Redis down: keep processing, publish again after a back-off
             liveness.observe_flush(time.monotonic() - started, False, time.monotonic(), time.time())
-            log.warning("redis publish failed, will retry: %s", mask_url(str(exc)))
+            outage.failed(time.monotonic(), mask_url(str(exc)))
             for snap in snapshots:
                 pipeline.mark_dirty(snap["tenant"], snap["queue"])
             for record in intervals:
                 pipeline.mark_dirty(record["tenant"], record["queue"], record["start_ms"])
         else:
             liveness.observe_flush(time.monotonic() - started, True, time.monotonic(), time.time())
+            outage.succeeded(time.monotonic())
+            if redis_sink.lost:  # Redis came back empty: write everything held again
+                redis_sink.lost = False
+                redis_sink.forget_written()
+                pipeline.republish_all(int(time.time() * 1000))
+                log.warning("redis holds none of this worker's keys (restarted empty?): "
+                            "writing every queue and interval held again")  # fmt: skip
 
     app, _ = create_app(settings, on_snapshots=publish)
     return app
