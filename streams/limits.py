@@ -19,6 +19,8 @@ log = logging.getLogger("ccpulse.worker")
 #: Names over a cap logged one by one at most; past it a single line says logging stopped.
 MAX_LOGGED_NAMES: Final = 1000
 LIMITS: Final = ("tenants", "queues", "agents")
+#: Why a name was refused: (the limit, the error to dead-letter with).
+Refusal = tuple[str, str]
 
 
 class Admission:
@@ -29,7 +31,8 @@ class Admission:
         self.tenants: set[str] = set()
         self.queues: dict[str, set[str]] = {}
         self.agents: dict[str, set[str]] = {}
-        #: Events refused per limit (since the worker started), for /metrics.
+        #: Events refused per limit (since the worker started), for /metrics; counted by the
+        #: caller, once per event.
         self.refused: dict[str, int] = dict.fromkeys(LIMITS, 0)
         self._logged: set[str] = set()
 
@@ -50,8 +53,8 @@ class Admission:
             self.tenants.add(tenant)
             self.agents.setdefault(tenant, set()).add(agent)
 
-    def tenant(self, tenant: str) -> str | None:
-        """None when the tenant is (now) tracked, else the error to dead-letter with."""
+    def tenant(self, tenant: str) -> Refusal | None:
+        """None when the tenant is (now) tracked, else why not."""
         if tenant in self.tenants:
             return None
         if len(self.tenants) >= self.limits.max_tenants:
@@ -59,8 +62,8 @@ class Admission:
         self.tenants.add(tenant)
         return None
 
-    def queue(self, tenant: str, queue: str) -> str | None:
-        """None when the queue is (now) tracked, else the error to dead-letter with."""
+    def queue(self, tenant: str, queue: str) -> Refusal | None:
+        """None when the queue is (now) tracked, else why not."""
         known = self.queues.get(tenant)
         if known is not None and queue in known:
             return None
@@ -74,8 +77,8 @@ class Admission:
         known.add(queue)
         return None
 
-    def agent(self, tenant: str, agent: str) -> str | None:
-        """None when the agent is (now) tracked, else the error to dead-letter with."""
+    def agent(self, tenant: str, agent: str) -> Refusal | None:
+        """None when the agent is (now) tracked, else why not."""
         known = self.agents.get(tenant)
         if known is not None and agent in known:
             return None
@@ -89,8 +92,7 @@ class Admission:
         known.add(agent)
         return None
 
-    def _refuse(self, limit: str, what: str, cap: int) -> str:
-        self.refused[limit] += 1
+    def _refuse(self, limit: str, what: str, cap: int) -> Refusal:
         per = "" if limit == "tenants" else "_per_tenant"
         error = f"{what[:300]} is over [limits] max_{limit}{per} = {cap}"
         if len(self._logged) < MAX_LOGGED_NAMES and what not in self._logged:
@@ -99,4 +101,4 @@ class Admission:
             if len(self._logged) == MAX_LOGGED_NAMES:
                 log.warning("over limit: %d names logged; further ones are only counted "
                             "(ccpulse_over_limit_events_total)", MAX_LOGGED_NAMES)  # fmt: skip
-        return error
+        return limit, error

@@ -193,7 +193,7 @@ class Pipeline:
         admission = self.admission
         tenants = admission.tenants
         agents = admission.agents
-        queue_refused: str | None = ""  # "" until the message's queue was looked up
+        queue_refused: tuple[str, str] | None = ("", "")  # until the queue was looked up
         base = msg.offset << POS_SHIFT
         verdicts = self.health.verdicts
         applied = 0
@@ -204,11 +204,13 @@ class Pipeline:
                     health.misrouted += 1
                     dead_letter(misrouted(event, msg, expected))
                     continue
-                if queue_refused == "":
-                    queue_refused = admission.queue(tenant, queue)
                 if queue_refused is not None:
-                    dead_letter(over_limit(event, msg, queue_refused))
-                    continue
+                    if not queue_refused[0]:
+                        queue_refused = admission.queue(tenant, queue)
+                    if queue_refused is not None:
+                        admission.refused[queue_refused[0]] += 1
+                        dead_letter(over_limit(event, msg, queue_refused[1]))
+                        continue
                 verdict = apply(event, base + index)
             else:
                 if expected != routing_key(event):
@@ -225,7 +227,8 @@ class Pipeline:
                         else admission.tenant(name)
                     )
                     if refused is not None:
-                        dead_letter(over_limit(event, msg, refused))
+                        admission.refused[refused[0]] += 1
+                        dead_letter(over_limit(event, msg, refused[1]))
                         continue
                 families = families or self.family_engines(partition)
                 verdict = Verdict(families[family_of(event)].apply(event, base + index))  # type: ignore[index]

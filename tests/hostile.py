@@ -121,22 +121,46 @@ KINDS: dict[str, tuple[Callable[[random.Random], tuple[bytes | None, bytes]], in
 }
 
 
-def hostile_messages(seed: int, count: int) -> Iterator[tuple[str, bytes | None, bytes]]:
-    """`count` hostile messages as (kind, key, value), reproducible from `seed`."""
+def hostile_messages(
+    seed: int, count: int, key: bytes = b"acme/sales"
+) -> Iterator[tuple[str, bytes | None, bytes]]:
+    """`count` hostile messages as (kind, key, value), reproducible from `seed`; `key` replaces
+    the usual message key (hostile keys stay hostile)."""
     rng = random.Random(seed)
     names = list(KINDS)
     weights = [KINDS[n][1] for n in names]
     for _ in range(count):
         name = rng.choices(names, weights)[0]
-        key, value = KINDS[name][0](rng)
-        yield name, key, value
+        made_key, value = KINDS[name][0](rng)
+        yield name, key if made_key == b"acme/sales" else made_key, value
 
 
-def every_kind(seed: int = 0) -> Iterator[tuple[str, bytes | None, bytes]]:
+def every_kind(
+    seed: int = 0, key: bytes = b"acme/sales"
+) -> Iterator[tuple[str, bytes | None, bytes]]:
     """One message of each kind, then deep nesting at the depths that once mattered."""
     rng = random.Random(seed)
     for name, (make, _) in KINDS.items():
-        key, value = make(rng)
-        yield name, key, value
+        made_key, value = make(rng)
+        yield name, key if made_key == b"acme/sales" else made_key, value
     for depth in (1, 254, 255, 256, 300, 1023, 1024, 1025, 2000):
-        yield "deep", b"acme/sales", nested(depth)
+        yield "deep", key, nested(depth)
+
+
+def elements(value: bytes, max_bytes: int = 1_048_576) -> int:
+    """Elements a message holds as the contract counts them: the items of a JSON array, else
+    one (also for a message that is not JSON, or is over `max_bytes`)."""
+    if len(value) > max_bytes:
+        return 1
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return 1
+    return len(doc) if isinstance(doc, list) else 1
+
+
+def dead_letter_records(value: bytes, per_message: int = 100) -> int:
+    """Dead letters a hostile message gives: one per element up to `per_message`, then one
+    summary record."""
+    n = elements(value)
+    return min(n, per_message) + (n > per_message)

@@ -111,3 +111,11 @@ def test_credentials_never_show_in_the_startup_line() -> None:
     assert "redis://***@host:6379/0" in line
     assert mask_url("rediss://ccpulse:p@ss@h:6380/0") == "rediss://***@h:6380/0"
     assert startup_line(Settings()).count("***") == 0
+
+
+def test_every_event_of_a_refused_batch_is_counted() -> None:
+    pipeline = Pipeline(PolicyBook(), LimitsSettings(max_queues_per_tenant=1))
+    batch = [orjson.loads(offered("acme", "b", n)[1]) for n in range(3)]
+    letters = feed(pipeline, [offered("acme", "a", 0), (b"acme/b", orjson.dumps(batch))])
+    assert len(letters) == 3
+    assert pipeline.admission.refused["queues"] == 3
