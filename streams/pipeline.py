@@ -77,6 +77,10 @@ class Pipeline:
         #: Queues whose figures changed since the sinks last looked.
         self.dirty: set[tuple[int, QueueKey]] = set()
         self._published_minute = -1
+        #: (minute, assignment generation) of the last family snapshots taken in full.
+        self._families_published = (-1, -1)
+        #: Per queue, the interval (wall clock) its snapshot was last taken in.
+        self._published_interval: dict[QueueKey, int] = {}
         #: Intervals whose figures changed since the sinks last took them, in the order they
         #: first changed (a dict used as an ordered set).
         self.dirty_intervals: dict[tuple[int, QueueKey, int], None] = {}
@@ -152,6 +156,7 @@ class Pipeline:
         self.health.lag_messages.pop(partition, None)
         self.dirty = {d for d in self.dirty if d[0] != partition}
         self.dirty_intervals = {d: None for d in self.dirty_intervals if d[0] != partition}
+        self._published_interval.clear()
         self.recount()
         return list(engine.queues) if engine else []
 
@@ -299,14 +304,21 @@ class Pipeline:
         return writes
 
     def family_snapshots(self, now_ms: int) -> list[tuple[str, dict[str, Any]]]:
-        """Every tenant's figures of every other family (agent states tick with the clock)."""
-        return [
-            (name, family.snapshot(tenant, now_ms))
-            for partition, families in self.families.items()
-            if partition not in self.suspended
-            for name, family in families.items()
-            for tenant in family.tenants()
-        ]
+        """Figures of the other families' tenants that changed since the last call; once a
+        minute (and after a rebalance) every tenant's, since agent state times tick with the
+        clock. Flush cost follows what changed, not what is known."""
+        minute = now_ms // 60_000
+        everything = (minute, self.assignment_generation) != self._families_published
+        self._families_published = (minute, self.assignment_generation)
+        out = []
+        for partition, families in self.families.items():
+            if partition in self.suspended:
+                continue
+            for name, family in families.items():
+                dirty = family.dirty_tenants()
+                for tenant in family.tenants() if everything else sorted(dirty):
+                    out.append((name, family.snapshot(tenant, now_ms)))
+        return out
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -322,6 +334,7 @@ class Pipeline:
         """Have the sinks write every queue, and every interval within retention, again (Redis
         came back empty: its history is only in the engines now)."""
         floor = now_ms - self.book.engine.interval_retention_hours * 3_600_000
+        self._families_published = (-1, -1)
         for partition, engine in self.engines.items():
             for qkey, qs in engine.queues.items():
                 self.dirty.add((partition, qkey))
@@ -387,21 +400,34 @@ class Pipeline:
         return qs is not None and qs.calendar.interval_end(start) > qs.watermark_ms
 
     def snapshots(self, now_ms: int, everything: bool = False) -> list[dict[str, Any]]:
-        """Snapshots of queues that changed, or that have contacts waiting (live figures tick)."""
+        """Snapshots of queues that changed, have contacts waiting (live figures tick), or whose
+        rolling windows or current interval moved on since they were last taken.
+
+        Once a minute the rolling windows slide: queues with events within the longest window
+        are taken again. A quiet queue is taken again when the wall-clock interval (or day)
+        rolls over, so its current-interval fields and `as_of` never lag by more than an
+        interval, and the flush costs what changed, not what is known.
+        """
         settings = self.book.engine
         max_wait_ms = settings.max_wait_seconds * 1000
-        # Rolling windows slide by the minute and intervals end: once a minute every queue is
-        # published again, so a quiet queue's windows do not freeze.
         minute = now_ms // 60_000
-        if minute != self._published_minute:
+        sliding = minute != self._published_minute
+        if sliding:
             self._published_minute = minute
-            everything = True
+        horizon = now_ms - (max(settings.rolling_minutes, default=0) + 1) * 60_000
+        published = self._published_interval
         wanted = {d for d in self.dirty if d[0] not in self.suspended}
         for partition, engine in self.engines.items():
             if partition in self.suspended:
                 continue
             for qkey, qs in engine.queues.items():
-                if everything or qs.waiting:
+                if (everything or qs.waiting) or (
+                    sliding
+                    and (
+                        qs.watermark_ms >= horizon
+                        or published.get(qkey) != qs.calendar.interval_start(now_ms)
+                    )
+                ):
                     wanted.add((partition, qkey))
         self.dirty -= wanted
         out = []
@@ -409,10 +435,11 @@ class Pipeline:
             engine = self.engines.get(partition)
             if engine is None or qkey not in engine.queues:
                 continue
+            qs = engine.queues[qkey]
+            published[qkey] = qs.calendar.interval_start(now_ms)
             out.append(
-                queue_snapshot(engine.queues[qkey], now_ms, settings.rolling_minutes, max_wait_ms,
-                               history=False)
-            )  # fmt: skip
+                queue_snapshot(qs, now_ms, settings.rolling_minutes, max_wait_ms, history=False)
+            )
         return out
 
 

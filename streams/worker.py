@@ -73,9 +73,11 @@ def build_worker_app(
     generation = -1
     open_intervals_due = 0.0
     outage = RedisOutage()
+    family_latest: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    family_generation = -1
 
     async def publish(snapshots: list[dict[str, Any]], pipeline: Pipeline) -> None:
-        nonlocal generation, open_intervals_due
+        nonlocal generation, open_intervals_due, family_generation
         if pipeline.assignment_generation != generation:
             generation = pipeline.assignment_generation
             redis_sink.forget_written()
@@ -95,7 +97,15 @@ def build_worker_app(
             open_intervals_due = now + settings.redis.open_interval_refresh_seconds
         intervals = pipeline.interval_records(open_intervals=open_intervals)
         families = pipeline.family_snapshots(int(time.time() * 1000))
-        prometheus.update_families(families)
+        for name, snap in families:  # /metrics shows every tenant's newest figures
+            family_latest[(name, snap["tenant"])] = (name, snap)
+        if pipeline.assignment_generation != family_generation:  # drop tenants given up
+            held = {(n, t) for fams in pipeline.families.values() for n, f in fams.items()
+                    for t in f.tenants()}  # fmt: skip
+            for gone in set(family_latest) - held:
+                del family_latest[gone]
+            family_generation = pipeline.assignment_generation
+        prometheus.update_families(list(family_latest.values()))
         try:
             await redis_sink.publish(snapshots, intervals, families)
         except Exception as exc:  # Redis down: keep processing, publish again after a back-off
