@@ -108,10 +108,13 @@ class LimitsSettings:
     #: A dead letter's copy of the original and of the error is cut to fit this (with the
     #: original's size and SHA-256 recorded); its offset locates the whole message.
     max_dead_letter_bytes: int = 65_536
-    #: Tenants, queues per tenant and agents per tenant this worker tracks.
-    max_tenants: int = 1_000
-    max_queues_per_tenant: int = 2_000
+    #: Tenants, queues (per tenant and in all) and agents (likewise) this worker tracks. Each
+    #: queue costs ~150 Prometheus series per channel and a Redis hash; see docs/deploy.md.
+    max_tenants: int = 100
+    max_queues_per_tenant: int = 1_000
+    max_queues: int = 5_000
     max_agents_per_tenant: int = 5_000
+    max_agents: int = 50_000
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -31,6 +31,8 @@ class Admission:
         self.tenants: set[str] = set()
         self.queues: dict[str, set[str]] = {}
         self.agents: dict[str, set[str]] = {}
+        self.total_queues = 0
+        self.total_agents = 0
         #: Events refused per limit (since the worker started), for /metrics; counted by the
         #: caller, once per event.
         self.refused: dict[str, int] = dict.fromkeys(LIMITS, 0)
@@ -52,6 +54,8 @@ class Admission:
         for tenant, agent in agents:
             self.tenants.add(tenant)
             self.agents.setdefault(tenant, set()).add(agent)
+        self.total_queues = sum(map(len, self.queues.values()))
+        self.total_agents = sum(map(len, self.agents.values()))
 
     def tenant(self, tenant: str) -> Refusal | None:
         """None when the tenant is (now) tracked, else why not."""
@@ -74,7 +78,11 @@ class Admission:
         cap = self.limits.max_queues_per_tenant
         if len(known) >= cap:
             return self._refuse("queues", f"queue {tenant!r}/{queue!r}", cap)
+        if self.total_queues >= self.limits.max_queues:
+            return self._refuse("queues", f"queue {tenant!r}/{queue!r}", self.limits.max_queues,
+                                "max_queues")  # fmt: skip
         known.add(queue)
+        self.total_queues += 1
         return None
 
     def agent(self, tenant: str, agent: str) -> Refusal | None:
@@ -87,14 +95,18 @@ class Admission:
             return error
         known = self.agents.setdefault(tenant, set())
         cap = self.limits.max_agents_per_tenant
+        what = f"agent {agent[:200]!r} of tenant {tenant!r}"
         if len(known) >= cap:
-            return self._refuse("agents", f"agent {agent!r} of tenant {tenant!r}", cap)
+            return self._refuse("agents", what, cap)
+        if self.total_agents >= self.limits.max_agents:
+            return self._refuse("agents", what, self.limits.max_agents, "max_agents")
         known.add(agent)
+        self.total_agents += 1
         return None
 
-    def _refuse(self, limit: str, what: str, cap: int) -> Refusal:
-        per = "" if limit == "tenants" else "_per_tenant"
-        error = f"{what[:300]} is over [limits] max_{limit}{per} = {cap}"
+    def _refuse(self, limit: str, what: str, cap: int, setting: str | None = None) -> Refusal:
+        setting = setting or ("max_tenants" if limit == "tenants" else f"max_{limit}_per_tenant")
+        error = f"{what[:300]} is over [limits] {setting} = {cap}"
         if len(self._logged) < MAX_LOGGED_NAMES and what not in self._logged:
             self._logged.add(what)
             log.warning("over limit: %s (its events are dead-lettered)", error)

@@ -119,3 +119,12 @@ def test_every_event_of_a_refused_batch_is_counted() -> None:
     letters = feed(pipeline, [offered("acme", "a", 0), (b"acme/b", orjson.dumps(batch))])
     assert len(letters) == 3
     assert pipeline.admission.refused["queues"] == 3
+
+
+def test_the_worker_wide_caps_bound_queues_and_agents_over_all_tenants() -> None:
+    pipeline = Pipeline(PolicyBook(), LimitsSettings(max_queues=3, max_agents=2))
+    items = [offered(f"t{i}", "q", i) for i in range(4)]
+    items += [login(f"t{i}", "a", 10 + i) for i in range(3)]
+    letters = feed(pipeline, items)
+    assert [d.error.split("[limits] ")[1] for d in letters] == ["max_queues = 3", "max_agents = 2"]
+    assert len(held_queues(pipeline)) == 3
