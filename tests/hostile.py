@@ -121,16 +121,22 @@ KINDS: dict[str, tuple[Callable[[random.Random], tuple[bytes | None, bytes]], in
 }
 
 
+#: Weights for runs of a million: the megabyte-sized kinds about once in 5,000 messages.
+BULK_WEIGHTS: dict[str, float] = {**{n: w for n, (_, w) in KINDS.items()},
+                                  "huge_string": 0.02, "bad_batch": 0.02}  # fmt: skip
+
+
 def hostile_messages(
-    seed: int, count: int, key: bytes = b"acme/sales"
+    seed: int, count: int, key: bytes = b"acme/sales", weights: dict[str, float] | None = None
 ) -> Iterator[tuple[str, bytes | None, bytes]]:
     """`count` hostile messages as (kind, key, value), reproducible from `seed`; `key` replaces
-    the usual message key (hostile keys stay hostile)."""
+    the usual message key (hostile keys stay hostile); `weights` overrides `KINDS`' weights."""
     rng = random.Random(seed)
     names = list(KINDS)
-    weights = [KINDS[n][1] for n in names]
+    chosen = weights or {n: w for n, (_, w) in KINDS.items()}
+    weights_list = [chosen[n] for n in names]
     for _ in range(count):
-        name = rng.choices(names, weights)[0]
+        name = rng.choices(names, weights_list)[0]
         made_key, value = KINDS[name][0](rng)
         yield name, key if made_key == b"acme/sales" else made_key, value
 
