@@ -11,12 +11,15 @@ import gc
 import hashlib
 import json
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ccpulse import cli
 from ccpulse.config import LimitsSettings
 from ccpulse.report import build_report
 from ccpulse.schemas import decode_message
@@ -164,3 +167,19 @@ def test_the_report_reads_hostile_lines_and_counts_only_valid_events() -> None:
     clean = build_report(valid, PolicyBook(), at_ms=NOW)
     dirty = build_report(lines, PolicyBook(), at_ms=NOW)
     assert dirty["queues"] == clean["queues"]
+
+
+def test_ccpulse_report_reads_a_file_of_hostile_lines_without_a_traceback(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    valid = [orjson.dumps(offered(n)) for n in range(20)]
+    hostile = [v.replace(b"\n", b" ") for _, _, v in every_kind()]
+    hostile += [v.replace(b"\n", b" ") for _, _, v in hostile_messages(11, 300)]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(hostile[:150] + valid + hostile[150:]) + b"\n")
+    assert cli.main(["report", str(path), "--format", "json", "--at", str(NOW)]) == 0
+    out, err = capsysbinary.readouterr()
+    report = orjson.loads(out)
+    assert report["input"]["events"] == 20
+    assert report["input"]["rejected"] > len(hostile)
+    assert b"Traceback" not in err
