@@ -6,6 +6,7 @@ Kept free of Faust so it can be tested directly; `app.py` wires it to topics and
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,10 @@ POS_SHIFT = 20
 MAX_EVENTS_PER_MESSAGE = 1 << POS_SHIFT
 #: Interval hashes written to Redis per flush at most (see `Pipeline.interval_records`).
 MAX_INTERVALS_PER_FLUSH = 1000
+#: Queue snapshots taken per flush at most: a flush of every queue of a big worker (after a
+#: rebalance, or Redis came back empty) would be one enormous transaction that may never finish
+#: in time. The rest stay pending and go out in the next flushes, in turn.
+MAX_QUEUES_PER_FLUSH = 2000
 
 
 @dataclass(slots=True)
@@ -79,6 +84,8 @@ class Pipeline:
         self._published_minute = -1
         #: (minute, assignment generation) of the last family snapshots taken in full.
         self._families_published = (-1, -1)
+        #: The last queue taken by a flush that could not take them all.
+        self._snapshot_cursor: tuple[int, QueueKey] = (-1, ("", ""))
         #: Per queue, the interval (wall clock) its snapshot was last taken in.
         self._published_interval: dict[QueueKey, int] = {}
         #: Intervals whose figures changed since the sinks last took them, in the order they
@@ -399,7 +406,9 @@ class Pipeline:
         qs = engine.queues.get(qkey) if engine else None
         return qs is not None and qs.calendar.interval_end(start) > qs.watermark_ms
 
-    def snapshots(self, now_ms: int, everything: bool = False) -> list[dict[str, Any]]:
+    def snapshots(
+        self, now_ms: int, everything: bool = False, limit: int = MAX_QUEUES_PER_FLUSH
+    ) -> list[dict[str, Any]]:
         """Snapshots of queues that changed, have contacts waiting (live figures tick), or whose
         rolling windows or current interval moved on since they were last taken.
 
@@ -430,8 +439,14 @@ class Pipeline:
                 ):
                     wanted.add((partition, qkey))
         self.dirty -= wanted
+        taken = sorted(wanted)
+        if len(taken) > limit:  # in turn, from after the last one taken: none waits for ever
+            first = bisect.bisect_right(taken, self._snapshot_cursor)
+            taken = (taken[first:] + taken[:first])[:limit]
+            self.dirty |= wanted.difference(taken)
+            self._snapshot_cursor = taken[-1]
         out = []
-        for partition, qkey in sorted(wanted):
+        for partition, qkey in taken:
             engine = self.engines.get(partition)
             if engine is None or qkey not in engine.queues:
                 continue

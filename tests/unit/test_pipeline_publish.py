@@ -169,3 +169,18 @@ def test_agent_figures_are_rebuilt_when_they_change_and_once_a_minute() -> None:
     assert [n for n, _ in pipeline.family_snapshots(now + 1_000)] == ["agents"]
     assert pipeline.family_snapshots(now + 1_500) == []
     assert [n for n, _ in pipeline.family_snapshots(now + 60_000)] == ["agents"]  # a new minute
+
+
+def test_a_flush_takes_a_bounded_number_of_queues_and_every_queue_gets_its_turn() -> None:
+    pipeline = Pipeline(PolicyBook())
+    for q in range(50):
+        event = {"event_id": f"e{q}", "type": "contact.blocked", "reason": "full",
+                 "ts": T0, "queue": f"q{q:02d}", "contact_id": f"c{q}"}  # fmt: skip
+        pipeline.process(Message("cc", 0, q, f"default/q{q:02d}".encode(), orjson.dumps(event)),
+                         lambda _: None)  # fmt: skip
+    pipeline.table_writes()
+    now = T0 + 60_000
+    flushes = [sorted(s["queue"] for s in pipeline.snapshots(now, limit=20)) for _ in range(3)]
+    assert [len(f) for f in flushes] == [20, 20, 10]
+    assert sorted(q for f in flushes for q in f) == [f"q{q:02d}" for q in range(50)]
+    assert pipeline.snapshots(now, limit=20) == []  # all taken: nothing pending
