@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,7 @@ def create_app(
         help="KPI engine records (buckets, contacts, queue metas), keyed by input partition",
     )
 
-    dead_letters: list[DeadLetter] = []
+    dead_letters: deque[DeadLetter] = deque()  # popped from the front: O(1), not O(n)
     state_lock = asyncio.Lock()
     dead_count = 0
 
@@ -173,7 +174,7 @@ def create_app(
                 )
             # Popped from the front in place, so that a write that fails leaves the rest queued.
             while dead_letters:
-                item = dead_letters.pop(0)
+                item = dead_letters.popleft()
                 try:
                     await deadletter.send(key=item.kafka_key(),
                                           value=item.to_bytes(max_dead_letter_bytes))  # fmt: skip
