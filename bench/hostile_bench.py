@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import orjson  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 
 from ccpulse.embedded import Service, start_broker, start_redis  # noqa: E402
@@ -150,7 +151,7 @@ def hostile_run(broker: Service, redis: Service, events: list[dict[str, Any]], c
 
 
 def cardinality_run(broker: Service, redis: Service, queues: int, agents: int,
-                    tmp: Path) -> dict[str, Any]:  # fmt: skip
+                    tmp: Path, waiting: bool = False) -> dict[str, Any]:  # fmt: skip
     dep = Deployment(broker, redis, f"hc{uuid.uuid4().hex[:8]}")
     config = tmp / f"{dep.name}.toml"
     config.write_text("[limits]\nmax_queues = 1000000\nmax_queues_per_tenant = 1000000\n"
@@ -159,10 +160,12 @@ def cardinality_run(broker: Service, redis: Service, queues: int, agents: int,
     dep.create_topics()
     now = int(time.time() * 1000)
     items: list[tuple[bytes | None, bytes]] = []
-    import orjson
-
     for q in range(queues):
-        event = {"event_id": f"o{q}", "type": "contact.offered", "ts": now - 120_000,
+        # A blocked contact: the queue is quiet afterwards. An offered one would wait, and a
+        # queue with a contact waiting is written at every flush (its live wait ticks).
+        kind = {"type": "contact.offered"} if waiting else {"type": "contact.blocked",
+                                                              "reason": "full"}  # fmt: skip
+        event = {"event_id": f"o{q}", **kind, "ts": now - 120_000,
                  "queue": f"q{q:06d}", "contact_id": f"c{q}"}  # fmt: skip
         items.append((f"default/q{q:06d}".encode(), orjson.dumps(event)))
     for a in range(agents):
@@ -196,7 +199,7 @@ def cardinality_run(broker: Service, redis: Service, queues: int, agents: int,
         count1 = metric_sum(text, "ccpulse_flush_duration_seconds_count")
         sum1 = metric_sum(text, "ccpulse_flush_duration_seconds_sum")
         return {
-            "queues": queues, "agents": agents,
+            "queues": queues, "agents": agents, "contact_waiting_per_queue": waiting,
             "rss_mb": round(proc_status(proc.pid, "VmRSS"), 1),
             "idle_cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
             "flush_ms_mean_idle": round(1000 * (sum1 - sum0) / max(1.0, count1 - count0), 2),
@@ -214,6 +217,9 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=20_000, help="contacts of valid history")
     parser.add_argument("--only", default="hostile,cardinality")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per hostile run, s")
+    parser.add_argument("--waiting", action="store_true",
+                        help="cardinality queues each with a contact waiting (written at every "
+                        "flush), not quiet")  # fmt: skip
     args = parser.parse_args()
     broker, redis = start_broker(), start_redis()
     tmp = ROOT / ".ccpulse" / "bench"
@@ -231,8 +237,8 @@ def main() -> None:
             print(f"peak RSS with garbage / without: {ratio:.2f}x (target < 2x)", flush=True)
         if "cardinality" in args.only:
             for queues, agents in ((1_000, 0), (10_000, 0), (0, 20_000)):
-                print("cardinality", cardinality_run(broker, redis, queues, agents, tmp),
-                      flush=True)  # fmt: skip
+                result = cardinality_run(broker, redis, queues, agents, tmp, args.waiting)
+                print("cardinality", result, flush=True)
     finally:
         redis.stop()
         broker.stop()

@@ -112,7 +112,7 @@ class LimitsSettings:
     #: queue costs ~150 Prometheus series per channel and a Redis hash; see docs/deploy.md.
     max_tenants: int = 100
     max_queues_per_tenant: int = 2_000
-    max_queues: int = 5_000
+    max_queues: int = 2_000
     max_agents_per_tenant: int = 5_000
     max_agents: int = 50_000
 
