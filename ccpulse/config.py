@@ -8,6 +8,7 @@ docs/configuration.md.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -26,6 +27,16 @@ from ccpulse.streams.kpi.policy import (
 from ccpulse.wallboard.settings import WallboardSettings, wallboard_settings
 
 ENV_PREFIX = "CCPULSE_"
+#: Sections that `CCPULSE_<SECTION>_<KEY>` variables may set.
+ENV_SECTIONS = ("kafka", "redis", "metrics", "limits", "engine", "defaults", "wallboard")
+#: `scheme://user:password@host` in a URL: the part to hide when a URL is logged or shown.
+_CREDENTIALS_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<auth>[^/?#\s]*)@")
+
+
+def mask_url(text: str) -> str:
+    """`text` with the credentials of every URL in it replaced by `***` (user names too: an
+    ACL user name is half a secret). For log lines, banners and error messages."""
+    return _CREDENTIALS_RE.sub(lambda m: f"{m['scheme']}***@", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +96,45 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    """What one worker takes on at most (docs/operations.md, "Limits and failure modes").
+
+    Input past a limit is dead-lettered (reason `over_limit` for names, `invalid` for
+    messages), counted in metrics and logged once per name: never silently tracked or dropped.
+    """
+
+    #: Messages larger than this are dead-lettered whole, unread (Kafka's default is ~1 MB).
+    max_message_bytes: int = 1_048_576
+    #: Elements of one JSON array message that are decoded; the rest go to one summary record.
+    max_elements_per_message: int = 10_000
+    #: Refused elements of one message dead-lettered one by one; the rest in one summary record.
+    max_dead_letters_per_message: int = 100
+    #: A dead letter's copy of the original and of the error is cut to fit this (with the
+    #: original's size and SHA-256 recorded); its offset locates the whole message.
+    max_dead_letter_bytes: int = 65_536
+    #: Tenants, queues (per tenant and in all) and agents (likewise) this worker tracks. Each
+    #: queue costs ~150 Prometheus series per channel and a Redis hash; see docs/deploy.md.
+    max_tenants: int = 100
+    max_queues_per_tenant: int = 2_000
+    max_queues: int = 2_000
+    max_agents_per_tenant: int = 5_000
+    max_agents: int = 50_000
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"[limits] {f.name} must be a whole number >= 1, got {value!r}")
+        if self.max_dead_letter_bytes < 1024:
+            raise ValueError("[limits] max_dead_letter_bytes must be at least 1024")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
     policies: PolicyBook = field(default_factory=PolicyBook)
     wallboard: WallboardSettings = field(default_factory=WallboardSettings)
     #: (tenant, queue) -> opening hours (ccpulse/opening_hours.py); none: open around the clock.
@@ -102,7 +148,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     doc: dict[str, Any] = _read_file(Path(path)) if path else {}
     for section, key, value in _env_overrides(env):
         doc.setdefault(section, {})[key] = value
-    known = {"kafka", "redis", "metrics", "engine", "defaults", "tenants", "queues",
+    known = {"kafka", "redis", "metrics", "limits", "engine", "defaults", "tenants", "queues",
              "opening_hours", "wallboard"}  # fmt: skip
     unknown = set(doc) - known
     if unknown:
@@ -111,6 +157,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         kafka=_section(KafkaSettings, doc.get("kafka", {}), "kafka"),
         redis=_section(RedisSettings, doc.get("redis", {}), "redis"),
         metrics=_section(MetricsSettings, doc.get("metrics", {}), "metrics"),
+        limits=_section(LimitsSettings, doc.get("limits", {}), "limits"),
         policies=_policy_book(doc),
         wallboard=wallboard_settings(doc.get("wallboard", {})),
         opening_hours=parse_opening_hours(doc.get("opening_hours", {})),
@@ -127,15 +174,16 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def _env_overrides(env: dict[str, str]) -> list[tuple[str, str, Any]]:
-    """`CCPULSE_SECTION_KEY=value` for the sections kafka, redis, metrics, engine, defaults,
-    wallboard (its scalar keys: host, port, tenant, queues, tiles, columns, stale_seconds)."""
+    """`CCPULSE_SECTION_KEY=value` for the sections kafka, redis, metrics, limits, engine,
+    defaults, wallboard (its scalar keys: host, port, tenant, queues, tiles, columns,
+    stale_seconds)."""
     out = []
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
             continue
         rest = name[len(ENV_PREFIX) :].lower()
         section, _, key = rest.partition("_")
-        if section in ("kafka", "redis", "metrics", "engine", "defaults", "wallboard") and key:
+        if section in ENV_SECTIONS and key:
             out.append((section, key, _parse_scalar(raw)))
     return out
 

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import orjson
 
-from ccpulse.config import Settings
+from ccpulse.config import Settings, mask_url
 from ccpulse.embedded import (
     Service,
     ServiceError,
@@ -148,8 +148,8 @@ def run_demo(settings: Settings, backfill_hours: float, duration: float | None, 
         print(
             f"""
 ccpulse demo running (Ctrl-C stops everything)
-  broker      kafka://127.0.0.1:{broker.port}  (embedded Tansu, topic {topic})
-  redis       redis://127.0.0.1:{redis.port}/0
+  broker      {mask_url(settings.kafka.broker)}  (embedded Tansu, topic {topic})
+  redis       {mask_url(settings.redis.url)}
   metrics     http://127.0.0.1:{metrics_port}/metrics  (health: /healthz)
   wallboard   http://{settings.wallboard.host}:{wallboard_port}/
   prometheus  {prometheus_line}

@@ -90,7 +90,7 @@ class Rejection:
 
     def describe(self) -> str:
         """One line naming the event, the field and the problem."""
-        who = f"event {self.event_id!r}" if self.event_id else "event"
+        who = f"event {_show(self.event_id)}" if self.event_id else "event"
         if self.index is not None:
             who += f" (#{self.index} in batch)"
         where = f" field {self.field!r}:" if self.field else ""
@@ -99,10 +99,20 @@ class Rejection:
 
 @dataclass(slots=True)
 class DecodeResult:
-    """The events a message held and the elements that were refused."""
+    """The events a message held and the elements that were refused.
+
+    Past `max_rejections` refused elements are only counted (`unreported`, by field in
+    `unreported_fields`), and elements past `max_elements` are not decoded at all (`excess`):
+    the work and memory one message can cost stay bounded, whatever it holds.
+    """
 
     events: list[Event] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    unreported: int = 0
+    unreported_fields: dict[str, int] = field(default_factory=dict)
+    excess: int = 0
+    #: Elements the message held (decoded or not).
+    elements: int = 0
 
 
 class _Invalid(Exception):
@@ -112,21 +122,46 @@ class _Invalid(Exception):
         self.reason = reason
 
 
-def decode_message(raw: bytes | str, now_ms: int | None = None) -> DecodeResult:
-    """Decode one Kafka message (or one line of an events file)."""
+#: Characters of a refused value quoted in an error message.
+SHOWN_CHARS: Final = 80
+
+
+def decode_message(
+    raw: bytes | str,
+    now_ms: int | None = None,
+    *,
+    max_bytes: int | None = None,
+    max_elements: int | None = None,
+    max_rejections: int | None = None,
+) -> DecodeResult:
+    """Decode one Kafka message (or one line of an events file); never raises.
+
+    The limits (None: none) bound one message: over `max_bytes` it is refused whole, unread;
+    elements past `max_elements` are counted in `excess`; refusals past `max_rejections` are
+    counted in `unreported`.
+    """
     if isinstance(raw, str):
-        raw = raw.encode()
+        raw = raw.encode("utf-8", "surrogatepass")
+    if max_bytes is not None and len(raw) > max_bytes:
+        reason = f"message of {len(raw)} bytes is over the limit of {max_bytes} bytes"
+        return DecodeResult([], [Rejection(reason, raw)], elements=1)
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return DecodeResult([], [Rejection(f"not valid JSON: {exc}", raw)])
+        refused = Rejection(f"not valid JSON: {exc}", raw)
+        return DecodeResult([], [refused], elements=1)
     now = int(time.time() * 1000) if now_ms is None else now_ms
     result = DecodeResult([], [])
     if isinstance(doc, list):
+        result.elements = len(doc)
+        if max_elements is not None and len(doc) > max_elements:
+            result.excess = len(doc) - max_elements
+            del doc[max_elements:]
         for i, item in enumerate(doc):
-            _decode_into(result, item, now, i)
+            _decode_into(result, item, now, i, max_rejections)
     else:
-        _decode_into(result, doc, now, None)
+        result.elements = 1
+        _decode_into(result, doc, now, None, max_rejections, raw)
     return result
 
 
@@ -134,24 +169,67 @@ def decode_object(obj: Any, now_ms: int | None = None) -> Event | Rejection:
     """Validate one already-parsed JSON object."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     result = DecodeResult()
-    _decode_into(result, obj, now, None)
+    _decode_into(result, obj, now, None, None)
     return result.events[0] if result.events else result.rejections[0]
 
 
-def _decode_into(result: DecodeResult, obj: Any, now_ms: int, index: int | None) -> None:
+def _decode_into(
+    result: DecodeResult,
+    obj: Any,
+    now_ms: int,
+    index: int | None,
+    max_rejections: int | None,
+    raw: bytes | None = None,
+) -> None:
     try:
         result.events.append(_validate(obj, now_ms))
+        return
     except _Invalid as exc:
-        event_id = obj.get("event_id", obj.get("id")) if isinstance(obj, dict) else None
-        result.rejections.append(
-            Rejection(
-                exc.reason,
-                orjson.dumps(obj),
-                event_id if isinstance(event_id, str) else None,
-                exc.field,
-                index,
-            )
+        reason, field_name = exc.reason, exc.field
+    except Exception as exc:  # no input may stop the decoder
+        reason, field_name = f"could not be validated ({type(exc).__name__})", None
+    if max_rejections is not None and len(result.rejections) >= max_rejections:
+        result.unreported += 1
+        counts = result.unreported_fields
+        name = field_name or "element"
+        counts[name] = counts.get(name, 0) + 1
+        return
+    event_id = obj.get("event_id", obj.get("id")) if isinstance(obj, dict) else None
+    result.rejections.append(
+        Rejection(
+            reason,
+            _element_bytes(obj) if raw is None else raw,
+            event_id if isinstance(event_id, str) else None,
+            field_name,
+            index,
         )
+    )
+
+
+def _element_bytes(obj: Any) -> bytes:
+    """A refused element's JSON, in bytes of its own size (the dead letter cuts it to size).
+
+    orjson's output keeps its whole buffer (kilobytes), hence the copy; an element nested
+    deeper than orjson writes (255 levels) is named instead of copied.
+    """
+    try:
+        out = orjson.dumps(obj)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        return orjson.dumps(f"<element not re-encoded: {exc}>")
+    return bytes(memoryview(out))
+
+
+def _show(value: Any) -> str:
+    """A refused value for an error message: its repr, cut to `SHOWN_CHARS` characters."""
+    if isinstance(value, str | list | dict) and len(value) > SHOWN_CHARS:
+        value = (
+            value[:SHOWN_CHARS] if not isinstance(value, dict) else dict(list(value.items())[:8])
+        )
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"<{type(value).__name__} nested too deep>"
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def _validate(obj: Any, now_ms: int) -> Event:
@@ -164,7 +242,7 @@ def _validate(obj: Any, now_ms: int) -> Event:
         raise _Invalid("type", "required string missing")
     found = _BY_TYPE.get(etype)
     if found is None:
-        raise _Invalid("type", f"unknown event type {etype!r}")
+        raise _Invalid("type", f"unknown event type {_show(etype)}")
     shared_type, build = found
     return build(obj, shared_type, now_ms)
 
@@ -202,12 +280,12 @@ def _ticket(obj: dict[str, Any], etype: str, now_ms: int) -> TicketEvent:
     if created or obj.get("channel") is not None:
         channel = obj.get("channel", "email")
         if channel not in CHANNELS:
-            raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
+            raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, got {_show(channel)}")
     if created or obj.get("priority") is not None:
         priority = obj.get("priority", "normal")
         if priority not in TICKET_PRIORITIES:
             raise _Invalid(
-                "priority", f"must be one of {', '.join(TICKET_PRIORITIES)}, got {priority!r}"
+                "priority", f"must be one of {', '.join(TICKET_PRIORITIES)}, got {_show(priority)}"
             )
     if created or etype == TICKET_ASSIGNED or obj.get("group") is not None:
         group = _name(obj, "group", default="default")
@@ -232,15 +310,17 @@ def _survey(obj: dict[str, Any], etype: str, now_ms: int) -> SurveyEvent:
     survey = _choice(obj, "survey", SURVEY_KINDS)
     score = obj.get("score")
     if isinstance(score, bool) or not isinstance(score, int | float) or score != score:
-        raise _Invalid("score", f"required number missing or not a number: {score!r}")
+        raise _Invalid("score", f"required number missing or not a number: {_show(score)}")
     low, high = SURVEY_SCORE_RANGE[survey]
     if not low <= score <= high:
-        raise _Invalid("score", f"a {survey} score is between {low:g} and {high:g}, got {score!r}")
+        raise _Invalid(
+            "score", f"a {survey} score is between {low:g} and {high:g}, got {_show(score)}"
+        )
     if survey == "nps" and score != int(score):
-        raise _Invalid("score", f"an nps score is a whole number 0-10, got {score!r}")
+        raise _Invalid("score", f"an nps score is a whole number 0-10, got {_show(score)}")
     channel = obj.get("channel", "voice")
     if channel not in CHANNELS:
-        raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
+        raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, got {_show(channel)}")
     queue = _name(obj, "queue") if obj.get("queue") is not None else None
     ids = {
         name: (_ident(obj, name) if obj.get(name) is not None else None)
@@ -254,14 +334,14 @@ def _label(obj: dict[str, Any], name: str) -> str:
     """A free-text label such as a pause reason: 1-64 printable characters."""
     value = obj.get(name)
     if not isinstance(value, str) or not value or len(value) > 64 or not value.isprintable():
-        raise _Invalid(name, f"must be 1-64 printable characters, got {value!r}")
+        raise _Invalid(name, f"must be 1-64 printable characters, got {_show(value)}")
     return value
 
 
 def _flag(obj: dict[str, Any], name: str, default: bool) -> bool:
     value = obj.get(name, default)
     if not isinstance(value, bool):
-        raise _Invalid(name, f"must be true or false, got {value!r}")
+        raise _Invalid(name, f"must be true or false, got {_show(value)}")
     return value
 
 
@@ -305,7 +385,7 @@ def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
     channel = _CHANNELS.get(channel) if isinstance(channel, str) else None
     if channel is None:
         raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, "
-                       f"got {obj.get('channel')!r}")  # fmt: skip
+                       f"got {_show(obj.get('channel'))}")  # fmt: skip
     contact_id = sys.intern(_ident(obj, "contact_id"))  # one copy for all its events
     agent_id = None
     wait_ms = None
@@ -338,7 +418,7 @@ def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
         wrap_ms = _duration(obj, "wrap_seconds", required=False) or 0
         resolved = obj.get("resolved")
         if resolved is not None and not isinstance(resolved, bool):
-            raise _Invalid("resolved", f"must be true or false, got {resolved!r}")
+            raise _Invalid("resolved", f"must be true or false, got {_show(resolved)}")
     return ContactEvent(
         event_id, etype, ts_ms, tenant, queue, channel, contact_id, agent_id,
         wait_ms, reason, to_queue, talk_ms, hold_ms, wrap_ms, resolved,
@@ -349,7 +429,7 @@ def _ident(obj: dict[str, Any], name: str) -> str:
     value = obj.get(name)
     if type(value) is not str or not value:
         raise _Invalid(name, "required non-empty string missing" if value is None else
-                       f"must be a non-empty string, got {value!r}")  # fmt: skip
+                       f"must be a non-empty string, got {_show(value)}")  # fmt: skip
     if len(value) > MAX_ID_LEN or not value.isprintable():
         raise _Invalid(name, f"must be at most {MAX_ID_LEN} printable characters")
     return value
@@ -377,7 +457,7 @@ def _name(obj: dict[str, Any], name: str, default: str | None = None) -> str:
         raise _Invalid(
             name,
             "must be 1-128 letters, digits, spaces or _ . @ + ~ -, starting with a letter, "
-            f"digit or _, got {value!r}",
+            f"digit or _, got {_show(value)}",
         )
     return _shared(value)
 
@@ -385,7 +465,7 @@ def _name(obj: dict[str, Any], name: str, default: str | None = None) -> str:
 def _choice(obj: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:
     value = obj.get(name)
     if value not in allowed:
-        raise _Invalid(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+        raise _Invalid(name, f"must be one of {', '.join(allowed)}, got {_show(value)}")
     return str(value)
 
 
@@ -396,11 +476,11 @@ def _duration(obj: dict[str, Any], name: str, required: bool) -> int | None:
             raise _Invalid(name, "required number of seconds missing")
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Invalid(name, f"must be a number of seconds, got {value!r}")
+        raise _Invalid(name, f"must be a number of seconds, got {_show(value)}")
     if value != value or value < 0:
-        raise _Invalid(name, f"must be a non-negative number of seconds, got {value!r}")
+        raise _Invalid(name, f"must be a non-negative number of seconds, got {_show(value)}")
     if value > MAX_DURATION_S:
-        raise _Invalid(name, f"must be at most {MAX_DURATION_S} seconds, got {value!r}")
+        raise _Invalid(name, f"must be at most {MAX_DURATION_S} seconds, got {_show(value)}")
     return round(value * 1000)
 
 
@@ -415,26 +495,28 @@ def _ts(obj: dict[str, Any], now_ms: int) -> int:
     if value is None:
         raise _Invalid("ts", "required timestamp missing")
     if isinstance(value, bool):
-        raise _Invalid("ts", f"must be RFC 3339 or epoch milliseconds, got {value!r}")
+        raise _Invalid("ts", f"must be RFC 3339 or epoch milliseconds, got {_show(value)}")
     if isinstance(value, int):
         ts_ms = value
     elif isinstance(value, str):
         if not RFC3339_RE.match(value):
             hint = "needs an offset or Z" if _NAIVE_RE.match(value) else "expected e.g."
             raise _Invalid(
-                "ts", f"not an RFC 3339 timestamp ({hint} 2026-03-10T09:00:00Z): {value!r}"
+                "ts", f"not an RFC 3339 timestamp ({hint} 2026-03-10T09:00:00Z): {_show(value)}"
             )
         try:
             parsed = datetime.fromisoformat(_FRACTION_RE.sub(r"\1", value))
         except ValueError:
-            raise _Invalid("ts", f"not a valid date or time: {value!r}") from None
+            raise _Invalid("ts", f"not a valid date or time: {_show(value)}") from None
         ts_ms = datetime_ms(parsed)
     else:
-        raise _Invalid("ts", f"must be RFC 3339 or integer epoch milliseconds, got {value!r}")
+        raise _Invalid("ts", f"must be RFC 3339 or integer epoch milliseconds, got {_show(value)}")
     if ts_ms < MIN_TS_MS:
-        raise _Invalid("ts", f"{value!r} is before 2000 (epoch seconds instead of milliseconds?)")
+        raise _Invalid(
+            "ts", f"{_show(value)} is before 2000 (epoch seconds instead of milliseconds?)"
+        )
     if ts_ms > now_ms + MAX_FUTURE_MS:
-        raise _Invalid("ts", f"{value!r} is more than {MAX_FUTURE_MS // 1000} s in the future")
+        raise _Invalid("ts", f"{_show(value)} is more than {MAX_FUTURE_MS // 1000} s in the future")
     return ts_ms
 
 

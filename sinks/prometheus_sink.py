@@ -305,7 +305,23 @@ def _health(health: dict[str, Any]) -> Iterator[Metric]:
     invalid.add_metric(["invalid"], health["invalid"])
     invalid.add_metric(["misrouted"], health["misrouted"])
     invalid.add_metric(["too_late"], health["verdicts"].get("too_late", 0))
+    refused = health.get("over_limit", {})
+    invalid.add_metric(["over_limit"], sum(refused.values()))
     yield invalid
+    over = CounterMetricFamily(
+        "ccpulse_over_limit_events",
+        "Events refused because their tenant, queue or agent is past a [limits] cap",
+        labels=["limit"],
+    )
+    for limit, count in refused.items():
+        over.add_metric([limit], count)
+    yield over
+    failed = CounterMetricFamily(
+        "ccpulse_dead_letter_write_failures",
+        "Dead letters the broker refused or that could not be sent (the input goes on)",
+    )
+    failed.add_metric([], health.get("dead_letter_failures", 0))
+    yield failed
     last = GaugeMetricFamily(
         "ccpulse_last_event_timestamp_seconds", "Event time of the newest event seen, per topic",
         labels=["topic"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +123,15 @@ class RedisSink:
         self._full_due_ms: dict[str, int] = {}
         #: Per queue, the interval hash kept in `_written` (older intervals are not cached).
         self._cached_interval: dict[tuple[str, str], str] = {}
+        #: A marker key holding a token set by the first writer into an empty Redis. Created by
+        #: this sink, or a token other than the one it last saw, means Redis lost its keys (a
+        #: restart without persistence, FLUSHALL) and everything held must be written again.
+        self.marker_key = f"{self.prefix}:epoch"
+        self._token = uuid.uuid4().hex.encode()
+        self._seen_token: bytes | None = None
+        #: Set by `publish` when Redis was found empty (or reset); the worker reads and clears
+        #: it and republishes every queue and interval it holds.
+        self.lost = False
 
     async def publish(
         self,
@@ -135,6 +145,8 @@ class RedisSink:
         ttl = self.settings.ttl_seconds
         index = f"{self.prefix}:queues"
         pipe = self.client.pipeline(transaction=True)
+        pipe.set(self.marker_key, self._token, nx=True)  # True: the marker was missing
+        pipe.get(self.marker_key)
         updates: list[_HashUpdate] = []
         newest = 0
         members: dict[str, int] = {}
@@ -193,6 +205,10 @@ class RedisSink:
         except BaseException:
             self.forget_written()  # what Redis holds is unknown now: next time, all in full
             raise
+        created, token = results[0], results[1]
+        if created or (self._seen_token is not None and token != self._seen_token):
+            self.lost = True
+        self._seen_token = token
         lost = [u for u in updates if u.probe is not None and not results[u.probe]]
         if lost:  # Redis had lost these hashes: what it holds now is only the changed fields
             repair = self.client.pipeline(transaction=True)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,8 @@ def create_app(
     transport = Transport(app.conf.broker_consumer, app)
     transport.fetch_max_wait_ms = kafka.fetch_max_wait_ms
     app.transport = transport
-    pipeline = Pipeline(settings.policies)
+    pipeline = Pipeline(settings.policies, settings.limits)
+    max_dead_letter_bytes = settings.limits.max_dead_letter_bytes
     source = app.topic(
         kafka.contacts_topic, schema=RawSchema(key_type=bytes, value_type=bytes),
         partitions=kafka.partitions,
@@ -140,7 +142,7 @@ def create_app(
         help="KPI engine records (buckets, contacts, queue metas), keyed by input partition",
     )
 
-    dead_letters: list[DeadLetter] = []
+    dead_letters: deque[DeadLetter] = deque()  # popped from the front: O(1), not O(n)
     state_lock = asyncio.Lock()
     dead_count = 0
 
@@ -170,9 +172,17 @@ def create_app(
                 await send_records(
                     app.producer, table.changelog_topic.get_topic_name(), writes, changelog.track
                 )
+            # Popped from the front in place, so that a write that fails leaves the rest queued.
             while dead_letters:
-                item = dead_letters.pop(0)
-                await deadletter.send(key=item.source.key, value=item.to_bytes())
+                item = dead_letters.popleft()
+                try:
+                    await deadletter.send(key=item.kafka_key(),
+                                          value=item.to_bytes(max_dead_letter_bytes))  # fmt: skip
+                except Exception as exc:  # a lost dead letter must never cost the input after it
+                    pipeline.health.dead_letter_failures += 1
+                    log.error("dead letter (%s) at %s[%d]@%d not written: %s", item.reason,
+                              item.source.topic, item.source.partition, item.source.offset,
+                              exc)  # fmt: skip
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
@@ -249,9 +259,15 @@ def create_app(
             written_at = health.messages_events
             for event in events:
                 m = event.message
-                pipeline.process(
-                    Message(m.topic, m.partition, m.offset, m.key, m.value or b""), dead_letter
-                )
+                msg = Message(m.topic, m.partition, m.offset, m.key, m.value or b"")
+                try:
+                    pipeline.process(msg, dead_letter)
+                except Exception as exc:  # a crash here would skip the rest of the batch
+                    log.exception("message %s[%d]@%d could not be processed", m.topic,
+                                  m.partition, m.offset)  # fmt: skip
+                    pipeline.health.invalid += 1
+                    error = f"message could not be processed: {type(exc).__name__}: {exc}"
+                    dead_letter(DeadLetter("invalid", error, msg.value, msg))
                 if health.messages_events - written_at >= WRITE_EVERY_EVENTS:
                     await write_state()  # a batch of big messages: keep its writes in bounds
                     written_at = health.messages_events
@@ -261,6 +277,7 @@ def create_app(
     async def collect_garbage() -> None:
         for engine in pipeline.engines.values():
             engine.collect_garbage()
+        pipeline.recount()  # names dropped for good no longer count against the limits
         await write_state()
 
     def measure_lag() -> int:

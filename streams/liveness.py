@@ -8,6 +8,7 @@ reads numbers that are replaced whole.
 from __future__ import annotations
 
 import bisect
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -21,6 +22,11 @@ STALLED_LOOP_SECONDS: Final = 30.0
 STUCK_CONSUMER_SECONDS: Final = 60.0
 #: Redis failing at every flush for this long: the wallboards have gone stale.
 FAILING_WRITES_SECONDS: Final = 30.0
+#: While Redis is down, the wait before the next attempt doubles from the first up to the last.
+RETRY_FIRST_SECONDS: Final = 0.5
+RETRY_MAX_SECONDS: Final = 8.0
+
+log = logging.getLogger("ccpulse.worker")
 
 
 @dataclass
@@ -94,3 +100,36 @@ class WorkerLiveness:
             "writing": {"flushes": self.flushes, "failures": self.failures,
                         "last_success": self.last_success_wall},
         }  # fmt: skip
+
+
+class RedisOutage:
+    """Back-off and logging while Redis refuses writes: one line when an outage starts, one
+    with its length when it ends, and attempts spaced out up to `RETRY_MAX_SECONDS` between."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.attempts = 0
+        self.retry_at = 0.0
+        self._wait = RETRY_FIRST_SECONDS
+
+    def due(self, now: float) -> bool:
+        """Whether a publish should be tried now."""
+        return self.since is None or now >= self.retry_at
+
+    def failed(self, now: float, error: str) -> None:
+        self.attempts += 1
+        if self.since is None:
+            self.since = now
+            self._wait = RETRY_FIRST_SECONDS
+            log.warning("redis unavailable, figures are kept and written when it is back "
+                        "(retrying up to every %.0f s): %s", RETRY_MAX_SECONDS, error)  # fmt: skip
+        else:
+            self._wait = min(self._wait * 2, RETRY_MAX_SECONDS)
+        self.retry_at = now + self._wait
+
+    def succeeded(self, now: float) -> None:
+        if self.since is not None:
+            log.warning("redis back after %.1f s (%d failed attempts)", now - self.since,
+                        self.attempts)  # fmt: skip
+        self.since = None
+        self.attempts = 0

@@ -6,62 +6,43 @@ Kept free of Faust so it can be tested directly; `app.py` wires it to topics and
 
 from __future__ import annotations
 
-import time
+import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from ccpulse.schemas import ContactEvent, Event, Rejection, decode_message, routing_key
+from ccpulse.config import LimitsSettings
+from ccpulse.schemas import AgentEvent, ContactEvent, decode_message, routing_key
 from ccpulse.streams import statekeys
+from ccpulse.streams.deadletter import (
+    DeadLetter,
+    Message,
+    invalid,
+    misrouted,
+    over_limit,
+    summary,
+    too_late,
+)
 from ccpulse.streams.kpi import Engine, PolicyBook, Verdict, counters, figures, queue_snapshot
 from ccpulse.streams.kpi.engine import QueueKey
 from ccpulse.streams.kpi.families import family_of, new_family_engines
 from ccpulse.streams.kpi.family import FamilyEngine
 from ccpulse.streams.kpi.snapshot import ALL_CHANNELS
+from ccpulse.streams.limits import Admission
+
+__all__ = ["DeadLetter", "Message", "Pipeline"]
 
 #: Events per message are numbered within the message's offset: pos = offset * 2**20 + index.
 POS_SHIFT = 20
 MAX_EVENTS_PER_MESSAGE = 1 << POS_SHIFT
 #: Interval hashes written to Redis per flush at most (see `Pipeline.interval_records`).
 MAX_INTERVALS_PER_FLUSH = 1000
-
-
-@dataclass(slots=True)
-class Message:
-    """What the pipeline needs of one consumed record (one per message: not frozen, which
-    would make it slower to build)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-
-
-@dataclass(slots=True)
-class DeadLetter:
-    """A refused element, with its reason and where it came from."""
-
-    reason: str
-    error: str
-    raw: bytes
-    source: Message
-
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            {
-                "reason": self.reason,
-                "error": self.error,
-                "topic": self.source.topic,
-                "partition": self.source.partition,
-                "offset": self.source.offset,
-                "key": self.source.key.decode("utf-8", "replace") if self.source.key else None,
-                "original": self.raw.decode("utf-8", "replace"),
-                "dead_lettered_at_ms": int(time.time() * 1000),
-            }
-        )
+#: Queue snapshots taken per flush at most: a flush of every queue of a big worker (after a
+#: rebalance, or Redis came back empty) would be one enormous transaction that may never finish
+#: in time. The rest stay pending and go out in the next flushes, in turn.
+MAX_QUEUES_PER_FLUSH = 2000
 
 
 @dataclass(slots=True)
@@ -74,6 +55,8 @@ class Health:
     verdicts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Verdict, 0))
     invalid: int = 0
     misrouted: int = 0
+    #: Dead letters the broker refused or that could not be sent (their input is not skipped).
+    dead_letter_failures: int = 0
     last_event_ms: dict[str, int] = field(default_factory=dict)
     #: Per input partition, messages on the broker not yet processed (as of the last flush).
     lag_messages: dict[int, int] = field(default_factory=dict)
@@ -85,8 +68,13 @@ TableWrite = tuple[int, bytes, bytes | None]
 class Pipeline:
     """Engines for the partitions this worker owns, fed message by message."""
 
-    def __init__(self, book: PolicyBook) -> None:
+    def __init__(self, book: PolicyBook, limits: LimitsSettings | None = None) -> None:
         self.book = book
+        self.limits = limits = limits or LimitsSettings()
+        self.admission = Admission(limits)
+        self._max_bytes = limits.max_message_bytes
+        self._max_elements = min(limits.max_elements_per_message, MAX_EVENTS_PER_MESSAGE)
+        self._max_rejections = limits.max_dead_letters_per_message
         self.engines: dict[int, Engine] = {}
         #: Per partition, the engines of the other event families (agents, ...).
         self.families: dict[int, dict[str, FamilyEngine]] = {}
@@ -94,6 +82,12 @@ class Pipeline:
         #: Queues whose figures changed since the sinks last looked.
         self.dirty: set[tuple[int, QueueKey]] = set()
         self._published_minute = -1
+        #: (minute, assignment generation) of the last family snapshots taken in full.
+        self._families_published = (-1, -1)
+        #: The last queue taken by a flush that could not take them all.
+        self._snapshot_cursor: tuple[int, QueueKey] = (-1, ("", ""))
+        #: Per queue, the interval (wall clock) its snapshot was last taken in.
+        self._published_interval: dict[QueueKey, int] = {}
         #: Intervals whose figures changed since the sinks last took them, in the order they
         #: first changed (a dict used as an ordered set).
         self.dirty_intervals: dict[tuple[int, QueueKey, int], None] = {}
@@ -148,6 +142,7 @@ class Pipeline:
         for family in families.values():
             family.finish_restore()
         self.dirty.update((partition, qkey) for qkey in engine.queues)
+        self.recount()
         return engine
 
     def suspend(self, partitions: Iterable[int]) -> None:
@@ -168,36 +163,49 @@ class Pipeline:
         self.health.lag_messages.pop(partition, None)
         self.dirty = {d for d in self.dirty if d[0] != partition}
         self.dirty_intervals = {d: None for d in self.dirty_intervals if d[0] != partition}
+        self._published_interval.clear()
+        self.recount()
         return list(engine.queues) if engine else []
 
     # -- processing --------------------------------------------------------------------------
 
     def process(self, msg: Message, dead_letter: Callable[[DeadLetter], None]) -> None:
-        """Apply one message; every refused element goes to `dead_letter` with its reason."""
+        """Apply one message; every refused element goes to `dead_letter` with its reason
+        (past the per-message limits, in one summary record)."""
         health = self.health
         health.messages += 1
         partition = msg.partition
         self.next_offsets[partition] = msg.offset + 1
-        result = decode_message(msg.value)
+        result = decode_message(msg.value, max_bytes=self._max_bytes,
+                                max_elements=self._max_elements,
+                                max_rejections=self._max_rejections)  # fmt: skip
         events = result.events
         health.messages_events += len(events) + len(result.rejections)
-        for rejection in result.rejections:
-            health.invalid += 1
-            dead_letter(_invalid(rejection, msg))
+        if result.rejections:
+            for rejection in result.rejections:
+                health.invalid += 1
+                dead_letter(invalid(rejection, msg))
+            if result.unreported or result.excess:
+                health.invalid += result.unreported + result.excess
+                health.messages_events += result.unreported + result.excess
+                dead_letter(summary(msg, result.unreported, result.unreported_fields,
+                                    result.excess))  # fmt: skip
+        elif result.excess:
+            health.invalid += result.excess
+            health.messages_events += result.excess
+            dead_letter(summary(msg, 0, {}, result.excess))
         if not events:
             return
-        if len(events) > MAX_EVENTS_PER_MESSAGE:
-            for event in events[MAX_EVENTS_PER_MESSAGE:]:
-                health.invalid += 1
-                dead_letter(DeadLetter("invalid", f"more than {MAX_EVENTS_PER_MESSAGE} events in "
-                                       "one message", orjson.dumps(_wire(event)), msg))  # fmt: skip
-            del events[MAX_EVENTS_PER_MESSAGE:]
         engine = self.engines.get(partition) or self.engine(partition)
         apply = engine.apply
         families: dict[str, FamilyEngine] | None = None
         expected = msg.key.decode("utf-8", "replace") if msg.key else None
         # The key of a contact event is "tenant/queue" (names hold no "/"): compared by parts.
         tenant, _, queue = (expected or "").partition("/")
+        admission = self.admission
+        tenants = admission.tenants
+        agents = admission.agents
+        queue_refused: tuple[str, str] | None = ("", "")  # until the queue was looked up
         base = msg.offset << POS_SHIFT
         verdicts = self.health.verdicts
         applied = 0
@@ -206,14 +214,34 @@ class Pipeline:
             if type(event) is ContactEvent:
                 if event.tenant != tenant or event.queue != queue or expected is None:
                     health.misrouted += 1
-                    dead_letter(_misrouted(event, msg, expected))
+                    dead_letter(misrouted(event, msg, expected))
                     continue
+                if queue_refused is not None:
+                    if not queue_refused[0]:
+                        queue_refused = admission.queue(tenant, queue)
+                    if queue_refused is not None:
+                        admission.refused[queue_refused[0]] += 1
+                        dead_letter(over_limit(event, msg, queue_refused[1]))
+                        continue
                 verdict = apply(event, base + index)
             else:
                 if expected != routing_key(event):
                     health.misrouted += 1
-                    dead_letter(_misrouted(event, msg, expected))
+                    dead_letter(misrouted(event, msg, expected))
                     continue
+                name = event.tenant
+                if name not in tenants or (
+                    type(event) is AgentEvent and event.agent_id not in agents.get(name, ())
+                ):
+                    refused = (
+                        admission.agent(name, event.agent_id)
+                        if type(event) is AgentEvent
+                        else admission.tenant(name)
+                    )
+                    if refused is not None:
+                        admission.refused[refused[0]] += 1
+                        dead_letter(over_limit(event, msg, refused[1]))
+                        continue
                 families = families or self.family_engines(partition)
                 verdict = Verdict(families[family_of(event)].apply(event, base + index))  # type: ignore[index]
             if event.ts_ms > latest:
@@ -223,11 +251,24 @@ class Pipeline:
                 continue
             verdicts[verdict] += 1
             if verdict is Verdict.TOO_LATE:
-                dead_letter(_too_late(event, msg, engine.lateness_ms))
+                dead_letter(too_late(event, msg, engine.lateness_ms))
         verdicts[Verdict.APPLIED] += applied
         last = health.last_event_ms
         if latest > last.get(msg.topic, 0):
             last[msg.topic] = latest
+
+    def recount(self) -> None:
+        """Track exactly the names the engines hold (after a restore, drop or GC)."""
+        queues = [qkey for engine in self.engines.values() for qkey in engine.queues]
+        agents: list[tuple[str, str]] = []
+        tenants: list[str] = []
+        for families in self.families.values():
+            for name, family in families.items():
+                tenants.extend(family.tenants())
+                data = getattr(family, "data", None) if name == "agents" else None
+                for tenant, held in (data or {}).items():
+                    agents.extend((tenant, agent) for agent in held.timelines)
+        self.admission.reset(queues, agents, tenants)
 
     def table_writes(self) -> list[TableWrite]:
         """Drain engine changes as state-table writes, buckets before contacts before metas.
@@ -270,14 +311,21 @@ class Pipeline:
         return writes
 
     def family_snapshots(self, now_ms: int) -> list[tuple[str, dict[str, Any]]]:
-        """Every tenant's figures of every other family (agent states tick with the clock)."""
-        return [
-            (name, family.snapshot(tenant, now_ms))
-            for partition, families in self.families.items()
-            if partition not in self.suspended
-            for name, family in families.items()
-            for tenant in family.tenants()
-        ]
+        """Figures of the other families' tenants that changed since the last call; once a
+        minute (and after a rebalance) every tenant's, since agent state times tick with the
+        clock. Flush cost follows what changed, not what is known."""
+        minute = now_ms // 60_000
+        everything = (minute, self.assignment_generation) != self._families_published
+        self._families_published = (minute, self.assignment_generation)
+        out = []
+        for partition, families in self.families.items():
+            if partition in self.suspended:
+                continue
+            for name, family in families.items():
+                dirty = family.dirty_tenants()
+                for tenant in family.tenants() if everything else sorted(dirty):
+                    out.append((name, family.snapshot(tenant, now_ms)))
+        return out
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -288,6 +336,18 @@ class Pipeline:
                 self.dirty.add((partition, (tenant, queue)))
                 if interval_start_ms is not None:
                     self.dirty_intervals[(partition, (tenant, queue), interval_start_ms)] = None
+
+    def republish_all(self, now_ms: int) -> None:
+        """Have the sinks write every queue, and every interval within retention, again (Redis
+        came back empty: its history is only in the engines now)."""
+        floor = now_ms - self.book.engine.interval_retention_hours * 3_600_000
+        self._families_published = (-1, -1)
+        for partition, engine in self.engines.items():
+            for qkey, qs in engine.queues.items():
+                self.dirty.add((partition, qkey))
+                starts = {s for (g, _, s) in qs.buckets if g == "i" and s >= floor}
+                for start in sorted(starts):
+                    self.dirty_intervals.setdefault((partition, qkey, start), None)
 
     def interval_records(
         self, limit: int = MAX_INTERVALS_PER_FLUSH, open_intervals: bool = True
@@ -347,33 +407,55 @@ class Pipeline:
         qs = engine.queues.get(qkey) if engine else None
         return qs is not None and qs.calendar.interval_end(start) > qs.watermark_ms
 
-    def snapshots(self, now_ms: int, everything: bool = False) -> list[dict[str, Any]]:
-        """Snapshots of queues that changed, or that have contacts waiting (live figures tick)."""
+    def snapshots(
+        self, now_ms: int, everything: bool = False, limit: int = MAX_QUEUES_PER_FLUSH
+    ) -> list[dict[str, Any]]:
+        """Snapshots of queues that changed, have contacts waiting (live figures tick), or whose
+        rolling windows or current interval moved on since they were last taken.
+
+        Once a minute the rolling windows slide: queues with events within the longest window
+        are taken again. A quiet queue is taken again when the wall-clock interval (or day)
+        rolls over, so its current-interval fields and `as_of` never lag by more than an
+        interval, and the flush costs what changed, not what is known.
+        """
         settings = self.book.engine
         max_wait_ms = settings.max_wait_seconds * 1000
-        # Rolling windows slide by the minute and intervals end: once a minute every queue is
-        # published again, so a quiet queue's windows do not freeze.
         minute = now_ms // 60_000
-        if minute != self._published_minute:
+        sliding = minute != self._published_minute
+        if sliding:
             self._published_minute = minute
-            everything = True
+        horizon = now_ms - (max(settings.rolling_minutes, default=0) + 1) * 60_000
+        published = self._published_interval
         wanted = {d for d in self.dirty if d[0] not in self.suspended}
         for partition, engine in self.engines.items():
             if partition in self.suspended:
                 continue
             for qkey, qs in engine.queues.items():
-                if everything or qs.waiting:
+                if (everything or qs.waiting) or (
+                    sliding
+                    and (
+                        qs.watermark_ms >= horizon
+                        or published.get(qkey) != qs.calendar.interval_start(now_ms)
+                    )
+                ):
                     wanted.add((partition, qkey))
         self.dirty -= wanted
+        taken = sorted(wanted)
+        if len(taken) > limit:  # in turn, from after the last one taken: none waits for ever
+            first = bisect.bisect_right(taken, self._snapshot_cursor)
+            taken = (taken[first:] + taken[:first])[:limit]
+            self.dirty |= wanted.difference(taken)
+            self._snapshot_cursor = taken[-1]
         out = []
-        for partition, qkey in sorted(wanted):
+        for partition, qkey in taken:
             engine = self.engines.get(partition)
             if engine is None or qkey not in engine.queues:
                 continue
+            qs = engine.queues[qkey]
+            published[qkey] = qs.calendar.interval_start(now_ms)
             out.append(
-                queue_snapshot(engine.queues[qkey], now_ms, settings.rolling_minutes, max_wait_ms,
-                               history=False)
-            )  # fmt: skip
+                queue_snapshot(qs, now_ms, settings.rolling_minutes, max_wait_ms, history=False)
+            )
         return out
 
 
@@ -385,68 +467,3 @@ def _record_bytes(record: Any) -> bytes:
     without the copy one batch would briefly take gigabytes.
     """
     return bytes(memoryview(orjson.dumps(record)))
-
-
-def _invalid(rejection: Rejection, msg: Message) -> DeadLetter:
-    return DeadLetter("invalid", rejection.describe(), rejection.raw, msg)
-
-
-def _misrouted(event: Event, msg: Message, expected: str | None) -> DeadLetter:
-    error = (
-        f"event {event.event_id!r}: message key {expected!r} does not match its key "
-        f"{routing_key(event)!r}; key messages as docs/partitioning.md says"
-    )
-    return DeadLetter("misrouted", error, orjson.dumps(_wire(event)), msg)
-
-
-def _too_late(event: Event, msg: Message, lateness_ms: int) -> DeadLetter:
-    error = (
-        f"event {event.event_id!r}: more than the lateness of {lateness_ms // 1000} s behind "
-        "the latest event of its queue (or tenant, for agents, tickets and surveys)"
-    )
-    return DeadLetter("too_late", error, orjson.dumps(_wire(event)), msg)
-
-
-def _wire(event: Event) -> dict[str, Any]:
-    """The event back in contract shape (seconds, epoch ms) for dead-letter replay."""
-    if not isinstance(event, ContactEvent):
-        return _wire_other(event)
-    out: dict[str, Any] = {
-        "event_id": event.event_id,
-        "type": event.type,
-        "ts": event.ts_ms,
-        "tenant": event.tenant,
-        "queue": event.queue,
-        "channel": event.channel,
-        "contact_id": event.contact_id,
-    }
-    if event.agent_id is not None:
-        out["agent_id"] = event.agent_id
-    if event.wait_ms is not None:
-        out["wait_seconds"] = event.wait_ms / 1000
-    if event.reason is not None:
-        out["reason"] = event.reason
-    if event.to_queue is not None:
-        out["to_queue"] = event.to_queue
-    if event.type == "contact.completed":
-        out.update(talk_seconds=event.talk_ms / 1000, hold_seconds=event.hold_ms / 1000,
-                   wrap_seconds=event.wrap_ms / 1000)  # fmt: skip
-        if event.resolved is not None:
-            out["resolved"] = event.resolved
-    return out
-
-
-def _wire_other(event: Event) -> dict[str, Any]:
-    """Non-contact events back in contract shape: their fields, ts in epoch ms."""
-    out: dict[str, Any] = {}
-    for name in event.__dataclass_fields__:
-        value = getattr(event, name)
-        if value is None:
-            continue
-        if name == "ts_ms":
-            out["ts"] = value
-        elif name == "ring_ms":
-            out["ring_seconds"] = value / 1000
-        else:
-            out[name] = value
-    return out

@@ -11,14 +11,14 @@ import faust
 from prometheus_client import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from ccpulse.config import Settings
+from ccpulse.config import Settings, mask_url
 from ccpulse.sinks.metrics_server import start_metrics_server
 from ccpulse.sinks.prometheus_sink import MetricsView, PrometheusSink, compact
 from ccpulse.sinks.redis_sink import RedisSink
 from ccpulse.streams.app import create_app, ensure_topics
 from ccpulse.streams.faust_parts import Worker
 from ccpulse.streams.kpi.engine import QueueKey
-from ccpulse.streams.liveness import WorkerLiveness
+from ccpulse.streams.liveness import RedisOutage, WorkerLiveness
 from ccpulse.streams.pipeline import Pipeline
 
 log = logging.getLogger("ccpulse.worker")
@@ -53,6 +53,8 @@ def metrics_view(
             "verdicts": dict(health.verdicts),
             "invalid": health.invalid,
             "misrouted": health.misrouted,
+            "over_limit": dict(pipeline.admission.refused),
+            "dead_letter_failures": health.dead_letter_failures,
             "last_event_ms": dict(health.last_event_ms),
             "lag_messages": dict(health.lag_messages),
             "liveness": liveness,
@@ -70,9 +72,12 @@ def build_worker_app(
     latest: dict[QueueKey, dict[str, Any]] = {}
     generation = -1
     open_intervals_due = 0.0
+    outage = RedisOutage()
+    family_latest: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    family_generation = -1
 
     async def publish(snapshots: list[dict[str, Any]], pipeline: Pipeline) -> None:
-        nonlocal generation, open_intervals_due
+        nonlocal generation, open_intervals_due, family_generation
         if pipeline.assignment_generation != generation:
             generation = pipeline.assignment_generation
             redis_sink.forget_written()
@@ -80,6 +85,10 @@ def build_worker_app(
         health = pipeline.health
         liveness.observe_progress(health.messages, sum(health.lag_messages.values()), started)
         prometheus.update(metrics_view(pipeline, snapshots, latest, liveness))
+        if not outage.due(started):  # Redis is down: try again after the back-off
+            for snap in snapshots:
+                pipeline.mark_dirty(snap["tenant"], snap["queue"])
+            return
         # Intervals still open go out every `open_interval_refresh_seconds`, ended ones (and
         # late changes to them) at every flush.
         now = time.monotonic()
@@ -88,21 +97,45 @@ def build_worker_app(
             open_intervals_due = now + settings.redis.open_interval_refresh_seconds
         intervals = pipeline.interval_records(open_intervals=open_intervals)
         families = pipeline.family_snapshots(int(time.time() * 1000))
-        prometheus.update_families(families)
+        for name, snap in families:  # /metrics shows every tenant's newest figures
+            family_latest[(name, snap["tenant"])] = (name, snap)
+        if pipeline.assignment_generation != family_generation:  # drop tenants given up
+            held = {(n, t) for fams in pipeline.families.values() for n, f in fams.items()
+                    for t in f.tenants()}  # fmt: skip
+            for gone in set(family_latest) - held:
+                del family_latest[gone]
+            family_generation = pipeline.assignment_generation
+        prometheus.update_families(list(family_latest.values()))
         try:
             await redis_sink.publish(snapshots, intervals, families)
-        except Exception as exc:  # Redis down: keep processing, publish again on the next flush
+        except Exception as exc:  # Redis down: keep processing, publish again after a back-off
             liveness.observe_flush(time.monotonic() - started, False, time.monotonic(), time.time())
-            log.warning("redis publish failed, will retry: %s", exc)
+            outage.failed(time.monotonic(), mask_url(str(exc)))
             for snap in snapshots:
                 pipeline.mark_dirty(snap["tenant"], snap["queue"])
             for record in intervals:
                 pipeline.mark_dirty(record["tenant"], record["queue"], record["start_ms"])
         else:
             liveness.observe_flush(time.monotonic() - started, True, time.monotonic(), time.time())
+            outage.succeeded(time.monotonic())
+            if redis_sink.lost:  # Redis came back empty: write everything held again
+                redis_sink.lost = False
+                redis_sink.forget_written()
+                pipeline.republish_all(int(time.time() * 1000))
+                log.warning("redis holds none of this worker's keys (restarted empty?): "
+                            "writing every queue and interval held again")  # fmt: skip
 
     app, _ = create_app(settings, on_snapshots=publish)
     return app
+
+
+def startup_line(settings: Settings) -> str:
+    """The first log line: where the worker reads and writes, credentials masked."""
+    return (
+        f"ccpulse worker: broker {mask_url(settings.kafka.broker)}, redis "
+        f"{mask_url(settings.redis.url)}, metrics http://{settings.metrics.host}:"
+        f"{settings.metrics.port}/metrics (health: /healthz)"
+    )
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
@@ -116,9 +149,6 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     liveness = WorkerLiveness()
     app = build_worker_app(settings, registry, liveness)
     start_metrics_server(settings.metrics.host, settings.metrics.port, registry, liveness.status)
-    log.warning(
-        "ccpulse worker: broker %s, redis %s, metrics http://%s:%d/metrics (health: /healthz)",
-        settings.kafka.broker, settings.redis.url, settings.metrics.host, settings.metrics.port,
-    )  # fmt: skip
+    log.warning("%s", startup_line(settings))
     worker = Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

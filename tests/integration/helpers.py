@@ -270,3 +270,48 @@ def wait_until_published_equals_report(
         time.sleep(1.0)
     raise AssertionError("published figures never matched the report:\n" + "\n".join(last[:40])
                          + "\n" + dep.tail_logs())  # fmt: skip
+
+
+def history_diffs(dep: Any, events: list[dict[str, Any]]) -> list[str]:
+    """Differences between the interval hashes in Redis (and their index) and the report's
+    interval history, every queue, every interval."""
+    from ccpulse.sinks.redis_sink import _put_figures
+
+    report = report_for(events, max(e["ts"] for e in events), None)
+    client = dep.redis_client()
+    diffs: list[str] = []
+    for snap in report["queues"]:
+        tenant, queue = snap["tenant"], snap["queue"]
+        expected: dict[str, dict[str, str]] = {}
+        for channel, view in snap["channels"].items():
+            for interval in view["intervals"]:
+                fields = expected.setdefault(interval["start"], {})
+                _put_figures(fields, "", channel, interval["figures"])
+        starts = client.zrange(f"{dep.name}:intervals:{tenant}:{queue}", 0, -1)
+        published = {}
+        for start in starts:
+            raw = client.hgetall(f"{dep.name}:interval:{tenant}:{queue}:{start.decode()}")
+            fields = {k.decode(): v.decode() for k, v in raw.items()}
+            published[fields.get("start", start.decode())] = fields
+        for label, fields in expected.items():
+            got = published.get(label)
+            if got is None:
+                diffs.append(f"{tenant}/{queue} interval {label}: missing in redis")
+                continue
+            diffs += [f"{tenant}/{queue} {label} {k}: redis={got.get(k)!r} report={v!r}"
+                      for k, v in fields.items() if got.get(k) != v]  # fmt: skip
+    return diffs
+
+
+def wait_until_history_equals_report(dep: Any, events: list[dict[str, Any]], timeout: float
+                                     ) -> None:  # fmt: skip
+    """Poll Redis until every interval hash the report has equals it."""
+    deadline = time.monotonic() + timeout
+    diffs = ["not compared yet"]
+    while time.monotonic() < deadline:
+        diffs = history_diffs(dep, events)
+        if not diffs:
+            return
+        time.sleep(1.0)
+    raise AssertionError("interval history never matched the report:\n" + "\n".join(diffs[:40])
+                         + "\n" + dep.tail_logs())  # fmt: skip

@@ -35,7 +35,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(deployment: Deploym
     events = history(seed=11, contacts=6000, end_ms=now - 60_000, span_ms=4 * 3_600_000)
     producer = _produce_in_chunks(deployment, events, chunks=24, pause=1.0)
     kills = 0
-    while kills < 12:
+    while kills < 20:
         worker = deployment.start_worker()
         # Short lives kill it while it joins the group and recovers its table; longer ones
         # while it is applying the stream.

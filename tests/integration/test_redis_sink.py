@@ -182,3 +182,36 @@ def test_later_flushes_write_only_changes_and_repair_a_lost_hash(
         await sink.close()
 
     asyncio.run(run())
+
+
+def test_a_redis_emptied_between_flushes_gets_every_interval_again(
+    redis_server: Service, client: redis.Redis
+) -> None:
+    """Redis restarted without persistence: the closed intervals and their index come back."""
+    settings = RedisSettings(url=f"redis://127.0.0.1:{redis_server.port}/0", key_prefix="cc")
+    pipeline = _pipeline()
+    now = T0 + 40 * 60_000
+
+    async def go() -> list[bool]:
+        sink = RedisSink(settings)
+        seen = []
+        await sink.publish(pipeline.snapshots(now), pipeline.interval_records())
+        seen.append(sink.lost)  # the first writer into an empty Redis
+        sink.lost = False
+        await sink.publish(pipeline.snapshots(now, everything=True), [])
+        seen.append(sink.lost)
+        client.flushdb()
+        await sink.publish(pipeline.snapshots(now + 1, everything=True), [])
+        seen.append(sink.lost)
+        if sink.lost:  # what the worker does (streams/worker.py)
+            sink.forget_written()
+            pipeline.republish_all(now)
+            await sink.publish(pipeline.snapshots(now + 2), pipeline.interval_records())
+        await sink.close()
+        return seen
+
+    seen = asyncio.run(go())
+    assert seen == [True, False, True]
+    starts = sorted(int(m) for m in client.zrange("cc:intervals:default:sales", 0, -1))
+    assert starts == [T0, T0 + 15 * 60_000]
+    assert client.hget(f"cc:interval:default:sales:{T0}", "all.offered") == b"1"

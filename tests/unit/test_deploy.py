@@ -52,10 +52,29 @@ def test_services_depend_on_services_that_exist() -> None:
         assert set(depends) <= set(services), name
 
 
-def test_wallboard_and_monitoring_ports_are_published_on_loopback_only() -> None:
-    services = _compose()["services"]
-    for name in ("wallboard", "prometheus", "alertmanager", "grafana"):
-        assert all(p.startswith("127.0.0.1:") for p in services[name]["ports"]), name
+def test_every_published_port_is_on_loopback_only() -> None:
+    published = {
+        name: service["ports"] for name, service in _compose()["services"].items()
+        if "ports" in service
+    }  # fmt: skip
+    services = {"kafka", "redis", "wallboard", "prometheus", "alertmanager", "grafana"}
+    assert services <= set(published)
+    for name, ports in published.items():
+        assert all(str(p).startswith("127.0.0.1:") for p in ports), name
+
+
+def test_redis_requires_the_password_from_the_env_file_and_the_workers_use_it() -> None:
+    compose = _compose()
+    redis = compose["services"]["redis"]
+    command = redis["command"]
+    assert command[command.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
+    assert redis["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")
+    url = compose["x-ccpulse-env"]["CCPULSE_REDIS_URL"]
+    assert url.startswith("redis://:${REDIS_PASSWORD:?") and url.endswith("@redis:6379/0")
+    example = (ROOT / ".env.example").read_text()
+    assert "\nREDIS_PASSWORD=\n" in example  # shipped empty: compose refuses to start so
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+    assert ".env" in (ROOT / ".dockerignore").read_text().split()
 
 
 def test_the_image_copies_every_package_folder() -> None:

@@ -3,11 +3,14 @@ writes to Redis; failing, with the reason, when one of them stops."""
 
 from __future__ import annotations
 
+import itertools
+import logging
 import time
 import urllib.error
 import urllib.request
 
 import orjson
+import pytest
 from prometheus_client.registry import CollectorRegistry
 
 from ccpulse.embedded import free_port
@@ -15,8 +18,10 @@ from ccpulse.sinks.metrics_server import start_metrics_server
 from ccpulse.sinks.prometheus_sink import MetricsView, PrometheusSink
 from ccpulse.streams.liveness import (
     FAILING_WRITES_SECONDS,
+    RETRY_MAX_SECONDS,
     STALLED_LOOP_SECONDS,
     STUCK_CONSUMER_SECONDS,
+    RedisOutage,
     WorkerLiveness,
 )
 
@@ -107,3 +112,26 @@ def test_healthz_and_metrics_over_http() -> None:
             assert b"ccpulse_redis_publishes_total 1.0" in resp.read()
     finally:
         server.shutdown()
+
+
+def test_a_redis_outage_logs_once_when_it_starts_and_once_with_its_length_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outage = RedisOutage()
+    tried = []
+    with caplog.at_level(logging.WARNING, "ccpulse.worker"):
+        now = 0.0
+        while now < 60:  # the publish loop ticks every 0.5 s
+            if outage.due(now):
+                tried.append(now)
+                outage.failed(now, "Connection refused")
+            now += 0.5
+        assert outage.due(now + RETRY_MAX_SECONDS)
+        outage.succeeded(61.0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert lines[0].startswith("redis unavailable") and "Connection refused" in lines[0]
+    assert lines[1] == f"redis back after 61.0 s ({len(tried)} failed attempts)"
+    gaps = [b - a for a, b in itertools.pairwise(tried)]
+    assert gaps == sorted(gaps) and max(gaps) <= RETRY_MAX_SECONDS + 0.5
+    assert len(tried) < 15  # not 120 attempts (and log lines) a minute

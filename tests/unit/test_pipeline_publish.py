@@ -123,3 +123,64 @@ def test_open_intervals_can_wait_while_ended_ones_and_late_changes_go_out() -> N
         (T0 + 15 * 60_000, 1)
     ]
     assert pipeline.interval_records(open_intervals=True) == []
+
+
+def _quiet_and_busy(pipeline: Pipeline) -> None:
+    """Queue `quiet` last heard of at T0, `busy` and agent `a1` at T0 + 2 h."""
+    events = [
+        (b"default/quiet", {"event_id": "q1", "type": "contact.offered", "ts": T0,
+                            "queue": "quiet", "contact_id": "q1"}),
+        (b"default/quiet", {"event_id": "q2", "type": "contact.abandoned", "ts": T0 + 10_000,
+                            "queue": "quiet", "contact_id": "q1"}),
+        (b"default/busy", {"event_id": "b1", "type": "contact.blocked", "reason": "full",
+                           "ts": T0 + 7_200_000, "queue": "busy", "contact_id": "b1"}),
+        (b"default/#agents", {"event_id": "l1", "type": "agent.state", "ts": T0 + 7_200_000,
+                              "agent_id": "a1", "state": "available"}),
+    ]  # fmt: skip
+    for offset, (key, event) in enumerate(events):
+        pipeline.process(Message("cc", 0, offset, key, orjson.dumps(event)), lambda _: None)
+    pipeline.table_writes()
+
+
+def test_a_quiet_queue_is_taken_again_only_when_its_interval_rolls_over() -> None:
+    """10,000 quiet queues must not be republished every minute (issue 17): only queues with
+    events in the rolling windows, and any queue once the wall-clock interval rolls over."""
+    pipeline = Pipeline(PolicyBook())
+    _quiet_and_busy(pipeline)
+    now = T0 + 7_200_000 + 60_000  # 11:01
+    taken = [sorted(s["queue"] for s in pipeline.snapshots(now))]
+    for minute in range(1, 16):  # 11:02 ... 11:16: the interval 11:15 begins at minute 14
+        taken.append(sorted(s["queue"] for s in pipeline.snapshots(now + minute * 60_000)))
+    assert taken[0] == ["busy", "quiet"]  # first flush: everything
+    assert taken[1:14] == [["busy"]] * 13  # busy's 60-minute window still slides
+    assert taken[14] == ["busy", "quiet"]  # 11:15: a new interval for every queue
+    assert taken[15] == ["busy"]
+
+
+def test_agent_figures_are_rebuilt_when_they_change_and_once_a_minute() -> None:
+    pipeline = Pipeline(PolicyBook())
+    _quiet_and_busy(pipeline)
+    now = T0 + 7_200_000 + 1_000
+    assert [n for n, _ in pipeline.family_snapshots(now)] == ["agents"]
+    assert pipeline.family_snapshots(now + 500) == []  # nothing changed: not rebuilt
+    event = {"event_id": "l2", "type": "agent.state", "ts": now + 600, "agent_id": "a1",
+             "state": "paused"}  # fmt: skip
+    pipeline.process(Message("cc", 0, 9, b"default/#agents", orjson.dumps(event)), lambda _: None)
+    assert [n for n, _ in pipeline.family_snapshots(now + 1_000)] == ["agents"]
+    assert pipeline.family_snapshots(now + 1_500) == []
+    assert [n for n, _ in pipeline.family_snapshots(now + 60_000)] == ["agents"]  # a new minute
+
+
+def test_a_flush_takes_a_bounded_number_of_queues_and_every_queue_gets_its_turn() -> None:
+    pipeline = Pipeline(PolicyBook())
+    for q in range(50):
+        event = {"event_id": f"e{q}", "type": "contact.blocked", "reason": "full",
+                 "ts": T0, "queue": f"q{q:02d}", "contact_id": f"c{q}"}  # fmt: skip
+        pipeline.process(Message("cc", 0, q, f"default/q{q:02d}".encode(), orjson.dumps(event)),
+                         lambda _: None)  # fmt: skip
+    pipeline.table_writes()
+    now = T0 + 60_000
+    flushes = [sorted(s["queue"] for s in pipeline.snapshots(now, limit=20)) for _ in range(3)]
+    assert [len(f) for f in flushes] == [20, 20, 10]
+    assert sorted(q for f in flushes for q in f) == [f"q{q:02d}" for q in range(50)]
+    assert pipeline.snapshots(now, limit=20) == []  # all taken: nothing pending
