@@ -23,6 +23,7 @@ from ccpulse.streams.kpi.policy import (
     QueuePolicy,
     policy_from_mapping,
 )
+from ccpulse.ticket_config import ticket_settings
 from ccpulse.wallboard.settings import WallboardSettings, wallboard_settings
 
 ENV_PREFIX = "CCPULSE_"
@@ -103,7 +104,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     for section, key, value in _env_overrides(env):
         doc.setdefault(section, {})[key] = value
     known = {"kafka", "redis", "metrics", "engine", "defaults", "tenants", "queues",
-             "opening_hours", "wallboard"}  # fmt: skip
+             "opening_hours", "wallboard", "tickets"}  # fmt: skip
     unknown = set(doc) - known
     if unknown:
         raise ValueError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
@@ -187,4 +188,5 @@ def _policy_book(doc: dict[str, Any]) -> PolicyBook:
                     "can only be set per queue (intervals of all channels must align)"
                 )
             channels[(tenant, queue, channel)] = policy_from_mapping(qpol, dict(cvalues))
-    return PolicyBook(default, tenants, queues, channels, engine)
+    tickets = ticket_settings(doc["tickets"]) if doc.get("tickets") else None
+    return PolicyBook(default, tenants, queues, channels, engine, tickets)

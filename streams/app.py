@@ -374,8 +374,8 @@ async def ensure_topics(settings: Settings) -> None:
 
     bootstrap = ",".join(u.split("://", 1)[-1] for u in settings.kafka.broker.split(";"))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options(settings.kafka))
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor)
