@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from ccpulse.cli_errors import BAD_CONFIG, CliError, guarded, input_file
+from ccpulse.cli_errors import BAD_CONFIG, CliError, guarded, input_file, write_out
 from ccpulse.cli_range import add_range_arguments
 from ccpulse.config import Settings, load_settings
 
@@ -87,7 +87,7 @@ def _report(args: argparse.Namespace) -> int:
             report = build_report(fh, book, at_ms)
     write_errors(report)
     if args.format == "json":
-        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        write_out(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     else:
         render_table(report, sys.stdout)
     return 0

@@ -51,7 +51,9 @@ def guarded(command: str, run: Callable[[], int]) -> int:
     if command != "worker":  # its connection errors are ours to report, in one line
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
-        return run()
+        code = run()
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
     except CliError as exc:
         print(f"ccpulse {command}: {exc}", file=sys.stderr)
         return exc.code
@@ -67,3 +69,15 @@ def guarded(command: str, run: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"ccpulse {command}: interrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+def write_out(data: bytes) -> None:
+    """All of `data` to stdout: a buffered write into a pipe may take only part of it (when the
+    reader goes away), so the rest is written until done or the pipe is found closed."""
+    view = memoryview(data)
+    out = sys.stdout.buffer
+    while view:
+        written = out.write(view)
+        view = view[written or 0 :]
+        if not written:
+            out.flush()

@@ -49,6 +49,7 @@ def add_range_arguments(rep: argparse.ArgumentParser) -> None:
 def run_range(args: argparse.Namespace, settings: Settings, book: PolicyBook) -> int:
     import orjson
 
+    from ccpulse.cli_errors import write_out
     from ccpulse.report_csv import write_csv
     from ccpulse.report_range import RangeSpec, build_range_report, render_range_table
 
@@ -79,7 +80,7 @@ def run_range(args: argparse.Namespace, settings: Settings, book: PolicyBook) ->
     for line in report["errors"]:
         print(f"ccpulse report: {line}", file=sys.stderr)
     if args.format == "json":
-        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        write_out(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     elif args.format == "csv":
         write_csv(report, sys.stdout, args.csv_table)
     else:
