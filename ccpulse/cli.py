@@ -186,7 +186,10 @@ def _demo(args: argparse.Namespace) -> int:
     from ccpulse.demo import DEMO_CONFIG, run_demo
 
     path = args.config or os.environ.get("CCPULSE_CONFIG") or str(DEMO_CONFIG)
-    return run_demo(_settings(path), args.backfill_hours, args.duration, args.seed, path)
+    replay = None
+    if args.replay:
+        replay = Path(input_file(args.replay, "events file", EVENTS_HINT))
+    return run_demo(_settings(path), args.backfill_hours, args.duration, args.seed, path, replay)
 
 
 def _tail_queue_log(args: argparse.Namespace) -> int:
@@ -250,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
     demo.add_argument("--seed", type=int, default=1,
                       help="random seed of the simulated traffic (default 1)")  # fmt: skip
+    demo.add_argument("--replay", metavar="FILE",
+                      help="send this JSON-lines events file (as `ccpulse produce` does) "
+                      "instead of simulated traffic, then keep running")  # fmt: skip
     demo.set_defaults(func=_demo)
 
     wrk = sub.add_parser("worker", help="run the streaming pipeline (Kafka -> Redis, /metrics)")

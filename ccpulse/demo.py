@@ -28,7 +28,7 @@ from ccpulse.embedded import (
     start_redis,
 )
 from ccpulse.kafka_auth import client_options
-from ccpulse.sources.produce import EventProducer, paced
+from ccpulse.sources.produce import EventProducer, paced, produce_values, read_event_lines
 from ccpulse.sources.simulator import SimConfig, default_queues, simulate
 
 
@@ -115,8 +115,10 @@ def run_demo(
     duration: float | None,
     seed: int,
     config_path: str | Path = DEMO_CONFIG,
+    replay: Path | None = None,
 ) -> int:
-    """Start broker, Redis and a worker, feed them simulated traffic, stop all on Ctrl-C.
+    """Start broker, Redis and a worker, feed them simulated traffic (or, with `replay`, the
+    events of that file, as `ccpulse produce` sends them), stop all on Ctrl-C.
 
     The worker and the wallboard read `config_path` (the file `settings` came from), with the
     demo's own broker, Redis and metrics addresses set over it through the environment."""
@@ -171,6 +173,10 @@ def run_demo(
                    log_dir / "demo-worker.log"),
             flush=True,
         )  # fmt: skip
+        if replay is not None:
+            sent = asyncio.run(_replay_loop(settings, replay, duration))
+            print(f"sent {sent} events", flush=True)
+            return 0
         now = int(time.time() * 1000)
         hours = backfill_hours + (duration / 3600 if duration else 24.0)
         events = simulated_events(seed, now - int(backfill_hours * 3_600_000), hours)
@@ -252,3 +258,19 @@ async def _demo_loop(
         await asyncio.wait_for(asyncio.shield(task), duration)
     stop.set()
     return await task
+
+
+async def _replay_loop(settings: Settings, path: Path, duration: float | None) -> int:
+    """Send the file's events at once, then keep everything running until the end."""
+    started = time.monotonic()
+    async with EventProducer(
+        settings.kafka.broker, settings.kafka.contacts_topic, **client_options(settings.kafka)
+    ) as producer:
+        with open(path, "rb") as fh:
+            sent, _ = await produce_values(producer, read_event_lines(fh), 100)
+    print(f"replayed {sent} events from {path}", flush=True)
+    if duration is None:
+        await asyncio.Event().wait()  # until Ctrl-C or SIGTERM
+    else:
+        await asyncio.sleep(max(0.0, duration - (time.monotonic() - started)))
+    return sent
