@@ -39,6 +39,9 @@ class KafkaSettings:
     partitions: int = 4
     replication_factor: int = 1
     app_id: str = "ccpulse"
+    #: Read input keyed any way (or not at all) through a repartition stage that re-keys it
+    #: into the internal topic `<app_id>-contacts-repartition` (streams/repartition.py).
+    repartition: bool = False
     #: Longest a fetch waits at the broker for data. Kafka answers as soon as data arrives;
     #: the embedded broker only when this expires, so it bounds the delay there.
     fetch_max_wait_ms: int = 50

@@ -71,17 +71,21 @@ class EventProducer:
     async def __aexit__(self, *exc: object) -> None:
         await self.producer.stop()
 
-    async def send(self, events: list[dict[str, Any]], batch_size: int = 100) -> int:
-        """Send events (batch_size 1: one event per message); returns messages sent."""
+    async def send(
+        self, events: list[dict[str, Any]], batch_size: int = 100, keyed: bool = True
+    ) -> int:
+        """Send events (batch_size 1: one event per message), keyed "tenant/queue" or, with
+        `keyed=False`, without keys; returns messages sent."""
         futures = []
         for key, batch in group_by_queue(events, batch_size):
+            kafka_key = key.encode() if keyed else None
             if batch_size == 1:
                 for event in batch:
                     futures.append(await self.producer.send(
-                        self.topic, orjson.dumps(event), key=key.encode()))  # fmt: skip
+                        self.topic, orjson.dumps(event), key=kafka_key))  # fmt: skip
             else:
                 futures.append(
-                    await self.producer.send(self.topic, orjson.dumps(batch), key=key.encode())
+                    await self.producer.send(self.topic, orjson.dumps(batch), key=kafka_key)
                 )
         await asyncio.gather(*futures)
         return len(futures)

@@ -25,6 +25,7 @@ from ccpulse.sources.produce import bootstrap_servers
 from ccpulse.streams import statekeys
 from ccpulse.streams.faust_parts import QuietMonitor, RawSchema, Transport
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
+from ccpulse.streams.repartition import regroup, repartition_topic
 
 log = logging.getLogger("ccpulse.worker")
 
@@ -124,10 +125,13 @@ def create_app(
     transport.fetch_max_wait_ms = kafka.fetch_max_wait_ms
     app.transport = transport
     pipeline = Pipeline(settings.policies)
+    # The topic the engines read: the input topic, or the repartition stage's output.
     source = app.topic(
-        kafka.contacts_topic, schema=RawSchema(key_type=bytes, value_type=bytes),
-        partitions=kafka.partitions,
+        repartition_topic(kafka.app_id) if kafka.repartition else kafka.contacts_topic,
+        schema=RawSchema(key_type=bytes, value_type=bytes), partitions=kafka.partitions,
     )  # fmt: skip
+    if kafka.repartition:
+        add_repartition_stage(app, kafka.contacts_topic, source)
     deadletter = app.topic(
         kafka.deadletter_topic, key_type=bytes, value_type=bytes,
         key_serializer="raw", value_serializer="raw", partitions=kafka.partitions,
@@ -307,6 +311,25 @@ def create_app(
     return app, pipeline
 
 
+def add_repartition_stage(app: faust.App, input_topic: str, output: Any) -> None:
+    """An agent re-keying the input topic's messages into `output` (streams/repartition.py)."""
+    raw = app.topic(input_topic, schema=RawSchema(key_type=bytes, value_type=bytes))
+
+    @app.agent(raw, name="ccpulse-repartition")
+    async def rekey(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_SECONDS):
+            for event in events:
+                value = event.message.value
+                if value is None:
+                    continue
+                for key, part in regroup(value):
+                    # `force`: into the client now. Faust would otherwise attach the message
+                    # to the stream's current event (the batch's last) and send it when that
+                    # offset is committed, after other partitions' offsets may have been.
+                    # The consumer flushes the client before every commit (faust_parts.py).
+                    await output.send(key=key, value=part, force=True)
+
+
 class ChangelogWrites:
     """The state record batches sent to the changelog, and the first one the broker refused.
 
@@ -377,15 +400,19 @@ async def ensure_topics(settings: Settings) -> None:
     try:
         await admin.start()
         existing = set(await admin.list_topics())
+        kafka = settings.kafka
+        # With the repartition stage, the engines read its topic: that one's partition count
+        # must match the state's; the input topic's may be anything.
+        engines_topic = repartition_topic(kafka.app_id) if kafka.repartition else None
         wanted = [
-            NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor)
-            for name in (settings.kafka.contacts_topic, settings.kafka.deadletter_topic)
-            if name not in existing
+            NewTopic(name, kafka.partitions, kafka.replication_factor)
+            for name in (kafka.contacts_topic, kafka.deadletter_topic, engines_topic)
+            if name is not None and name not in existing
         ]
         if wanted:
             await admin.create_topics(wanted)
             await asyncio.sleep(0.5)
-        name = settings.kafka.contacts_topic
+        name = engines_topic or kafka.contacts_topic
         if name in existing:
             found = await _partition_count(admin, name)
             if found is not None and found != settings.kafka.partitions:

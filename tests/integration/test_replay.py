@@ -1,6 +1,7 @@
 """The README's replay loop with the installed commands: `ccpulse simulate --out` writes a
 history, `ccpulse produce` sends it to Kafka, a worker publishes it, and every queue's Redis hash
-(and the agent, ticket and survey hashes) equals `ccpulse report --at` of the same file."""
+(and the agent, ticket and survey hashes) equals `ccpulse report --at` of the same file: keyed
+as the contract says, and unkeyed through the repartition stage (`kafka.repartition`)."""
 
 from __future__ import annotations
 
@@ -30,14 +31,18 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     return done
 
 
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "unkeyed-repartitioned"])
 def test_simulate_produce_and_a_worker_give_the_report_of_the_file(
-    deployment: Deployment, tmp_path: Path
+    deployment: Deployment, tmp_path: Path, keyed: bool
 ) -> None:
     events_file = tmp_path / "events.jsonl"
     start_ms = int(time.time() * 1000) - 3 * 3_600_000  # the hour and its drain lie in the past
     _run("simulate", "--out", str(events_file), "--hours", "1", "--start", str(start_ms))
     deployment.config = DEMO_CONFIG
-    produced = _run("produce", str(events_file), env=deployment.env(0))
+    if not keyed:
+        deployment.settings["CCPULSE_KAFKA_REPARTITION"] = "true"
+    produced = _run("produce", str(events_file), *([] if keyed else ["--no-key"]),
+                    env=deployment.env(0))  # fmt: skip
     events = [orjson.loads(line) for line in events_file.read_bytes().splitlines()]
     assert f"ccpulse produce: {len(events)} events in" in produced.stderr
 
