@@ -46,7 +46,7 @@ def _unknown(where: str, given: Mapping[str, Any], allowed: set[str]) -> None:
 def _seconds(where: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{where} must be a whole number of seconds > 0, got {value!r}")
-    return value
+    return int(value)
 
 
 def _schedule(where: str, value: Any) -> BusinessSchedule | None:

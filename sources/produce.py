@@ -129,7 +129,7 @@ async def paced(
         yield chunk
 
 
-class BrokerUnreachable(KafkaConnectionError):
+class BrokerUnreachable(KafkaConnectionError):  # type: ignore[misc]  # untyped aiokafka
     """The producer could not connect: names the broker and how to fix it."""
 
     def __init__(self, broker: str) -> None:
@@ -223,6 +223,7 @@ async def _send_batch(
     producer: EventProducer, key: str, batch: list[Any], keyed: bool
 ) -> asyncio.Future[Any]:
     value = orjson.dumps(batch[0] if len(batch) == 1 else batch)
-    return await producer.producer.send(
+    sent: asyncio.Future[Any] = await producer.producer.send(
         producer.topic, value, key=key.encode() if keyed else None
     )
+    return sent

@@ -178,7 +178,7 @@ def create_app(
                 item = dead_letters.pop(0)
                 await deadletter.send(key=item.source.key, value=item.to_bytes())
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust's signal stubs
     async def _revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
         # Until the rebalance settles, another worker may own these and write their hashes:
         # publishing diffs from here could leave stale fields behind.
@@ -249,7 +249,7 @@ def create_app(
     @app.agent(source, name="ccpulse-contacts")
     async def contacts(stream: faust.StreamT[bytes]) -> None:
         health = pipeline.health
-        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_SECONDS):
+        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_SECONDS):  # type: ignore[attr-defined]
             written_at = health.messages_events
             for event in events:
                 m = event.message
@@ -261,7 +261,7 @@ def create_app(
                     written_at = health.messages_events
             await write_state()
 
-    @app.timer(GC_INTERVAL_SECONDS)
+    @app.timer(GC_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def collect_garbage() -> None:
         for engine in pipeline.engines.values():
             engine.collect_garbage()
@@ -288,7 +288,7 @@ def create_app(
 
         interval = settings.redis.flush_interval_seconds
 
-        @app.task
+        @app.task  # type: ignore[untyped-decorator]
         async def publish() -> None:
             """Publish every `interval` from the start of one flush to the start of the next
             (a timer that sleeps after each flush would stretch the period by its length)."""
@@ -317,7 +317,7 @@ def add_repartition_stage(app: faust.App, input_topic: str, output: Any) -> None
 
     @app.agent(raw, name="ccpulse-repartition")
     async def rekey(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_SECONDS):
+        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_SECONDS):  # type: ignore[attr-defined]
             for event in events:
                 value = event.message.value
                 if value is None:
