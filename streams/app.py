@@ -25,7 +25,7 @@ from ccpulse.sources.produce import bootstrap_servers
 from ccpulse.streams import statekeys
 from ccpulse.streams.faust_parts import QuietMonitor, RawSchema, Transport
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
-from ccpulse.streams.repartition import regroup, repartition_topic
+from ccpulse.streams.repartition import add_repartition_stage, repartition_topic
 
 log = logging.getLogger("ccpulse.worker")
 
@@ -131,7 +131,7 @@ def create_app(
         schema=RawSchema(key_type=bytes, value_type=bytes), partitions=kafka.partitions,
     )  # fmt: skip
     if kafka.repartition:
-        add_repartition_stage(app, kafka.contacts_topic, source)
+        add_repartition_stage(app, kafka.contacts_topic, source, BATCH_MESSAGES, BATCH_SECONDS)
     deadletter = app.topic(
         kafka.deadletter_topic, key_type=bytes, value_type=bytes,
         key_serializer="raw", value_serializer="raw", partitions=kafka.partitions,
@@ -309,25 +309,6 @@ def create_app(
 
     app.ccpulse_pipeline = pipeline  # type: ignore[attr-defined]
     return app, pipeline
-
-
-def add_repartition_stage(app: faust.App, input_topic: str, output: Any) -> None:
-    """An agent re-keying the input topic's messages into `output` (streams/repartition.py)."""
-    raw = app.topic(input_topic, schema=RawSchema(key_type=bytes, value_type=bytes))
-
-    @app.agent(raw, name="ccpulse-repartition")
-    async def rekey(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_SECONDS):  # type: ignore[attr-defined]
-            for event in events:
-                value = event.message.value
-                if value is None:
-                    continue
-                for key, part in regroup(value):
-                    # `force`: into the client now. Faust would otherwise attach the message
-                    # to the stream's current event (the batch's last) and send it when that
-                    # offset is committed, after other partitions' offsets may have been.
-                    # The consumer flushes the client before every commit (faust_parts.py).
-                    await output.send(key=key, value=part, force=True)
 
 
 class ChangelogWrites:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import faust
 import orjson
 
 from ccpulse.schemas.events import AGENTS_KEY, SURVEYS_KEY, TICKETS_KEY
+from ccpulse.streams.faust_parts import RawSchema
 
 _FAMILY_KEYS = {"agent": AGENTS_KEY, "ticket": TICKETS_KEY, "survey": SURVEYS_KEY}
 
@@ -62,3 +64,25 @@ def regroup(value: bytes) -> list[tuple[bytes | None, bytes]]:
     for element in doc:
         groups.setdefault(element_key(element), []).append(element)
     return [(key, orjson.dumps(elements)) for key, elements in groups.items()]
+
+
+def add_repartition_stage(
+    app: faust.App, input_topic: str, output: Any, batch_messages: int, batch_seconds: float
+) -> None:
+    """The agent re-keying the input topic's messages into `output`, in batches as the
+    engines' agent takes them."""
+    raw = app.topic(input_topic, schema=RawSchema(key_type=bytes, value_type=bytes))
+
+    @app.agent(raw, name="ccpulse-repartition")
+    async def rekey(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(batch_messages, within=batch_seconds):  # type: ignore[attr-defined]
+            for event in events:
+                value = event.message.value
+                if value is None:
+                    continue
+                for key, part in regroup(value):
+                    # `force`: into the client now. Faust would otherwise attach the message
+                    # to the stream's current event (the batch's last) and send it when that
+                    # offset is committed, after other partitions' offsets may have been.
+                    # The consumer flushes the client before every commit (faust_parts.py).
+                    await output.send(key=key, value=part, force=True)
