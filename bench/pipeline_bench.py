@@ -75,6 +75,7 @@ CONTACTS_ONLY: dict[str, Any] = {
 KINDS: dict[str, str] = {
     "ccpulse": "a. ccpulse pipeline (real app, Redis+Prometheus sinks)",
     "ccpulse-mixed": "a2. same, agent + ticket + survey events mixed in",
+    "ccpulse-repartition": "a3. same as a, read through the repartition stage",
     "aiokafka": "b. ceiling: raw aiokafka consumer + orjson decode",
     "faust-noop": "c. Faust floor: no-op agent, per event",
     "faust-noop-take": "c. Faust floor: no-op agent, take_events(2000, 0.05 s)",
@@ -712,6 +713,8 @@ class Bench:
         if kind.startswith("ccpulse"):
             env = self.ccpulse_env(group)
             env["CCPULSE_KAFKA_CONTACTS_TOPIC"] = topic
+            if kind == "ccpulse-repartition":
+                env["CCPULSE_KAFKA_REPARTITION"] = "true"
             spec["env"] = env
         load = CpuWatch(self)
         proc = self.spawn([sys.executable, str(Path(__file__).resolve()), "--child",

@@ -20,12 +20,17 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 def range_instant(text: str, time_zone: str) -> int:
     """`--from`/`--to`: a date (local midnight in `time_zone`), RFC 3339 with offset, or epoch
     milliseconds."""
+    from ccpulse.cli_errors import CliError
     from ccpulse.report import parse_instant
     from ccpulse.schemas.decode import datetime_ms
 
-    if _DATE_RE.match(text):
-        return datetime_ms(datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(time_zone)))
-    return parse_instant(text)
+    try:
+        if _DATE_RE.match(text):
+            return datetime_ms(datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(time_zone)))
+        return parse_instant(text)
+    except ValueError:
+        raise CliError(f"{text!r} is not an instant: give a date (2026-12-05, local midnight), "
+                       "RFC 3339 with an offset or epoch milliseconds") from None  # fmt: skip
 
 
 def add_range_arguments(rep: argparse.ArgumentParser) -> None:
@@ -44,6 +49,7 @@ def add_range_arguments(rep: argparse.ArgumentParser) -> None:
 def run_range(args: argparse.Namespace, settings: Settings, book: PolicyBook) -> int:
     import orjson
 
+    from ccpulse.cli_errors import write_out
     from ccpulse.report_csv import write_csv
     from ccpulse.report_range import RangeSpec, build_range_report, render_range_table
 
@@ -74,7 +80,7 @@ def run_range(args: argparse.Namespace, settings: Settings, book: PolicyBook) ->
     for line in report["errors"]:
         print(f"ccpulse report: {line}", file=sys.stderr)
     if args.format == "json":
-        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        write_out(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     elif args.format == "csv":
         write_csv(report, sys.stdout, args.csv_table)
     else:

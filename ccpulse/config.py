@@ -24,6 +24,7 @@ from ccpulse.streams.kpi.policy import (
     QueuePolicy,
     policy_from_mapping,
 )
+from ccpulse.ticket_config import ticket_settings
 from ccpulse.wallboard.settings import WallboardSettings, wallboard_settings
 
 ENV_PREFIX = "CCPULSE_"
@@ -49,6 +50,9 @@ class KafkaSettings:
     partitions: int = 4
     replication_factor: int = 1
     app_id: str = "ccpulse"
+    #: Read input keyed any way (or not at all) through a repartition stage that re-keys it
+    #: into the internal topic `<app_id>-contacts-repartition` (streams/repartition.py).
+    repartition: bool = False
     #: Longest a fetch waits at the broker for data. Kafka answers as soon as data arrives;
     #: the embedded broker only when this expires, so it bounds the delay there.
     fetch_max_wait_ms: int = 50
@@ -149,7 +153,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     for section, key, value in _env_overrides(env):
         doc.setdefault(section, {})[key] = value
     known = {"kafka", "redis", "metrics", "limits", "engine", "defaults", "tenants", "queues",
-             "opening_hours", "wallboard"}  # fmt: skip
+             "opening_hours", "wallboard", "tickets"}  # fmt: skip
     unknown = set(doc) - known
     if unknown:
         raise ValueError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
@@ -235,4 +239,5 @@ def _policy_book(doc: dict[str, Any]) -> PolicyBook:
                     "can only be set per queue (intervals of all channels must align)"
                 )
             channels[(tenant, queue, channel)] = policy_from_mapping(qpol, dict(cvalues))
-    return PolicyBook(default, tenants, queues, channels, engine)
+    tickets = ticket_settings(doc["tickets"]) if doc.get("tickets") else None
+    return PolicyBook(default, tenants, queues, channels, engine, tickets)

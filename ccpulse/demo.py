@@ -14,11 +14,11 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import orjson
 
-from ccpulse.config import Settings, mask_url
+from ccpulse.config import Settings
 from ccpulse.embedded import (
     Service,
     ServiceError,
@@ -29,7 +29,7 @@ from ccpulse.embedded import (
     start_redis,
 )
 from ccpulse.kafka_auth import client_options
-from ccpulse.sources.produce import EventProducer, paced
+from ccpulse.sources.produce import EventProducer, paced, produce_values, read_event_lines
 from ccpulse.sources.simulator import SimConfig, default_queues, simulate
 
 
@@ -41,12 +41,18 @@ def simulated_events(
     return simulate(SimConfig(default_queues(), seed, start_ms, hours * 3600, drain=drain))
 
 
-def write_events(events: Iterator[dict[str, Any]], out: IO[bytes]) -> int:
-    count = 0
+def write_events(
+    events: Iterator[dict[str, Any]], out: IO[bytes], until_ms: int | None = None
+) -> tuple[int, int]:
+    """Write JSON lines, those after `until_ms` left out; returns (written, left out)."""
+    count = later = 0
     for event in events:
+        if until_ms is not None and event["ts"] > until_ms:
+            later += 1
+            continue
         out.write(orjson.dumps(event) + b"\n")
         count += 1
-    return count
+    return count, later
 
 
 async def send_events(
@@ -99,8 +105,24 @@ def _port_or_free(preferred: int) -> int:
     return preferred
 
 
-def run_demo(settings: Settings, backfill_hours: float, duration: float | None, seed: int) -> int:
-    """Start broker, Redis and a worker, feed them simulated traffic, stop all on Ctrl-C."""
+#: The demo's configuration, matching the simulated contact centre (time zones, thresholds,
+#: opening hours, ticket business hours); `ccpulse demo` uses it when no file is given.
+DEMO_CONFIG: Final = Path(__file__).with_name("demo.toml")
+
+
+def run_demo(
+    settings: Settings,
+    backfill_hours: float,
+    duration: float | None,
+    seed: int,
+    config_path: str | Path = DEMO_CONFIG,
+    replay: Path | None = None,
+) -> int:
+    """Start broker, Redis and a worker, feed them simulated traffic (or, with `replay`, the
+    events of that file, as `ccpulse produce` sends them), stop all on Ctrl-C.
+
+    The worker and the wallboard read `config_path` (the file `settings` came from), with the
+    demo's own broker, Redis and metrics addresses set over it through the environment."""
     services: list[Service] = []
     worker: subprocess.Popen[bytes] | None = None
     wallboard: subprocess.Popen[bytes] | None = None
@@ -128,12 +150,14 @@ def run_demo(settings: Settings, backfill_hours: float, duration: float | None, 
         log_dir.mkdir(exist_ok=True)
         with open(log_dir / "demo-worker.log", "wb") as log:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "ccpulse.cli", "worker", "--loglevel", "info"],
+                [sys.executable, "-m", "ccpulse.cli", "worker", "--loglevel", "info",
+                 "--config", str(config_path)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
             )  # fmt: skip
             wallboard_port = _port_or_free(settings.wallboard.port)
             wallboard = subprocess.Popen(
-                [sys.executable, "-m", "ccpulse.cli", "wallboard", "--port", str(wallboard_port)],
+                [sys.executable, "-m", "ccpulse.cli", "wallboard", "--port", str(wallboard_port),
+                 "--config", str(config_path)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
             )  # fmt: skip
         prometheus = _start_prometheus(metrics_port)
@@ -143,23 +167,16 @@ def run_demo(settings: Settings, backfill_hours: float, duration: float | None, 
             prometheus_line = f"{ui}/alerts  (rules: {ui}/rules, queries: {ui}/graph)"
         else:
             prometheus_line = "not started: no prometheus binary (apt-get install prometheus)"
-        prefix = settings.redis.key_prefix
-        topic = settings.kafka.contacts_topic
         print(
-            f"""
-ccpulse demo running (Ctrl-C stops everything)
-  broker      {mask_url(settings.kafka.broker)}  (embedded Tansu, topic {topic})
-  redis       {mask_url(settings.redis.url)}
-  metrics     http://127.0.0.1:{metrics_port}/metrics  (health: /healthz)
-  wallboard   http://{settings.wallboard.host}:{wallboard_port}/
-  prometheus  {prometheus_line}
-  worker log  {log_dir / "demo-worker.log"}
-  queues      redis-cli -p {redis.port} zrange {prefix}:queues 0 -1
-  queue hash  redis-cli -p {redis.port} hgetall {prefix}:queue:acme:sales
-  updates     redis-cli -p {redis.port} subscribe {prefix}:updates
-""",
+            banner(settings, config_path, broker.port, redis.port, metrics_port,
+                   f"http://{settings.wallboard.host}:{wallboard_port}/", prometheus_line,
+                   log_dir / "demo-worker.log"),
             flush=True,
-        )
+        )  # fmt: skip
+        if replay is not None:
+            sent = asyncio.run(_replay_loop(settings, replay, duration))
+            print(f"sent {sent} events", flush=True)
+            return 0
         now = int(time.time() * 1000)
         hours = backfill_hours + (duration / 3600 if duration else 24.0)
         events = simulated_events(seed, now - int(backfill_hours * 3_600_000), hours)
@@ -183,6 +200,35 @@ ccpulse demo running (Ctrl-C stops everything)
         for service in reversed(services):
             service.stop()
         signal.signal(signal.SIGTERM, previous)
+
+
+def banner(
+    settings: Settings, config_path: str | Path, broker_port: int, redis_port: int,
+    metrics_port: int, wallboard_url: str, prometheus_line: str, worker_log: Path,
+) -> str:  # fmt: skip
+    """What the demo prints once everything runs: where each part is, and how to watch every
+    family's Redis keys (docs/redis-keys.md) under the configured prefix."""
+    p = settings.redis.key_prefix
+    cli = f"redis-cli -p {redis_port}"
+    topic = settings.kafka.contacts_topic
+    return f"""
+ccpulse demo running (Ctrl-C stops everything)
+  config      {config_path}
+  broker      kafka://127.0.0.1:{broker_port}  (embedded Tansu, topic {topic})
+  redis       redis://127.0.0.1:{redis_port}/0
+  metrics     http://127.0.0.1:{metrics_port}/metrics  (health: /healthz)
+  wallboard   {wallboard_url}
+  prometheus  {prometheus_line}
+  worker log  {worker_log}
+  queues      {cli} zrange {p}:queues 0 -1
+  queue hash  {cli} hgetall {p}:queue:acme:sales
+  intervals   {cli} zrange {p}:intervals:acme:sales 0 -1
+  agents      {cli} hgetall {p}:agent-summary:acme:#all
+  one agent   {cli} hgetall {p}:agent:acme:agent-sales-1
+  tickets     {cli} hgetall {p}:tickets:acme
+  surveys     {cli} hgetall {p}:surveys:acme
+  updates     {cli} subscribe {p}:updates
+"""
 
 
 def _start_prometheus(metrics_port: int) -> Service | None:
@@ -221,3 +267,19 @@ async def _demo_loop(
         await asyncio.wait_for(asyncio.shield(task), duration)
     stop.set()
     return await task
+
+
+async def _replay_loop(settings: Settings, path: Path, duration: float | None) -> int:
+    """Send the file's events at once, then keep everything running until the end."""
+    started = time.monotonic()
+    async with EventProducer(
+        settings.kafka.broker, settings.kafka.contacts_topic, **client_options(settings.kafka)
+    ) as producer:
+        with open(path, "rb") as fh:
+            sent, _ = await produce_values(producer, read_event_lines(fh), 100)
+    print(f"replayed {sent} events from {path}", flush=True)
+    if duration is None:
+        await asyncio.Event().wait()  # until Ctrl-C or SIGTERM
+    else:
+        await asyncio.sleep(max(0.0, duration - (time.monotonic() - started)))
+    return sent

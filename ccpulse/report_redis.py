@@ -14,7 +14,7 @@ Agent tables are not in Redis (the worker keeps no agent interval history): the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -34,13 +34,16 @@ def interval_tallies(
 ) -> dict[str, dict[int, k.Tally]]:
     """Per channel, the tally of each interval of the queue starting in [from_ms, to_ms) that
     Redis still holds (an interval whose hash expired is missing: no data)."""
-    starts = client.zrangebyscore(intervals_key(prefix, tenant, queue), from_ms, f"({to_ms}")
+    starts = cast(
+        list[bytes],
+        client.zrangebyscore(intervals_key(prefix, tenant, queue), from_ms, f"({to_ms}"),
+    )
     pipe = client.pipeline(transaction=False)
     for start in starts:
         pipe.hgetall(f"{prefix}:interval:{tenant}:{queue}:{int(start)}")
     out: dict[str, dict[int, k.Tally]] = {}
     for start, fields in zip(starts, pipe.execute(), strict=True):
-        for name, value in fields.items():
+        for name, value in cast(dict[bytes, bytes], fields).items():
             channel, _, what = name.decode().rpartition(".")
             if what == "tally":
                 out.setdefault(channel, {})[int(start)] = orjson.loads(value)
@@ -57,7 +60,8 @@ def redis_range_report(
     hours = OpenIntervals(settings.opening_hours)
     queues = []
     try:
-        members = sorted(m.decode() for m in client.zrange(f"{prefix}:queues", 0, -1))
+        index = cast(list[bytes], client.zrange(f"{prefix}:queues", 0, -1))
+        members = sorted(m.decode() for m in index)
         for member in members:
             owner, _, queue = member.partition("/")
             if tenant is not None and owner != tenant:

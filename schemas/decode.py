@@ -481,7 +481,8 @@ def _duration(obj: dict[str, Any], name: str, required: bool) -> int | None:
         raise _Invalid(name, f"must be a non-negative number of seconds, got {_show(value)}")
     if value > MAX_DURATION_S:
         raise _Invalid(name, f"must be at most {MAX_DURATION_S} seconds, got {_show(value)}")
-    return round(value * 1000)
+    ms: int = round(value * 1000)
+    return ms
 
 
 def datetime_ms(parsed: datetime) -> int:

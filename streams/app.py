@@ -26,6 +26,7 @@ from ccpulse.sources.produce import bootstrap_servers
 from ccpulse.streams import statekeys
 from ccpulse.streams.faust_parts import QuietMonitor, RawSchema, Transport
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
+from ccpulse.streams.repartition import add_repartition_stage, repartition_topic
 
 log = logging.getLogger("ccpulse.worker")
 
@@ -126,10 +127,13 @@ def create_app(
     app.transport = transport
     pipeline = Pipeline(settings.policies, settings.limits)
     max_dead_letter_bytes = settings.limits.max_dead_letter_bytes
+    # The topic the engines read: the input topic, or the repartition stage's output.
     source = app.topic(
-        kafka.contacts_topic, schema=RawSchema(key_type=bytes, value_type=bytes),
-        partitions=kafka.partitions,
+        repartition_topic(kafka.app_id) if kafka.repartition else kafka.contacts_topic,
+        schema=RawSchema(key_type=bytes, value_type=bytes), partitions=kafka.partitions,
     )  # fmt: skip
+    if kafka.repartition:
+        add_repartition_stage(app, kafka.contacts_topic, source, BATCH_MESSAGES, BATCH_SECONDS)
     deadletter = app.topic(
         kafka.deadletter_topic, key_type=bytes, value_type=bytes,
         key_serializer="raw", value_serializer="raw", partitions=kafka.partitions,
@@ -184,7 +188,7 @@ def create_app(
                               item.source.topic, item.source.partition, item.source.offset,
                               exc)  # fmt: skip
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust's signal stubs
     async def _revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
         # Until the rebalance settles, another worker may own these and write their hashes:
         # publishing diffs from here could leave stale fields behind.
@@ -255,7 +259,7 @@ def create_app(
     @app.agent(source, name="ccpulse-contacts")
     async def contacts(stream: faust.StreamT[bytes]) -> None:
         health = pipeline.health
-        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_SECONDS):
+        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_SECONDS):  # type: ignore[attr-defined]
             written_at = health.messages_events
             for event in events:
                 m = event.message
@@ -273,7 +277,7 @@ def create_app(
                     written_at = health.messages_events
             await write_state()
 
-    @app.timer(GC_INTERVAL_SECONDS)
+    @app.timer(GC_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def collect_garbage() -> None:
         for engine in pipeline.engines.values():
             engine.collect_garbage()
@@ -301,7 +305,7 @@ def create_app(
 
         interval = settings.redis.flush_interval_seconds
 
-        @app.task
+        @app.task  # type: ignore[untyped-decorator]
         async def publish() -> None:
             """Publish every `interval` from the start of one flush to the start of the next
             (a timer that sleeps after each flush would stretch the period by its length)."""
@@ -391,18 +395,22 @@ async def ensure_topics(settings: Settings) -> None:
 
     bootstrap = ",".join(u.split("://", 1)[-1] for u in settings.kafka.broker.split(";"))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options(settings.kafka))
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
+        kafka = settings.kafka
+        # With the repartition stage, the engines read its topic: that one's partition count
+        # must match the state's; the input topic's may be anything.
+        engines_topic = repartition_topic(kafka.app_id) if kafka.repartition else None
         wanted = [
-            NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor)
-            for name in (settings.kafka.contacts_topic, settings.kafka.deadletter_topic)
-            if name not in existing
+            NewTopic(name, kafka.partitions, kafka.replication_factor)
+            for name in (kafka.contacts_topic, kafka.deadletter_topic, engines_topic)
+            if name is not None and name not in existing
         ]
         if wanted:
             await admin.create_topics(wanted)
             await asyncio.sleep(0.5)
-        name = settings.kafka.contacts_topic
+        name = engines_topic or kafka.contacts_topic
         if name in existing:
             found = await _partition_count(admin, name)
             if found is not None and found != settings.kafka.partitions:

@@ -108,7 +108,7 @@ class Consumer(faust_aiokafka.Consumer):
                 self.log.error("not committing offsets: a state write failed (%r)", failure)
                 await self.crash(failure)
                 return False
-        return cast(bool, await super()._commit_offsets(offsets, start_new_transaction))
+        return await super()._commit_offsets(offsets, start_new_transaction)
 
     async def _deliver(self, callback: Callable[[Any], Awaitable[None]], message: Any) -> None:
         """`await wait_first(callback(message), suspend_flow.wait())`, without its four tasks
@@ -138,7 +138,7 @@ class Consumer(faust_aiokafka.Consumer):
         sleeps 1 s, and an agent that drains its buffer sooner idles for the rest of it; here
         the consumer looks again every 50 ms."""
         if not self.flow_active:
-            await self.wait(self.can_resume_flow)
+            await self.wait(self.can_resume_flow)  # type: ignore[arg-type]  # mode's stubs
         try:
             self.not_waiting_next_records.set()
             if self.app.client_only:
@@ -259,7 +259,7 @@ class Transport(faust_aiokafka.Transport):
     fetch_max_wait_ms = FAUST_FETCH_MAX_WAIT_MS
 
 
-class RawSchema(Schema):
+class RawSchema(Schema):  # type: ignore[type-arg]
     """Key and value as the bytes the message carries; the pipeline decodes them itself."""
 
     def loads_key(self, app: Any, message: Any, **_: Any) -> bytes | None:

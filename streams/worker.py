@@ -138,12 +138,37 @@ def startup_line(settings: Settings) -> str:
     )
 
 
+async def wait_for_broker(
+    settings: Settings, first_delay: float = 1.0, max_delay: float = 30.0
+) -> None:
+    """Create the topics, waiting with backoff (logged) while the broker is not up yet: a worker
+    started before its broker, or with it by a supervisor, starts once the broker answers."""
+    from aiokafka.errors import KafkaConnectionError
+
+    delay = first_delay
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)  # one line per attempt: ours
+    try:
+        while True:
+            try:
+                await ensure_topics(settings)
+                return
+            except (KafkaConnectionError, OSError) as exc:
+                log.warning("waiting for the Kafka broker at %s (%s); retrying in %.0f s",
+                            mask_url(settings.kafka.broker), exc, delay)  # fmt: skip
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+    finally:
+        client_log.setLevel(level)
+
+
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     """Create topics if needed, serve /metrics, and run the Faust worker until stopped."""
     logging.basicConfig(
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    asyncio.run(ensure_topics(settings))
+    asyncio.run(wait_for_broker(settings))
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU seconds...
     liveness = WorkerLiveness()

@@ -24,6 +24,8 @@ _MAX_SCAN_DAYS: Final = 800
 
 def _minutes(text: str) -> int:
     hours, _, minutes = text.partition(":")
+    if not (hours.isdigit() and minutes.isdigit()):
+        raise ValueError(f"not a wall time HH:MM between 00:00 and 24:00: {text!r}")
     value = int(hours) * 60 + int(minutes)
     if not (len(minutes) == 2 and 0 <= int(minutes) < 60 and 0 <= value <= 24 * 60):
         raise ValueError(f"not a wall time HH:MM between 00:00 and 24:00: {text!r}")

@@ -214,6 +214,7 @@ class Engine:
         anything, and the buckets it touched are stamped with `pos` only at the end, so an
         event's several changes to one bucket all pass the guard or all fail it.
         """
+        changed: tuple[tuple[int, Iterable[Item]], ...]
         if old:
             old_set, new_set = set(old), set(new)
             changed = ((-1, old_set - new_set), (1, new_set - old_set))

@@ -15,7 +15,7 @@ from ccpulse.streams.kpi.tickets import TicketEngine
 FACTORIES: dict[str, Callable[[PolicyBook], FamilyEngine]] = {
     "agents": AgentEngine,
     "surveys": SurveyEngine,
-    "tickets": TicketEngine,
+    "tickets": lambda book: TicketEngine(book, book.tickets),
 }
 FAMILY_OF: dict[type, str] = {
     AgentEvent: "agents",

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from ccpulse.streams.kpi.tickets_hours import TicketSettings
 
 
 class SLFormula(StrEnum):
@@ -123,6 +126,8 @@ class PolicyBook:
     queues: dict[tuple[str, str], QueuePolicy] = field(default_factory=dict)
     channels: dict[tuple[str, str, str], QueuePolicy] = field(default_factory=dict)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    #: SLA targets and business hours of the ticket family (`[tickets]`); None: the defaults.
+    tickets: TicketSettings | None = None
 
     def with_overrides(self, **values: Any) -> PolicyBook:
         """The same book with `values` set on every policy in it (command-line overrides)."""

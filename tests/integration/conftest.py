@@ -51,6 +51,8 @@ class Deployment:
     logs: list[Path] = field(default_factory=list)
     metrics_ports: list[int] = field(default_factory=list)
     config: Path | None = None
+    #: More CCPULSE_* settings for workers and commands (e.g. the repartition stage).
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def broker_url(self) -> str:
@@ -76,6 +78,7 @@ class Deployment:
             "CCPULSE_REDIS_KEY_PREFIX": self.name,
             "CCPULSE_METRICS_PORT": str(metrics_port),
             **({"CCPULSE_CONFIG": str(self.config)} if self.config else {}),
+            **self.settings,
         }
 
     def start_worker(self) -> subprocess.Popen[bytes]:
@@ -106,10 +109,12 @@ class Deployment:
                     proc.kill()
                     proc.wait(5)
 
-    def produce(self, events: list[dict[str, Any]], batch_size: int = 100) -> None:
+    def produce(
+        self, events: list[dict[str, Any]], batch_size: int = 100, keyed: bool = True
+    ) -> None:
         async def go() -> None:
             async with EventProducer(self.broker_url, self.topic) as producer:
-                await producer.send(events, batch_size=batch_size)
+                await producer.send(events, batch_size=batch_size, keyed=keyed)
 
         asyncio.run(go())
 

@@ -16,9 +16,12 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 import redis
+
+from ccpulse.demo import DEMO_CONFIG
 
 pytestmark = pytest.mark.integration
 
@@ -48,22 +51,24 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], list[str], dict[str, int]
             found = re.search(pattern, line)
             if found:
                 ports[name] = int(found.group(1))
-        if len(ports) == len(BANNER):
+        if len(ports) == len(BANNER) and line.lstrip().startswith("updates"):  # its last line
             break
     assert len(ports) == len(BANNER), "".join(output)
     return proc, output, ports
 
 
-def _published(client: redis.Redis, timeout: float) -> tuple[list[str], int]:
+def _published(
+    client: redis.Redis, timeout: float, prefix: str = "ccpulse"
+) -> tuple[list[str], int]:
     """The queue index and the contacts offered today over all queues, once both are in."""
     deadline = time.monotonic() + timeout
     queues: list[str] = []
     offered_today = 0
     while time.monotonic() < deadline:
-        queues = sorted(q.decode() for q in client.zrange("ccpulse:queues", 0, -1))  # type: ignore[union-attr]
+        queues = sorted(q.decode() for q in client.zrange(f"{prefix}:queues", 0, -1))  # type: ignore[union-attr]
         if len(queues) == len(QUEUES):
             offered_today = sum(
-                int(client.hget(f"ccpulse:queue:{q.replace('/', ':')}",
+                int(client.hget(f"{prefix}:queue:{q.replace('/', ':')}",
                                 "today.all.offered") or 0)  # type: ignore[arg-type]
                 for q in queues
             )  # fmt: skip
@@ -135,11 +140,23 @@ def _assert_stopped_cleanly(
             urllib.request.urlopen(url, timeout=5)
 
 
-def test_demo_publishes_figures_and_stops_cleanly() -> None:
-    proc, output, ports = _start("--duration", "40")
+def _time_zones(client: redis.Redis, prefix: str) -> dict[str, str]:
+    return {
+        q: client.hget(f"{prefix}:queue:{q.replace('/', ':')}", "time_zone").decode()  # type: ignore[union-attr]
+        for q in QUEUES
+    }
+
+
+def test_demo_publishes_figures_with_its_config_and_stops_cleanly(tmp_path: Path) -> None:
+    """A configuration given to the demo is the worker's too: its key prefix, its zones."""
+    config = tmp_path / "cfg.toml"
+    config.write_text(DEMO_CONFIG.read_text() + '\n[redis]\nkey_prefix = "mydemo"\n')
+    proc, output, ports = _start("--duration", "40", "--config", str(config))
+    assert any("zrange mydemo:queues" in line for line in output)
     client = redis.Redis(port=ports["redis"])
     try:
-        queues, offered_today = _published(client, timeout=35)
+        queues, offered_today = _published(client, timeout=35, prefix="mydemo")
+        zones = _time_zones(client, "mydemo")
         shown = _wallboard_queues(f"http://127.0.0.1:{ports['wallboard']}", timeout=20)
         prometheus_ok = _prometheus_scrapes_with_rules(ports["prometheus"], timeout=20)
         alerts_page = _banner_page(output, "prometheus")
@@ -149,18 +166,22 @@ def test_demo_publishes_figures_and_stops_cleanly() -> None:
             proc.kill()
     assert queues == QUEUES, "".join(output)
     assert offered_today > 0
-    assert shown == QUEUES  # the demo's wallboard serves the same queues
+    assert zones == {q: "Europe/London" if q.startswith("acme/") else "America/New_York"
+                     for q in QUEUES}  # fmt: skip
+    assert shown == QUEUES  # the demo's wallboard serves the same queues (and prefix)
     assert prometheus_ok, "".join(output)  # its Prometheus runs the shipped rules
     assert "QueueServiceLevelBudgetBurnFast" in alerts_page  # and the banner's page shows them
     _assert_stopped_cleanly(proc, output, client, ports)
 
 
 def test_sigterm_stops_the_demo_and_everything_it_started() -> None:
+    """Without --config, the demo runs on its own file, which matches the simulator."""
     proc, output, ports = _start()
     client = redis.Redis(port=ports["redis"])
     try:
         queues, _ = _published(client, timeout=35)
         assert queues == QUEUES, "".join(output)
+        assert _time_zones(client, "ccpulse")["globex/billing"] == "America/New_York"
         proc.send_signal(signal.SIGTERM)
         output.append(proc.communicate(timeout=60)[0])
     finally:

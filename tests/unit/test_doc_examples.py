@@ -337,9 +337,13 @@ def _check_resolved(path: Path) -> None:
 
 
 def test_configuration_examples(tmp_path: Path) -> None:
-    toml_blocks = code_blocks("configuration.md", "toml")
+    tickets, *toml_blocks = code_blocks("configuration.md", "toml")
     yaml_blocks = code_blocks("configuration.md", "yaml")
     assert len(toml_blocks) == len(yaml_blocks) == 1
+    (tmp_path / "t.toml").write_text(tickets)
+    ticket_settings = load_settings(tmp_path / "t.toml", env={}).policies.tickets
+    assert ticket_settings is not None
+    assert ticket_settings.targets["urgent"].first_response_seconds == 1800
     (tmp_path / "c.toml").write_text(toml_blocks[0])
     (tmp_path / "c.yaml").write_text(yaml_blocks[0])
     _check_resolved(tmp_path / "c.toml")
@@ -376,4 +380,4 @@ def test_queue_only_settings_refused_per_channel(tmp_path: Path) -> None:
     documented = next(b for b in texts if "can only be set" in b).strip()
     with pytest.raises(ValueError) as caught:
         load_settings(path, env={})
-    assert f"ValueError: {caught.value}" == documented
+    assert str(caught.value) == documented
