@@ -1,0 +1,197 @@
+"""The range report of a queue_log file, fast: `ccpulse report --queue-log PATH --from --to`.
+
+Gives the report `build_range_report_of_events(queue_log_decoded(path))` gives, field for
+field, in about half the time on two cores (docs/performance.md, "Range report"):
+
+* the log is mapped by `queue_log_typed` (typed events built directly, no decoder pass);
+* the engines run in a second process while this one parses and maps: the mapped events go
+  over a pipe in chunks, as tuples (a slotted dataclass pickles four times slower), and the
+  worker sends back the finished report. Parsing and mapping are sequential (the mapper keeps
+  each call's visits and each agent's held-back state), and so is each engine, so two
+  processes are what the work splits into.
+
+The second process is used when the machine has two CPUs or more and a process can be started;
+otherwise, or when the worker fails, the engines run here, on the same events, with the same
+code (`replay_events`); `parallel=False` forces that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.connection import Connection
+from operator import attrgetter
+from pathlib import Path
+from typing import Any, Final
+
+from ccpulse.opening_hours import OpeningHours
+from ccpulse.report import InputStats, Replay
+from ccpulse.report_range import RangeSpec, build_range_report_of_events, range_report
+from ccpulse.schemas import Event
+from ccpulse.schemas.events import AgentEvent, ContactEvent
+from ccpulse.sources.queue_log import QueueLogStats, WireEvent, read_lines
+from ccpulse.sources.queue_log_parse import LineParser
+from ccpulse.sources.queue_log_typed import TypedQueueLogMapper
+from ccpulse.streams.kpi import Engine, PolicyBook
+from ccpulse.streams.kpi.families import family_of, new_family_engines
+
+#: Events per message to the worker: large enough that pickling is by the batch.
+CHUNK: Final = 20_000
+_CONTACT_FIELDS: Final = attrgetter(*(f.name for f in dataclasses.fields(ContactEvent)))
+_AGENT_FIELDS: Final = attrgetter(*(f.name for f in dataclasses.fields(AgentEvent)))
+
+
+class _Replayer:
+    """`replay_events`, one chunk of events at a time (the worker's side of the pipe)."""
+
+    def __init__(self, book: PolicyBook, at_ms: int) -> None:
+        # The report keeps every interval, as `replay_events` does.
+        keep_all = replace(book, engine=replace(book.engine, interval_retention_hours=0))
+        self.run = Replay(Engine(keep_all), new_family_engines(keep_all), InputStats(), at_ms)
+
+    def apply(self, events: Iterable[Event]) -> None:
+        run = self.run
+        stats, at_ms, engine, families = run.stats, run.at_ms, run.engine, run.families
+        for event in events:
+            stats.events += 1
+            if event.ts_ms > at_ms:
+                stats.ignored_after_at += 1
+                continue
+            name = family_of(event)
+            if name is None:
+                engine.apply(event)  # type: ignore[arg-type]
+            else:
+                families[name].apply(event)
+
+
+def _pack(events: list[Event]) -> list[tuple[Any, ...]]:
+    """Events as plain tuples for the pipe: (True, contact fields) or (False, agent fields)."""
+    return [
+        (True, _CONTACT_FIELDS(e)) if type(e) is ContactEvent else (False, _AGENT_FIELDS(e))
+        for e in events
+    ]
+
+
+def _unpack(packed: list[tuple[Any, ...]]) -> list[Event]:
+    return [ContactEvent(*f) if contact else AgentEvent(*f) for contact, f in packed]
+
+
+def _worker(
+    conn: Connection, book: PolicyBook, spec: RangeSpec, hours: OpeningHours | None
+) -> None:
+    """Apply the chunks as they come (None ends them) and send back the report."""
+    try:
+        replayer = _Replayer(book, spec.to_ms - 1)
+        while (packed := conn.recv()) is not None:
+            replayer.apply(_unpack(packed))
+        run = replayer.run
+        run.stats.lines = run.stats.events  # as `replay_events` counts decoded events
+        conn.send(("ok", range_report(run, spec, hours)))
+    except BaseException as exc:  # reported to the parent, which falls back
+        conn.send(("error", repr(exc)))
+    finally:
+        conn.close()
+
+
+class _Engines:
+    """Where the mapped events go: a worker process over a pipe, or nowhere until the end (the
+    engines then run here)."""
+
+    def __init__(
+        self, book: PolicyBook, spec: RangeSpec, hours: OpeningHours | None, parallel: bool
+    ) -> None:
+        self.conn: Connection | None = None
+        self.proc: Any = None
+        if not parallel:
+            return
+        try:
+            ctx = get_context("fork" if "fork" in get_all_start_methods() else None)
+            recv, self.conn = ctx.Pipe()
+            self.proc = ctx.Process(target=_worker, args=(recv, book, spec, hours), daemon=True)
+            self.proc.start()
+            recv.close()
+        except (OSError, ValueError, ImportError):
+            self.conn = self.proc = None
+
+    def send(self, events: list[Event]) -> None:
+        if self.conn is None:
+            return
+        try:
+            self.conn.send(_pack(events))
+        except (OSError, EOFError):  # the worker is gone: the engines will run here
+            self.close()
+
+    def result(self) -> dict[str, Any] | None:
+        """The worker's report, or None when there is no worker or it failed."""
+        if self.conn is None:
+            return None
+        try:
+            self.conn.send(None)
+            status, body = self.conn.recv()
+        except (OSError, EOFError):
+            status, body = "error", None
+        self.close()
+        return body if status == "ok" else None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.proc is not None:
+            self.proc.join(timeout=5)
+            if self.proc.is_alive():
+                self.proc.kill()
+            self.proc = None
+
+
+def range_report_of_queue_log(
+    path_or_lines: str | os.PathLike[str] | Iterable[str | bytes],
+    book: PolicyBook,
+    spec: RangeSpec,
+    opening_hours: OpeningHours | None = None,
+    *,
+    tenant: str = "default",
+    time_zone: str = "UTC",
+    agent_aliases: Mapping[str, str] | None = None,
+    parallel: bool | None = None,
+) -> tuple[dict[str, Any], QueueLogStats]:
+    """The range report of a queue_log and the mapper's stats (its dead letters, skipped lines);
+    `parallel` None: a worker process when there are two CPUs or more."""
+    source = None
+    if isinstance(path_or_lines, str | os.PathLike):
+        lines: Iterable[str | bytes] = read_lines(path_or_lines)
+        source = Path(path_or_lines).name
+    else:
+        lines = path_or_lines
+    if parallel is None:
+        parallel = (os.cpu_count() or 1) >= 2
+    engines = _Engines(book, spec, opening_hours, parallel)
+    mapper = TypedQueueLogMapper(tenant, source or "queue_log", agent_aliases=agent_aliases)
+    decoded: dict[str, Event] = {}
+    mapper.decoded = decoded
+    parse = LineParser(time_zone).parse
+    feed = mapper.feed
+    events: list[Event] = []
+    sent = 0
+    try:
+        for line_no, raw in enumerate(lines, start=1):
+            text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+            mapped: list[WireEvent] = feed(parse(text, line_no))
+            if mapped:
+                events += [decoded.pop(e["event_id"]) for e in mapped]
+                if len(events) - sent >= CHUNK:
+                    engines.send(events[sent:])
+                    sent = len(events)
+        held = mapper.flush(until_ms=int(time.time() * 1000))  # as `queue_log_decoded`
+        events += [decoded.pop(e["event_id"]) for e in held]
+        engines.send(events[sent:])
+        report = engines.result()
+    finally:
+        engines.close()
+    if report is None:
+        report = build_range_report_of_events(events, book, spec, opening_hours)
+    return report, mapper.stats
