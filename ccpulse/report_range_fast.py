@@ -1,18 +1,20 @@
 """The range report of a queue_log file, fast: `ccpulse report --queue-log PATH --from --to`.
 
 Gives the report `build_range_report_of_events(queue_log_decoded(path))` gives, field for
-field, in about half the time on two cores (docs/performance.md, "Range report"):
+field (tests/unit/test_report_range_fast.py), in about half the time (docs/performance.md):
 
 * the log is mapped by `queue_log_typed` (typed events built directly, no decoder pass);
+* the queue engine runs in report mode (`RangeEngine`: no minute buckets, which a range report
+  never reads); the agent engine is the one `ccpulse report` runs;
 * the engines run in a second process while this one parses and maps: the mapped events go
   over a pipe in chunks, as tuples (a slotted dataclass pickles four times slower), and the
   worker sends back the finished report. Parsing and mapping are sequential (the mapper keeps
-  each call's visits and each agent's held-back state), and so is each engine, so two
-  processes are what the work splits into.
+  each call's visits and each agent's held-back state), so two processes are what the work
+  splits into: mapping here, engines there.
 
-The second process is used when the machine has two CPUs or more and a process can be started;
-otherwise, or when the worker fails, the engines run here, on the same events, with the same
-code (`replay_events`); `parallel=False` forces that.
+The worker is used when the machine has two CPUs or more and a process can be started
+(`parallel=None`); `parallel=False`, one CPU, a worker that cannot start or that fails: the
+same engines run here once the log is mapped, on the same events.
 """
 
 from __future__ import annotations
@@ -30,14 +32,15 @@ from typing import Any, Final
 
 from ccpulse.opening_hours import OpeningHours
 from ccpulse.report import InputStats, Replay
-from ccpulse.report_range import RangeSpec, build_range_report_of_events, range_report
+from ccpulse.report_range import RangeSpec, range_report
 from ccpulse.schemas import Event
 from ccpulse.schemas.events import AgentEvent, ContactEvent
 from ccpulse.sources.queue_log import QueueLogStats, WireEvent, read_lines
 from ccpulse.sources.queue_log_parse import LineParser
 from ccpulse.sources.queue_log_typed import TypedQueueLogMapper
-from ccpulse.streams.kpi import Engine, PolicyBook
+from ccpulse.streams.kpi import PolicyBook
 from ccpulse.streams.kpi.families import family_of, new_family_engines
+from ccpulse.streams.kpi.report_mode import RangeEngine
 
 #: Events per message to the worker: large enough that pickling is by the batch.
 CHUNK: Final = 20_000
@@ -51,7 +54,8 @@ class _Replayer:
     def __init__(self, book: PolicyBook, at_ms: int) -> None:
         # The report keeps every interval, as `replay_events` does.
         keep_all = replace(book, engine=replace(book.engine, interval_retention_hours=0))
-        self.run = Replay(Engine(keep_all), new_family_engines(keep_all), InputStats(), at_ms)
+        engine = RangeEngine(keep_all)
+        self.run = Replay(engine, new_family_engines(keep_all), InputStats(), at_ms)
 
     def apply(self, events: Iterable[Event]) -> None:
         run = self.run
@@ -66,6 +70,11 @@ class _Replayer:
                 engine.apply(event)  # type: ignore[arg-type]
             else:
                 families[name].apply(event)
+
+    def report(self, spec: RangeSpec, hours: OpeningHours | None) -> dict[str, Any]:
+        run = self.run
+        run.stats.lines = run.stats.events  # as `replay_events` counts decoded events
+        return range_report(run, spec, hours)
 
 
 def _pack(events: list[Event]) -> list[tuple[Any, ...]]:
@@ -88,9 +97,7 @@ def _worker(
         replayer = _Replayer(book, spec.to_ms - 1)
         while (packed := conn.recv()) is not None:
             replayer.apply(_unpack(packed))
-        run = replayer.run
-        run.stats.lines = run.stats.events  # as `replay_events` counts decoded events
-        conn.send(("ok", range_report(run, spec, hours)))
+        conn.send(("ok", replayer.report(spec, hours)))
     except BaseException as exc:  # reported to the parent, which falls back
         conn.send(("error", repr(exc)))
     finally:
@@ -192,6 +199,8 @@ def range_report_of_queue_log(
         report = engines.result()
     finally:
         engines.close()
-    if report is None:
-        report = build_range_report_of_events(events, book, spec, opening_hours)
+    if report is None:  # no worker, or it failed: the same engines run here
+        replayer = _Replayer(book, spec.to_ms - 1)
+        replayer.apply(events)
+        report = replayer.report(spec, opening_hours)
     return report, mapper.stats

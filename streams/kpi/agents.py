@@ -409,6 +409,8 @@ class AgentEngine:
 def _insertion_index(events: list[tuple[int, str, AgentEvent]], entry: tuple[int, str, Any]) -> int:
     lo, hi = 0, len(events)
     key = (entry[0], entry[1])
+    if not hi or (events[-1][0], events[-1][1]) < key:
+        return hi  # the usual case: the agent's next event in time order
     while lo < hi:
         mid = (lo + hi) // 2
         if (events[mid][0], events[mid][1]) < key:

@@ -122,3 +122,17 @@ def test_lines_the_decoder_refuses_are_dead_letters_as_before(tmp_path: Path) ->
     for parallel in (True, False):
         report, fast_stats = range_report_of_queue_log(path, BOOK, spec, parallel=parallel)
         assert report == expected and fast_stats == stats
+
+
+def test_the_range_engine_keeps_the_engines_interval_and_total_buckets(log: Path) -> None:
+    from ccpulse.schemas.events import ContactEvent
+    from ccpulse.streams.kpi import Engine
+    from ccpulse.streams.kpi.report_mode import RangeEngine
+
+    contacts = [e for e in queue_log_typed(log)[0] if isinstance(e, ContactEvent)]
+    full, ranged = Engine(BOOK), RangeEngine(BOOK)
+    assert full.apply_all(contacts) == ranged.apply_all(contacts)
+    for key, qs in full.queues.items():
+        kept = {b: v.tally for b, v in qs.buckets.items() if b[0] != "m"}
+        assert {b: v.tally for b, v in ranged.queues[key].buckets.items()} == kept
+        assert ranged.queues[key].minute_buckets == 0
