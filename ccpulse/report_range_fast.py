@@ -3,14 +3,14 @@
 Gives the report `build_range_report_of_events(queue_log_decoded(path))` gives, field for
 field (tests/unit/test_report_range_fast.py), in about half the time (docs/performance.md):
 
-* the log is mapped by `queue_log_typed` (typed events built directly, no decoder pass);
+* the log is mapped by `TypedQueueLogMapper` (the decoder's check without a decoder pass);
 * the queue engine runs in report mode (`RangeEngine`: no minute buckets, which a range report
   never reads); the agent engine is the one `ccpulse report` runs;
 * the engines run in a second process while this one parses and maps: the mapped events go
-  over a pipe in chunks, as tuples (a slotted dataclass pickles four times slower), and the
-  worker sends back the finished report. Parsing and mapping are sequential (the mapper keeps
-  each call's visits and each agent's held-back state), so two processes are what the work
-  splits into: mapping here, engines there.
+  over a pipe in chunks, as the mapper's dicts (they pickle fast), the worker builds the typed
+  events (`typed_event`) and sends back the finished report. Parsing and mapping are
+  sequential (the mapper keeps each call's visits and each agent's held-back state), so two
+  processes are what the work splits into: mapping here, engines there.
 
 The worker is used when the machine has two CPUs or more and a process can be started
 (`parallel=None`); `parallel=False`, one CPU, a worker that cannot start or that fails: the
@@ -19,14 +19,14 @@ same engines run here once the log is mapped, on the same events.
 
 from __future__ import annotations
 
-import dataclasses
+import gc
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.connection import Connection
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,18 +34,15 @@ from ccpulse.opening_hours import OpeningHours
 from ccpulse.report import InputStats, Replay
 from ccpulse.report_range import RangeSpec, range_report
 from ccpulse.schemas import Event
-from ccpulse.schemas.events import AgentEvent, ContactEvent
 from ccpulse.sources.queue_log import QueueLogStats, WireEvent, read_lines
 from ccpulse.sources.queue_log_parse import LineParser
-from ccpulse.sources.queue_log_typed import TypedQueueLogMapper
+from ccpulse.sources.queue_log_typed import TypedQueueLogMapper, typed_event
 from ccpulse.streams.kpi import PolicyBook
 from ccpulse.streams.kpi.families import family_of, new_family_engines
 from ccpulse.streams.kpi.report_mode import RangeEngine
 
 #: Events per message to the worker: large enough that pickling is by the batch.
 CHUNK: Final = 20_000
-_CONTACT_FIELDS: Final = attrgetter(*(f.name for f in dataclasses.fields(ContactEvent)))
-_AGENT_FIELDS: Final = attrgetter(*(f.name for f in dataclasses.fields(AgentEvent)))
 
 
 class _Replayer:
@@ -77,31 +74,35 @@ class _Replayer:
         return range_report(run, spec, hours)
 
 
-def _pack(events: list[Event]) -> list[tuple[Any, ...]]:
-    """Events as plain tuples for the pipe: (True, contact fields) or (False, agent fields)."""
-    return [
-        (True, _CONTACT_FIELDS(e)) if type(e) is ContactEvent else (False, _AGENT_FIELDS(e))
-        for e in events
-    ]
-
-
-def _unpack(packed: list[tuple[Any, ...]]) -> list[Event]:
-    return [ContactEvent(*f) if contact else AgentEvent(*f) for contact, f in packed]
-
-
 def _worker(
     conn: Connection, book: PolicyBook, spec: RangeSpec, hours: OpeningHours | None
 ) -> None:
     """Apply the chunks as they come (None ends them) and send back the report."""
+    gc.disable()  # see `_gc_paused`; this process ends with the report
     try:
         replayer = _Replayer(book, spec.to_ms - 1)
-        while (packed := conn.recv()) is not None:
-            replayer.apply(_unpack(packed))
+        while (chunk := conn.recv()) is not None:
+            replayer.apply(map(typed_event, chunk))
         conn.send(("ok", replayer.report(spec, hours)))
     except BaseException as exc:  # reported to the parent, which falls back
         conn.send(("error", repr(exc)))
     finally:
         conn.close()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a large log is read: the events and the engines' state
+    are millions of objects that live to the end, which each full collection would walk again
+    (about a fifth of the engines' time on a million lines). They hold few cycles; the
+    collector runs again afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Engines:
@@ -124,11 +125,11 @@ class _Engines:
         except (OSError, ValueError, ImportError):
             self.conn = self.proc = None
 
-    def send(self, events: list[Event]) -> None:
+    def send(self, events: list[WireEvent]) -> None:
         if self.conn is None:
             return
         try:
-            self.conn.send(_pack(events))
+            self.conn.send(events)
         except (OSError, EOFError):  # the worker is gone: the engines will run here
             self.close()
 
@@ -178,29 +179,28 @@ def range_report_of_queue_log(
         parallel = (os.cpu_count() or 1) >= 2
     engines = _Engines(book, spec, opening_hours, parallel)
     mapper = TypedQueueLogMapper(tenant, source or "queue_log", agent_aliases=agent_aliases)
-    decoded: dict[str, Event] = {}
-    mapper.decoded = decoded
     parse = LineParser(time_zone).parse
     feed = mapper.feed
-    events: list[Event] = []
+    events: list[WireEvent] = []
     sent = 0
     try:
-        for line_no, raw in enumerate(lines, start=1):
-            text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
-            mapped: list[WireEvent] = feed(parse(text, line_no))
-            if mapped:
-                events += [decoded.pop(e["event_id"]) for e in mapped]
-                if len(events) - sent >= CHUNK:
-                    engines.send(events[sent:])
-                    sent = len(events)
-        held = mapper.flush(until_ms=int(time.time() * 1000))  # as `queue_log_decoded`
-        events += [decoded.pop(e["event_id"]) for e in held]
-        engines.send(events[sent:])
-        report = engines.result()
+        with _gc_paused():
+            for line_no, raw in enumerate(lines, start=1):
+                text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+                mapped = feed(parse(text, line_no))
+                if mapped:
+                    events += mapped
+                    if len(events) - sent >= CHUNK:
+                        engines.send(events[sent:])
+                        sent = len(events)
+            events += mapper.flush(until_ms=int(time.time() * 1000))  # as `queue_log_decoded`
+            engines.send(events[sent:])
+            report = engines.result()
     finally:
         engines.close()
     if report is None:  # no worker, or it failed: the same engines run here
-        replayer = _Replayer(book, spec.to_ms - 1)
-        replayer.apply(events)
-        report = replayer.report(spec, opening_hours)
+        with _gc_paused():
+            replayer = _Replayer(book, spec.to_ms - 1)
+            replayer.apply(map(typed_event, events))
+            report = replayer.report(spec, opening_hours)
     return report, mapper.stats

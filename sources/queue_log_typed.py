@@ -46,8 +46,9 @@ _CONTACT_AGENT: Final = frozenset((ANSWERED, COMPLETED))
 
 
 class TypedQueueLogMapper(QueueLogMapper):
-    """`QueueLogMapper` whose check of mapped events builds the typed events directly; the
-    mapping itself is the base class's, unchanged. Set `decoded` to a dict before feeding."""
+    """`QueueLogMapper` whose check of mapped events needs no decoder pass; the mapping itself is
+    the base class's, unchanged. With `decoded` set to a dict, the typed events go into it, as
+    the base class's check puts the decoder's."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -66,50 +67,52 @@ class TypedQueueLogMapper(QueueLogMapper):
 
     def _checked(self, line: QueueLogLine, events: list[WireEvent], held: list[WireEvent]) -> bool:
         now = int(time.time() * 1000)
-        typed: list[Event] = []
-        for event, as_of in [(e, now) for e in events] + [(e, max(now, e["ts"])) for e in held]:
-            found = self._typed(event, as_of) if self._ids_ok else None
-            if found is None:  # the decoder decides, and words the dead letter
-                return super()._checked(line, events, held)
-            typed.append(found)
+        ok = self._ids_ok
+        for event in events:
+            ok = ok and vouched(event, now)
+        for event in held:  # a held-back event is checked as of its own instant, as before
+            ok = ok and vouched(event, max(now, event["ts"]))
+        if not ok:  # the decoder decides, and words the dead letter
+            return super()._checked(line, events, held)
         decoded = self.decoded
         if decoded is not None:
-            for event, result in zip(events + held, typed, strict=True):
-                decoded[event["event_id"]] = result
+            for event in events:
+                decoded[event["event_id"]] = typed_event(event)
+            for event in held:
+                decoded[event["event_id"]] = typed_event(event)
         return True
 
-    @staticmethod
-    def _typed(e: WireEvent, as_of_ms: int) -> Event | None:
-        """The event `decode_object(e, as_of_ms)` gives, or None when it might refuse it."""
-        ts = e["ts"]
-        if ts > as_of_ms + MAX_FUTURE_MS:
-            return None
-        etype = e["type"]
-        if etype in _AGENT_TYPES:
-            contact_id = e.get("contact_id")
-            if contact_id is not None and len(contact_id) > MAX_ID_LEN:
-                return None
-            state = e.get("state") if etype == AGENT_STATE else None
-            wait = e.get("wait_seconds") if state == "on_contact" else None
-            ring = e.get("ring_seconds") if etype == AGENT_RING_NO_ANSWER else None
-            return AgentEvent(
-                e["event_id"], etype, ts, e["tenant"], e["agent_id"], e.get("queue"), state,
-                e.get("reason") if etype == AGENT_STATE else None,
-                contact_id if etype == AGENT_RING_NO_ANSWER else None,
-                None if ring is None else round(ring * 1000),
-                None if wait is None else round(wait * 1000),
-            )  # fmt: skip
-        contact_id = e["contact_id"]
-        if len(contact_id) > MAX_ID_LEN:
-            return None
-        wait = e.get("wait_seconds")
-        return ContactEvent(
-            e["event_id"], etype, ts, e["tenant"], e["queue"], e["channel"],
-            sys.intern(contact_id), e.get("agent_id") if etype in _CONTACT_AGENT else None,
-            None if wait is None else round(wait * 1000), e.get("reason"), None,
-            round(e.get("talk_seconds", 0) * 1000), round(e.get("hold_seconds", 0) * 1000),
-            0, None,
+
+def vouched(e: WireEvent, as_of_ms: int) -> bool:
+    """Whether the decoder accepts this mapped event as of `as_of_ms`, from the checks the mapper
+    does not make itself (False: it might refuse it)."""
+    if e["ts"] > as_of_ms + MAX_FUTURE_MS:
+        return False
+    contact_id = e.get("contact_id")
+    return contact_id is None or len(contact_id) <= MAX_ID_LEN
+
+
+def typed_event(e: WireEvent) -> Event:
+    """The event `decode_object` gives for a mapped event it accepts (see `vouched`)."""
+    etype = e["type"]
+    if etype in _AGENT_TYPES:
+        state = e.get("state") if etype == AGENT_STATE else None
+        wait = e.get("wait_seconds") if state == "on_contact" else None
+        ring = e.get("ring_seconds") if etype == AGENT_RING_NO_ANSWER else None
+        return AgentEvent(
+            e["event_id"], etype, e["ts"], e["tenant"], e["agent_id"], e.get("queue"), state,
+            e.get("reason") if etype == AGENT_STATE else None,
+            e.get("contact_id") if etype == AGENT_RING_NO_ANSWER else None,
+            None if ring is None else round(ring * 1000),
+            None if wait is None else round(wait * 1000),
         )  # fmt: skip
+    wait = e.get("wait_seconds")
+    return ContactEvent(
+        e["event_id"], etype, e["ts"], e["tenant"], e["queue"], e["channel"],
+        sys.intern(e["contact_id"]), e.get("agent_id") if etype in _CONTACT_AGENT else None,
+        None if wait is None else round(wait * 1000), e.get("reason"), None,
+        round(e.get("talk_seconds", 0) * 1000), round(e.get("hold_seconds", 0) * 1000), 0, None,
+    )  # fmt: skip
 
 
 def queue_log_typed(
