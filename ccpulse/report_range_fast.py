@@ -34,6 +34,7 @@ from ccpulse.opening_hours import OpeningHours
 from ccpulse.report import InputStats, Replay
 from ccpulse.report_range import RangeSpec, range_report
 from ccpulse.schemas import Event
+from ccpulse.schemas.events import AGENT_TYPES
 from ccpulse.sources.queue_log import QueueLogStats, WireEvent, read_lines
 from ccpulse.sources.queue_log_parse import LineParser
 from ccpulse.sources.queue_log_typed import TypedQueueLogMapper, typed_event
@@ -43,6 +44,7 @@ from ccpulse.streams.kpi.report_mode import RangeEngine
 
 #: Events per message to the worker: large enough that pickling is by the batch.
 CHUNK: Final = 20_000
+_AGENT_TYPES: Final = frozenset(AGENT_TYPES)
 
 
 class _Replayer:
@@ -106,16 +108,12 @@ def _gc_paused() -> Iterator[None]:
 
 
 class _Engines:
-    """Where the mapped events go: a worker process over a pipe, or nowhere until the end (the
-    engines then run here)."""
+    """A worker process that runs the engines over the events sent to it, over a pipe; inert
+    when it cannot start or has failed (the engines then run in this process)."""
 
-    def __init__(
-        self, book: PolicyBook, spec: RangeSpec, hours: OpeningHours | None, parallel: bool
-    ) -> None:
+    def __init__(self, book: PolicyBook, spec: RangeSpec, hours: OpeningHours | None) -> None:
         self.conn: Connection | None = None
         self.proc: Any = None
-        if not parallel:
-            return
         try:
             ctx = get_context("fork" if "fork" in get_all_start_methods() else None)
             recv, self.conn = ctx.Pipe()
@@ -156,6 +154,29 @@ class _Engines:
             self.proc = None
 
 
+def _route(
+    mapped: list[WireEvent],
+    chunks: tuple[list[WireEvent], list[WireEvent]],
+    workers: list[_Engines],
+    last: bool = False,
+) -> None:
+    """Contact events to the first worker, agent events to the second, a chunk at a time."""
+    for event in mapped:
+        chunks[event["type"] in _AGENT_TYPES].append(event)
+    for chunk, worker in zip(chunks, workers, strict=True):
+        if len(chunk) >= CHUNK or last:
+            worker.send(chunk[:])
+            chunk.clear()
+
+
+def _merged(queues: dict[str, Any], agents: dict[str, Any]) -> dict[str, Any]:
+    """One report of the queue worker's and the agent worker's: the queue tables of one, the
+    agent tables of the other, and the input counts of both added up."""
+    both = [queues["input"], agents["input"]]
+    return {**queues, "input": {key: sum(i[key] for i in both) for key in queues["input"]},
+            "errors": queues["errors"] + agents["errors"], "agents": agents["agents"]}  # fmt: skip
+
+
 def range_report_of_queue_log(
     path_or_lines: str | os.PathLike[str] | Iterable[str | bytes],
     book: PolicyBook,
@@ -177,12 +198,14 @@ def range_report_of_queue_log(
         lines = path_or_lines
     if parallel is None:
         parallel = (os.cpu_count() or 1) >= 2
-    engines = _Engines(book, spec, opening_hours, parallel)
+    # One worker for the queue engine, one for the agent engine: they share nothing.
+    workers = [_Engines(book, spec, opening_hours) for _ in range(2)] if parallel else []
     mapper = TypedQueueLogMapper(tenant, source or "queue_log", agent_aliases=agent_aliases)
     parse = LineParser(time_zone).parse
     feed = mapper.feed
     events: list[WireEvent] = []
-    sent = 0
+    chunks: tuple[list[WireEvent], list[WireEvent]] = ([], [])  # contact, agent events
+    report = None
     try:
         with _gc_paused():
             for line_no, raw in enumerate(lines, start=1):
@@ -190,15 +213,19 @@ def range_report_of_queue_log(
                 mapped = feed(parse(text, line_no))
                 if mapped:
                     events += mapped
-                    if len(events) - sent >= CHUNK:
-                        engines.send(events[sent:])
-                        sent = len(events)
-            events += mapper.flush(until_ms=int(time.time() * 1000))  # as `queue_log_decoded`
-            engines.send(events[sent:])
-            report = engines.result()
+                    if workers:
+                        _route(mapped, chunks, workers)
+            held = mapper.flush(until_ms=int(time.time() * 1000))  # as `queue_log_decoded`
+            events += held
+            if workers:
+                _route(held, chunks, workers, last=True)
+                parts = [w.result() for w in workers]
+                if parts[0] is not None and parts[1] is not None:
+                    report = _merged(parts[0], parts[1])
     finally:
-        engines.close()
-    if report is None:  # no worker, or it failed: the same engines run here
+        for w in workers:
+            w.close()
+    if report is None:  # no workers, or one failed: the same engines run here
         with _gc_paused():
             replayer = _Replayer(book, spec.to_ms - 1)
             replayer.apply(map(typed_event, events))
