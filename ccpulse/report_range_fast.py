@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -154,19 +155,10 @@ class _Engines:
             self.proc = None
 
 
-def _route(
-    mapped: list[WireEvent],
-    chunks: tuple[list[WireEvent], list[WireEvent]],
-    workers: list[_Engines],
-    last: bool = False,
-) -> None:
-    """Contact events to the first worker, agent events to the second, a chunk at a time."""
-    for event in mapped:
-        chunks[event["type"] in _AGENT_TYPES].append(event)
-    for chunk, worker in zip(chunks, workers, strict=True):
-        if len(chunk) >= CHUNK or last:
-            worker.send(chunk[:])
-            chunk.clear()
+def _route(batch: list[WireEvent], workers: list[_Engines]) -> None:
+    """Contact events to the first worker, agent events to the second."""
+    workers[0].send([e for e in batch if e["type"] not in _AGENT_TYPES])
+    workers[1].send([e for e in batch if e["type"] in _AGENT_TYPES])
 
 
 def _merged(queues: dict[str, Any], agents: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +196,7 @@ def range_report_of_queue_log(
     parse = LineParser(time_zone).parse
     feed = mapper.feed
     events: list[WireEvent] = []
-    chunks: tuple[list[WireEvent], list[WireEvent]] = ([], [])  # contact, agent events
+    sent, chunk = 0, CHUNK if workers else sys.maxsize  # no workers: no chunks
     report = None
     try:
         with _gc_paused():
@@ -213,12 +205,12 @@ def range_report_of_queue_log(
                 mapped = feed(parse(text, line_no))
                 if mapped:
                     events += mapped
-                    if workers:
-                        _route(mapped, chunks, workers)
-            held = mapper.flush(until_ms=int(time.time() * 1000))  # as `queue_log_decoded`
-            events += held
+                    if len(events) - sent >= chunk:
+                        _route(events[sent:], workers)
+                        sent = len(events)
+            events += mapper.flush(until_ms=int(time.time() * 1000))  # as `queue_log_decoded`
             if workers:
-                _route(held, chunks, workers, last=True)
+                _route(events[sent:], workers)
                 parts = [w.result() for w in workers]
                 if parts[0] is not None and parts[1] is not None:
                     report = _merged(parts[0], parts[1])
