@@ -44,7 +44,7 @@ from ccpulse.streams.kpi.families import family_of, new_family_engines
 from ccpulse.streams.kpi.report_mode import RangeEngine
 
 #: Events per message to the worker: large enough that pickling is by the batch.
-CHUNK: Final = 20_000
+CHUNK: Final = 5_000
 _AGENT_TYPES: Final = frozenset(AGENT_TYPES)
 
 
