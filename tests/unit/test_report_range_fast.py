@@ -136,3 +136,30 @@ def test_the_range_engine_keeps_the_engines_interval_and_total_buckets(log: Path
         kept = {b: v.tally for b, v in qs.buckets.items() if b[0] != "m"}
         assert {b: v.tally for b, v in ranged.queues[key].buckets.items()} == kept
         assert ranged.queues[key].minute_buckets == 0
+
+
+FULL_DAY = ROOT / "tests" / "data" / "queue_log" / "full-day.queue_log"
+M = 1_741_046_400_000  # 2025-03-04T00:00:00Z, the day of tests/unit/test_report_range.py
+DAY = 86_400_000
+
+
+@pytest.mark.parametrize(
+    ("from_ms", "to_ms", "by", "open_hours_only"),
+    [(M, M + DAY, "interval", False), (M, M + DAY, "interval", True),
+     (M - DAY, M + 6 * DAY, "weekday", False), (M + 9 * 3_600_000, M + DAY + 36_000_000, "day",
+                                                 False)],
+)  # fmt: skip
+@pytest.mark.parametrize("parallel", [True, False])
+def test_the_hand_computed_day_by_both_paths(
+    from_ms: int, to_ms: int, by: str, open_hours_only: bool, parallel: bool
+) -> None:
+    """The log whose tables tests/unit/test_report_range.py works out by hand."""
+    from ccpulse.opening_hours import parse_opening_hours
+
+    hours = parse_opening_hours({"default/support": {"weekdays": "08:00-18:00"}})
+    spec = RangeSpec(from_ms, to_ms, by, open_hours_only)
+    events, stats = queue_log_decoded(FULL_DAY)
+    expected = build_range_report_of_events(events, BOOK, spec, hours)
+    report, fast_stats = range_report_of_queue_log(FULL_DAY, BOOK, spec, hours, parallel=parallel)
+    assert orjson.dumps(report) == orjson.dumps(expected)
+    assert fast_stats == stats
