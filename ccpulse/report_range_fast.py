@@ -4,8 +4,8 @@ Gives the report `build_range_report_of_events(queue_log_decoded(path))` gives, 
 field (tests/unit/test_report_range_fast.py), in about half the time (docs/performance.md):
 
 * the log is mapped by `TypedQueueLogMapper` (the decoder's check without a decoder pass);
-* the queue engine runs in report mode (`RangeEngine`: no minute buckets, which a range report
-  never reads); the agent engine is the one `ccpulse report` runs;
+* the engines run in report mode: `RangeEngine` keeps no minute buckets and the agent engine
+  tracks no changelog writes (a range report reads neither);
 * the engines run in a second process while this one parses and maps: the mapped events go
   over a pipe in chunks, as the mapper's dicts (they pickle fast), the worker builds the typed
   events (`typed_event`) and sends back the finished report. Parsing and mapping are
@@ -40,6 +40,7 @@ from ccpulse.sources.queue_log import QueueLogStats, WireEvent, read_lines
 from ccpulse.sources.queue_log_parse import LineParser
 from ccpulse.sources.queue_log_typed import TypedQueueLogMapper, typed_event
 from ccpulse.streams.kpi import PolicyBook
+from ccpulse.streams.kpi.agents import AgentEngine
 from ccpulse.streams.kpi.families import family_of, new_family_engines
 from ccpulse.streams.kpi.report_mode import RangeEngine
 
@@ -54,8 +55,9 @@ class _Replayer:
     def __init__(self, book: PolicyBook, at_ms: int) -> None:
         # The report keeps every interval, as `replay_events` does.
         keep_all = replace(book, engine=replace(book.engine, interval_retention_hours=0))
-        engine = RangeEngine(keep_all)
-        self.run = Replay(engine, new_family_engines(keep_all), InputStats(), at_ms)
+        families = new_family_engines(keep_all)
+        families["agents"] = AgentEngine(keep_all, changelog=False)  # report mode
+        self.run = Replay(RangeEngine(keep_all), families, InputStats(), at_ms)
 
     def apply(self, events: Iterable[Event]) -> None:
         run = self.run

@@ -138,6 +138,18 @@ def test_the_range_engine_keeps_the_engines_interval_and_total_buckets(log: Path
         assert ranged.queues[key].minute_buckets == 0
 
 
+def test_the_agent_engine_in_report_mode_tracks_no_writes(log: Path) -> None:
+    from ccpulse.schemas.events import AgentEvent
+    from ccpulse.streams.kpi.agents import AgentEngine
+
+    agent_events = [e for e in queue_log_typed(log)[0] if isinstance(e, AgentEvent)]
+    full, report = AgentEngine(BOOK), AgentEngine(BOOK, changelog=False)
+    assert [full.apply(e) for e in agent_events] == [report.apply(e) for e in agent_events]
+    assert full.drain_writes() and report.drain_writes() == []
+    assert full.dirty_tenants() == {"default"} and report.dirty_tenants() == set()
+    assert report.data["default"].buckets == full.data["default"].buckets
+
+
 FULL_DAY = ROOT / "tests" / "data" / "queue_log" / "full-day.queue_log"
 M = 1_741_046_400_000  # 2025-03-04T00:00:00Z, the day of tests/unit/test_report_range.py
 DAY = 86_400_000
