@@ -99,8 +99,8 @@ def _worker(
 def _gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while a large log is read: the events and the engines' state
     are millions of objects that live to the end, which each full collection would walk again
-    (about a fifth of the engines' time on a million lines). They hold few cycles; the
-    collector runs again afterwards."""
+    (a fifth of the engines' time on 300,000 lines). They hold few cycles; the collector runs
+    again afterwards."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

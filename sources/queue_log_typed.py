@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from ccpulse.schemas import Event
 from ccpulse.schemas.decode import MAX_FUTURE_MS, MAX_ID_LEN
@@ -50,8 +50,8 @@ class TypedQueueLogMapper(QueueLogMapper):
     the base class's, unchanged. With `decoded` set to a dict, the typed events go into it, as
     the base class's check puts the decoder's."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         #: Whether this mapper's event ids pass the decoder's id rule (printable, bounded).
         self._ids_ok = f"ql:{self.source}:".isprintable()
         self._digest_of: tuple[int, str] = (-1, "")
