@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -46,6 +47,7 @@ BOOK = PolicyBook(default=QueuePolicy(interval_minutes=60, attribution=Attributi
 
 def one_run(path: Path, spec: RangeSpec, how: str) -> dict[str, float]:
     load = os.getloadavg()[0]
+    cpu0 = _cpu_s()
     t0 = time.perf_counter()
     if how == "existing":
         events, _ = queue_log_decoded(path)
@@ -62,7 +64,15 @@ def one_run(path: Path, spec: RangeSpec, how: str) -> dict[str, float]:
                 for t in [a["all"], *a["queues"].values(), *a["agents"].values()])  # fmt: skip
     return {"map_s": t1 - t0, "engines_rows_s": t2 - t1, "json_s": t3 - t2, "total_s": t3 - t0,
             "events": report["input"]["events"], "rows": rows, "json_bytes": len(body),
-            "load_before": load, "load_after": os.getloadavg()[0]}  # fmt: skip
+            "load_before": load, "load_after": os.getloadavg()[0],
+            "cpu_s": _cpu_s() - cpu0}  # fmt: skip
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its ended children (the workers), user and system."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _phases(run: dict[str, float], how: str) -> str:
@@ -96,12 +106,13 @@ def main(argv: list[str] | None = None) -> int:
             run = one_run(path, spec, how)
             runs.append(run)
             print(f"  run {n + 1}: {run['total_s']:.2f} s ({_phases(run, how)}); "
-                  f"{run['events']:,} events, {run['rows']:,} rows; load average "
-                  f"{run['load_before']:.2f} before, {run['load_after']:.2f} after")  # fmt: skip
+                  f"{run['events']:,} events, {run['rows']:,} rows, {run['cpu_s']:.1f} CPU s; "
+                  f"load average {run['load_before']:.2f} before, "
+                  f"{run['load_after']:.2f} after")  # fmt: skip
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(f"median of {args.runs}: {med['total_s']:.2f} s ({_phases(med, how)}); "
-          f"{args.lines / med['total_s']:,.0f} lines/s; load average {med['load_before']:.2f} "
-          f"before, {med['load_after']:.2f} after")  # fmt: skip
+          f"{args.lines / med['total_s']:,.0f} lines/s; {med['cpu_s']:.1f} CPU s; load average "
+          f"{med['load_before']:.2f} before, {med['load_after']:.2f} after")  # fmt: skip
     return 0
 
 
