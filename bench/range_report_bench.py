@@ -3,14 +3,21 @@
 
 Writes the synthetic queue_log of bench/queue_log_bench.py (default 1,000,000 lines: 12 queues,
 150 agents, about 300,000 calls over ~1.7 days, with rings, pauses, wrap-ups, transfers and
-housekeeping lines), then times, in this process, what the command does: parse and map the log
-(`queue_log_decoded`: the mapper's decoder check gives the events), run the engines over the
-events and read every interval row of every queue, channel and agent scope over the log's whole
-span (`build_range_report_of_events`), and serialise the JSON. Each phase's median over `--runs`
-runs is printed, with the total.
+housekeeping lines), then times, in this process, what the command does, by one of two paths:
+
+* `--path fast` (default, what the command runs): `range_report_of_queue_log`, which parses and
+  maps the log into typed events while a worker process runs the engines and reads every
+  interval row of every queue, channel and agent scope over the log's whole span (the phases
+  overlap, so one figure: map, engines and rows); `--serial` keeps the engines in this process;
+* `--path existing`: `queue_log_decoded` (the mapper's decoder check gives the events), then
+  `build_range_report_of_events`, each phase timed.
+
+Then the JSON is serialised. Each phase's median over `--runs` runs is printed, with the total
+and the load average (1 min) before and after each run: the machine's cores may be shared.
 
     .venv/bin/python bench/range_report_bench.py                    # 1M lines, 3 runs
     .venv/bin/python bench/range_report_bench.py --lines 100000 --runs 1   # smoke run
+    .venv/bin/python bench/range_report_bench.py --path existing    # the path before
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -30,17 +38,24 @@ sys.path.insert(0, str(Path(__file__).parent))
 from queue_log_bench import synthetic_log
 
 from ccpulse.report_range import RangeSpec, build_range_report_of_events
+from ccpulse.report_range_fast import range_report_of_queue_log
 from ccpulse.sources.queue_log import queue_log_decoded
 from ccpulse.streams.kpi import Attribution, PolicyBook, QueuePolicy
 
 BOOK = PolicyBook(default=QueuePolicy(interval_minutes=60, attribution=Attribution.ARRIVAL))
 
 
-def one_run(path: Path, spec: RangeSpec) -> dict[str, float]:
+def one_run(path: Path, spec: RangeSpec, how: str) -> dict[str, float]:
+    load = os.getloadavg()[0]
+    cpu0 = _cpu_s()
     t0 = time.perf_counter()
-    events, _ = queue_log_decoded(path)
-    t1 = time.perf_counter()
-    report = build_range_report_of_events(events, BOOK, spec)
+    if how == "existing":
+        events, _ = queue_log_decoded(path)
+        t1 = time.perf_counter()
+        report = build_range_report_of_events(events, BOOK, spec)
+    else:
+        report, _ = range_report_of_queue_log(path, BOOK, spec, parallel=how == "fast")
+        t1 = time.perf_counter()
     t2 = time.perf_counter()
     body = orjson.dumps(report, option=orjson.OPT_INDENT_2)
     t3 = time.perf_counter()
@@ -48,7 +63,23 @@ def one_run(path: Path, spec: RangeSpec) -> dict[str, float]:
     rows += sum(len(t["rows"]) for a in report["agents"]
                 for t in [a["all"], *a["queues"].values(), *a["agents"].values()])  # fmt: skip
     return {"map_s": t1 - t0, "engines_rows_s": t2 - t1, "json_s": t3 - t2, "total_s": t3 - t0,
-            "events": len(events), "rows": rows, "json_bytes": len(body)}  # fmt: skip
+            "events": report["input"]["events"], "rows": rows, "json_bytes": len(body),
+            "load_before": load, "load_after": os.getloadavg()[0],
+            "cpu_s": _cpu_s() - cpu0}  # fmt: skip
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its ended children (the workers), user and system."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _phases(run: dict[str, float], how: str) -> str:
+    if how == "existing":
+        return (f"map {run['map_s']:.2f} + engines and rows {run['engines_rows_s']:.2f} + "
+                f"JSON {run['json_s']:.2f}")  # fmt: skip
+    return f"map, engines and rows {run['map_s']:.2f} + JSON {run['json_s']:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3, help="runs (the median is printed)")
     parser.add_argument("--by", choices=("interval", "day", "weekday"), default="interval")
+    parser.add_argument("--path", choices=("fast", "existing"), default="fast")
+    parser.add_argument("--serial", action="store_true", help="fast path without the worker")
     args = parser.parse_args(argv)
+    how = "serial" if args.path == "fast" and args.serial else args.path
     end_s = 1_764_892_800  # 2025-12-05T00:00:00Z: the log ends at midnight
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "queue_log"
@@ -65,19 +99,20 @@ def main(argv: list[str] | None = None) -> int:
         spec = RangeSpec(first_s * 1000, end_s * 1000, args.by)
         print(f"ccpulse range report bench: {args.lines:,} lines "
               f"({path.stat().st_size / 1e6:.0f} MB), {(end_s - first_s) / 3600:.1f} h, "
-              f"--interval 60 --attribution arrival --by {args.by}; "
+              f"--interval 60 --attribution arrival --by {args.by}, path {how}; "
               f"Python {platform.python_version()}, {os.cpu_count()} CPUs")  # fmt: skip
         runs = []
         for n in range(args.runs):
-            run = one_run(path, spec)
+            run = one_run(path, spec, how)
             runs.append(run)
-            print(f"  run {n + 1}: {run['total_s']:.2f} s (map {run['map_s']:.2f}, engines and "
-                  f"rows {run['engines_rows_s']:.2f}, JSON {run['json_s']:.2f}); "
-                  f"{run['events']:,} events, {run['rows']:,} rows")  # fmt: skip
+            print(f"  run {n + 1}: {run['total_s']:.2f} s ({_phases(run, how)}); "
+                  f"{run['events']:,} events, {run['rows']:,} rows, {run['cpu_s']:.1f} CPU s; "
+                  f"load average {run['load_before']:.2f} before, "
+                  f"{run['load_after']:.2f} after")  # fmt: skip
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    print(f"median of {args.runs}: {med['total_s']:.2f} s = map {med['map_s']:.2f} + engines and "
-          f"rows {med['engines_rows_s']:.2f} + JSON {med['json_s']:.2f}; "
-          f"{args.lines / med['total_s']:,.0f} lines/s")  # fmt: skip
+    print(f"median of {args.runs}: {med['total_s']:.2f} s ({_phases(med, how)}); "
+          f"{args.lines / med['total_s']:,.0f} lines/s; {med['cpu_s']:.1f} CPU s; load average "
+          f"{med['load_before']:.2f} before, {med['load_after']:.2f} after")  # fmt: skip
     return 0
 
 

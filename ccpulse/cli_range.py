@@ -65,13 +65,13 @@ def run_range(args: argparse.Namespace, settings: Settings, book: PolicyBook) ->
 
         report = redis_range_report(args.redis, settings, book, spec, args.tenant)
     elif args.queue_log:
-        from ccpulse.report_range import build_range_report_of_events
-        from ccpulse.sources.queue_log import queue_log_decoded
+        from ccpulse.report_range_fast import range_report_of_queue_log
 
-        events, stats = queue_log_decoded(args.queue_log, tenant=args.tenant, time_zone=zone)
+        report, stats = range_report_of_queue_log(args.queue_log, book, spec,
+                                                  settings.opening_hours, tenant=args.tenant,
+                                                  time_zone=zone)  # fmt: skip
         for error in stats.errors():
             print(f"ccpulse report: {args.queue_log}: {error}", file=sys.stderr)
-        report = build_range_report_of_events(events, book, spec, settings.opening_hours)
     elif args.events == "-":
         report = build_range_report(sys.stdin.buffer, book, spec, settings.opening_hours)
     else:

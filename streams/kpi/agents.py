@@ -225,8 +225,11 @@ class AgentEngine:
 
     family = "agents"
 
-    def __init__(self, book: PolicyBook | None = None) -> None:
+    def __init__(self, book: PolicyBook | None = None, *, changelog: bool = True) -> None:
         self.book = book or PolicyBook()
+        #: False in report mode (a batch report, never the streaming worker): the records to
+        #: write and the tenants to publish are not tracked, since nothing reads them.
+        self.changelog = changelog
         self.lateness_ms = self.book.engine.lateness_seconds * 1000
         self.retention_ms = self.book.engine.interval_retention_hours * 3_600_000
         self.data: dict[str, TenantAgents] = {}
@@ -274,7 +277,8 @@ class AgentEngine:
         self._apply_diff(t, event.tenant, old, new, pos)
         if pos is not None:
             tl.pos = pos
-        self._writes[(event.tenant, "a", event.agent_id)] = None
+        if self.changelog:
+            self._writes[(event.tenant, "a", event.agent_id)] = None
         self._advance(t, event, pos)
         return "applied"
 
@@ -291,8 +295,9 @@ class AgentEngine:
         t.watermark_ms = max(t.watermark_ms, e.ts_ms)
         if pos is not None and pos > t.pos:
             t.pos = pos
-        self._writes[(e.tenant, "q")] = None
-        self._dirty.add(e.tenant)
+        if self.changelog:
+            self._writes[(e.tenant, "q")] = None
+            self._dirty.add(e.tenant)
 
     def _count(self, t: TenantAgents, tenant: str, what: str, pos: int | None) -> None:
         self._apply_diff(t, tenant, [], [(ALL, "", 0, what, 1)], pos, total=True)
@@ -329,7 +334,8 @@ class AgentEngine:
                     tally.pop(field, None)
             if pos is not None:
                 bucket[0] = pos
-            self._writes[(tenant, "b", bkey[0], bkey[1], str(bkey[2]))] = None
+            if self.changelog:
+                self._writes[(tenant, "b", bkey[0], bkey[1], str(bkey[2]))] = None
 
     # -- changelog -------------------------------------------------------------------------
 
@@ -409,6 +415,8 @@ class AgentEngine:
 def _insertion_index(events: list[tuple[int, str, AgentEvent]], entry: tuple[int, str, Any]) -> int:
     lo, hi = 0, len(events)
     key = (entry[0], entry[1])
+    if not hi or (events[-1][0], events[-1][1]) < key:
+        return hi  # the usual case: the agent's next event in time order
     while lo < hi:
         mid = (lo + hi) // 2
         if (events[mid][0], events[mid][1]) < key:

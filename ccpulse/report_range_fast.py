@@ -1,0 +1,227 @@
+"""The range report of a queue_log file, fast: `ccpulse report --queue-log PATH --from --to`.
+
+Gives the report `build_range_report_of_events(queue_log_decoded(path))` gives, field for
+field (tests/unit/test_report_range_fast.py), in about half the time (docs/performance.md):
+
+* the log is mapped by `TypedQueueLogMapper` (the decoder's check without a decoder pass);
+* the engines run in report mode: `RangeEngine` keeps no minute buckets and the agent engine
+  tracks no changelog writes (a range report reads neither);
+* the engines run in a second process while this one parses and maps: the mapped events go
+  over a pipe in chunks, as the mapper's dicts (they pickle fast), the worker builds the typed
+  events (`typed_event`) and sends back the finished report. Parsing and mapping are
+  sequential (the mapper keeps each call's visits and each agent's held-back state), so two
+  processes are what the work splits into: mapping here, engines there.
+
+The worker is used when the machine has two CPUs or more and a process can be started
+(`parallel=None`); `parallel=False`, one CPU, a worker that cannot start or that fails: the
+same engines run here once the log is mapped, on the same events.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Final
+
+from ccpulse.opening_hours import OpeningHours
+from ccpulse.report import InputStats, Replay
+from ccpulse.report_range import RangeSpec, range_report
+from ccpulse.schemas import Event
+from ccpulse.schemas.events import AGENT_TYPES
+from ccpulse.sources.queue_log import QueueLogStats, WireEvent, read_lines
+from ccpulse.sources.queue_log_parse import LineParser
+from ccpulse.sources.queue_log_typed import TypedQueueLogMapper, typed_event
+from ccpulse.streams.kpi import PolicyBook
+from ccpulse.streams.kpi.agents import AgentEngine
+from ccpulse.streams.kpi.families import family_of, new_family_engines
+from ccpulse.streams.kpi.report_mode import RangeEngine
+
+#: Events per message to the worker: large enough that pickling is by the batch.
+CHUNK: Final = 5_000
+_AGENT_TYPES: Final = frozenset(AGENT_TYPES)
+
+
+class _Replayer:
+    """`replay_events`, one chunk of events at a time (the worker's side of the pipe)."""
+
+    def __init__(self, book: PolicyBook, at_ms: int) -> None:
+        # The report keeps every interval, as `replay_events` does.
+        keep_all = replace(book, engine=replace(book.engine, interval_retention_hours=0))
+        families = new_family_engines(keep_all)
+        families["agents"] = AgentEngine(keep_all, changelog=False)  # report mode
+        self.run = Replay(RangeEngine(keep_all), families, InputStats(), at_ms)
+
+    def apply(self, events: Iterable[Event]) -> None:
+        run = self.run
+        stats, at_ms, engine, families = run.stats, run.at_ms, run.engine, run.families
+        for event in events:
+            stats.events += 1
+            if event.ts_ms > at_ms:
+                stats.ignored_after_at += 1
+                continue
+            name = family_of(event)
+            if name is None:
+                engine.apply(event)  # type: ignore[arg-type]
+            else:
+                families[name].apply(event)
+
+    def report(self, spec: RangeSpec, hours: OpeningHours | None) -> dict[str, Any]:
+        run = self.run
+        run.stats.lines = run.stats.events  # as `replay_events` counts decoded events
+        return range_report(run, spec, hours)
+
+
+def _worker(
+    conn: Connection, book: PolicyBook, spec: RangeSpec, hours: OpeningHours | None
+) -> None:
+    """Apply the chunks as they come (None ends them) and send back the report."""
+    gc.disable()  # see `_gc_paused`; this process ends with the report
+    try:
+        replayer = _Replayer(book, spec.to_ms - 1)
+        while (chunk := conn.recv()) is not None:
+            replayer.apply(map(typed_event, chunk))
+        conn.send(("ok", replayer.report(spec, hours)))
+    except BaseException as exc:  # reported to the parent, which falls back
+        conn.send(("error", repr(exc)))
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a large log is read: the events and the engines' state
+    are millions of objects that live to the end, which each full collection would walk again
+    (a fifth of the engines' time on 300,000 lines). They hold few cycles; the collector runs
+    again afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class _Engines:
+    """A worker process that runs the engines over the events sent to it, over a pipe; inert
+    when it cannot start or has failed (the engines then run in this process)."""
+
+    def __init__(self, book: PolicyBook, spec: RangeSpec, hours: OpeningHours | None) -> None:
+        self.conn: Connection | None = None
+        self.proc: Any = None
+        try:
+            ctx = get_context("fork" if "fork" in get_all_start_methods() else None)
+            recv, self.conn = ctx.Pipe()
+            self.proc = ctx.Process(target=_worker, args=(recv, book, spec, hours), daemon=True)
+            self.proc.start()
+            recv.close()
+        except (OSError, ValueError, ImportError):
+            self.conn = self.proc = None
+
+    def send(self, events: list[WireEvent]) -> None:
+        if self.conn is None:
+            return
+        try:
+            self.conn.send(events)
+        except (OSError, EOFError):  # the worker is gone: the engines will run here
+            self.close()
+
+    def result(self) -> dict[str, Any] | None:
+        """The worker's report, or None when there is no worker or it failed."""
+        if self.conn is None:
+            return None
+        try:
+            self.conn.send(None)
+            status, body = self.conn.recv()
+        except (OSError, EOFError):
+            status, body = "error", None
+        self.close()
+        return body if status == "ok" else None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.proc is not None:
+            self.proc.join(timeout=5)
+            if self.proc.is_alive():
+                self.proc.kill()
+            self.proc = None
+
+
+def _route(batch: list[WireEvent], workers: list[_Engines]) -> None:
+    """Contact events to the first worker, agent events to the second."""
+    workers[0].send([e for e in batch if e["type"] not in _AGENT_TYPES])
+    workers[1].send([e for e in batch if e["type"] in _AGENT_TYPES])
+
+
+def _merged(queues: dict[str, Any], agents: dict[str, Any]) -> dict[str, Any]:
+    """One report of the queue worker's and the agent worker's: the queue tables of one, the
+    agent tables of the other, and the input counts of both added up."""
+    both = [queues["input"], agents["input"]]
+    return {**queues, "input": {key: sum(i[key] for i in both) for key in queues["input"]},
+            "errors": queues["errors"] + agents["errors"], "agents": agents["agents"]}  # fmt: skip
+
+
+def range_report_of_queue_log(
+    path_or_lines: str | os.PathLike[str] | Iterable[str | bytes],
+    book: PolicyBook,
+    spec: RangeSpec,
+    opening_hours: OpeningHours | None = None,
+    *,
+    tenant: str = "default",
+    time_zone: str = "UTC",
+    agent_aliases: Mapping[str, str] | None = None,
+    parallel: bool | None = None,
+) -> tuple[dict[str, Any], QueueLogStats]:
+    """The range report of a queue_log and the mapper's stats (its dead letters, skipped lines);
+    `parallel` None: a worker process when there are two CPUs or more."""
+    source = None
+    if isinstance(path_or_lines, str | os.PathLike):
+        lines: Iterable[str | bytes] = read_lines(path_or_lines)
+        source = Path(path_or_lines).name
+    else:
+        lines = path_or_lines
+    if parallel is None:
+        parallel = (os.cpu_count() or 1) >= 2
+    # One worker for the queue engine, one for the agent engine: they share nothing.
+    workers = [_Engines(book, spec, opening_hours) for _ in range(2)] if parallel else []
+    mapper = TypedQueueLogMapper(tenant, source or "queue_log", agent_aliases=agent_aliases)
+    parse = LineParser(time_zone).parse
+    feed = mapper.feed
+    events: list[WireEvent] = []
+    sent, chunk = 0, CHUNK if workers else sys.maxsize  # no workers: no chunks
+    report = None
+    try:
+        with _gc_paused():
+            for line_no, raw in enumerate(lines, start=1):
+                text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+                mapped = feed(parse(text, line_no))
+                if mapped:
+                    events += mapped
+                    if len(events) - sent >= chunk:
+                        _route(events[sent:], workers)
+                        sent = len(events)
+            events += mapper.flush(until_ms=int(time.time() * 1000))  # as `queue_log_decoded`
+            if workers:
+                _route(events[sent:], workers)
+                parts = [w.result() for w in workers]
+                if parts[0] is not None and parts[1] is not None:
+                    report = _merged(parts[0], parts[1])
+    finally:
+        for w in workers:
+            w.close()
+    if report is None:  # no workers, or one failed: the same engines run here
+        with _gc_paused():
+            replayer = _Replayer(book, spec.to_ms - 1)
+            replayer.apply(map(typed_event, events))
+            report = replayer.report(spec, opening_hours)
+    return report, mapper.stats
