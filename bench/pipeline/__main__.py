@@ -117,16 +117,18 @@ def main(argv: list[str] | None = None) -> int:
         raise
     bench = Bench(args, workdir, broker, redis_service)
     try:
-        if "throughput" in parts and kinds:
-            topics = prepare_topics(bench, kinds)
-            rows = run_rounds(bench, kinds, topics)
-        if "latency" in parts:
-            for variant in args.latency_variants.split(","):
-                lats.append(measure_latency(bench, variant, args.latency_rate,
-                                            args.latency_seconds, args.queues))  # fmt: skip
-        if "memory" in parts:
-            for n_queues in args.memory_sizes:
-                mems.append(measure_memory(bench, n_queues, args.memory_rate))
+        try:
+            if "throughput" in parts and kinds:
+                run_rounds(bench, kinds, prepare_topics(bench, kinds), rows)
+            if "latency" in parts:
+                for variant in args.latency_variants.split(","):
+                    lats.append(measure_latency(bench, variant, args.latency_rate,
+                                                args.latency_seconds, args.queues))  # fmt: skip
+            if "memory" in parts:
+                for n_queues in args.memory_sizes:
+                    mems.append(measure_memory(bench, n_queues, args.memory_rate))
+        except KeyboardInterrupt:  # Ctrl-C / SIGINT: report what was measured so far
+            print("interrupted: the report covers the runs that ended", flush=True)
         lines = report(args, rows, lats, mems)
         lines.append("")
         lines.append(f"total bench time {time.monotonic() - t_all:.0f} s; load average at the "

@@ -61,9 +61,9 @@ def throughput_tables(args: argparse.Namespace, rows: Rows) -> list[str]:
     s, b = SHAPE_LABEL["single"], SHAPE_LABEL["batched"]
     out = ["", f"Throughput (events/s, first to last event handled, start-up excluded): median "
            f"and range over {rounds} interleaved round(s)", "",
-           f"| {'consumer':<58} | {s:>14} | {'range':>15} | {b:>16} | {'range':>15} "
+           f"| {'consumer':<58} | {s:>14} | {'range':>19} | {b:>16} | {'range':>19} "
            "| peak RSS MB (1/msg, batched) | others' CPU, cores |",
-           f"|{'-' * 60}|{'-' * 15}:|{'-' * 16}:|{'-' * 17}:|{'-' * 16}:|{'-' * 29}:|"
+           f"|{'-' * 60}|{'-' * 15}:|{'-' * 20}:|{'-' * 17}:|{'-' * 20}:|{'-' * 29}:|"
            f"{'-' * 19}:|"]  # fmt: skip
     for kind in KINDS:
         if not any((kind, shape) in rows for shape in SHAPES):
@@ -75,7 +75,7 @@ def throughput_tables(args: argparse.Namespace, rows: Rows) -> list[str]:
                          for x in (single, batched))  # fmt: skip
         others = " / ".join(f"{max(r.others_cores for r in x):.2f}" if x else "-"
                             for x in (single, batched))  # fmt: skip
-        out.append(f"| {label:<58} | {m1:>14} | {r1:>15} | {m2:>16} | {r2:>15} | {rss:>28} "
+        out.append(f"| {label:<58} | {m1:>14} | {r1:>19} | {m2:>16} | {r2:>19} | {rss:>28} "
                    f"| {others:>17} |")  # fmt: skip
     out += ["", "(peak RSS and others' CPU: the highest over the rounds)", "",
             "Ratios of the ccpulse pipeline (row a) to each row, each round's runs compared, "

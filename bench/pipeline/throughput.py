@@ -76,11 +76,11 @@ def topic_of(kind: str, shape: str, topics: dict[str, str]) -> str:
     return topics[prefix + shape]
 
 
-def run_rounds(bench: Bench, kinds: list[str], topics: dict[str, str]) -> Rows:
-    """Every selected row, both shapes, once per round, for --repeat rounds."""
+def run_rounds(bench: Bench, kinds: list[str], topics: dict[str, str], rows: Rows) -> None:
+    """Every selected row, both shapes, once per round, for --repeat rounds, into `rows` (filled
+    as runs end, so that an interrupted bench still reports the rounds it did)."""
     args = bench.args
     timeout = 60 + args.events / 1500
-    rows: Rows = {}
     for round_ in range(args.repeat):
         if args.repeat > 1:
             print(f"round {round_ + 1} of {args.repeat}", flush=True)
@@ -89,7 +89,6 @@ def run_rounds(bench: Bench, kinds: list[str], topics: dict[str, str]) -> Rows:
                 run = bench.measure(kind, shape, topic_of(kind, shape, topics), args.events,
                                     timeout, round_)  # fmt: skip
                 rows.setdefault((kind, shape), []).append(run)
-    return rows
 
 
 def round_ratios(rows: Rows, num: tuple[str, str], den: tuple[str, str]) -> list[float]:
