@@ -80,8 +80,14 @@ def replay_events(
         at_ms = max((e.ts_ms for e in events), default=int(time.time() * 1000))
     # The report keeps every interval: retention only bounds a long-running worker's memory.
     keep_all = replace(book, engine=replace(book.engine, interval_retention_hours=0))
-    engine = Engine(keep_all)
-    families = new_family_engines(keep_all)
+    run = Replay(Engine(keep_all), new_family_engines(keep_all), stats, at_ms)
+    apply_events(run, events)
+    return run
+
+
+def apply_events(run: Replay, events: Iterable[Event]) -> None:
+    """Each event up to the replay's instant to its engine: the queue engine, or its family's."""
+    stats, at_ms, engine, families = run.stats, run.at_ms, run.engine, run.families
     for event in events:
         if event.ts_ms > at_ms:
             stats.ignored_after_at += 1
@@ -91,7 +97,6 @@ def replay_events(
             engine.apply(event)  # type: ignore[arg-type]
         else:
             families[name].apply(event)
-    return Replay(engine, families, stats, at_ms)
 
 
 def input_summary(run: Replay, pipelines: list[dict[str, Any]]) -> dict[str, int]:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ccpulse.opening_hours import OpeningHours
-from ccpulse.report import InputStats, Replay
+from ccpulse.report import InputStats, Replay, apply_events
 from ccpulse.report_range import RangeSpec, range_report
 from ccpulse.schemas import Event
 from ccpulse.schemas.events import AGENT_TYPES
@@ -41,7 +41,7 @@ from ccpulse.sources.queue_log_parse import LineParser
 from ccpulse.sources.queue_log_typed import TypedQueueLogMapper, typed_event
 from ccpulse.streams.kpi import PolicyBook
 from ccpulse.streams.kpi.agents import AgentEngine
-from ccpulse.streams.kpi.families import family_of, new_family_engines
+from ccpulse.streams.kpi.families import new_family_engines
 from ccpulse.streams.kpi.report_mode import RangeEngine
 
 #: Events per message to the worker: large enough that pickling is by the batch.
@@ -60,18 +60,9 @@ class _Replayer:
         self.run = Replay(RangeEngine(keep_all), families, InputStats(), at_ms)
 
     def apply(self, events: Iterable[Event]) -> None:
-        run = self.run
-        stats, at_ms, engine, families = run.stats, run.at_ms, run.engine, run.families
-        for event in events:
-            stats.events += 1
-            if event.ts_ms > at_ms:
-                stats.ignored_after_at += 1
-                continue
-            name = family_of(event)
-            if name is None:
-                engine.apply(event)  # type: ignore[arg-type]
-            else:
-                families[name].apply(event)
+        events = list(events)
+        self.run.stats.events += len(events)
+        apply_events(self.run, events)
 
     def report(self, spec: RangeSpec, hours: OpeningHours | None) -> dict[str, Any]:
         run = self.run
