@@ -1,8 +1,9 @@
 """The Faust app: topics, the state table and the agent that drives the pipeline.
 
-One agent consumes the contact topic in batches (`take_events`), applies each message through the
-`Pipeline`, writes the changed engine records to the state table (whose changelog topic is the
-recovery source), dead-letters refused input, and a timer hands fresh figures to the sinks.
+The input topic's records reach `apply_records` a fetch at a time through the consumer's bulk
+lane (streams/bulk_lane.py), which applies each message through the `Pipeline`, writes the
+changed engine records to the state table (whose changelog topic is the recovery source) and
+dead-letters refused input; a task hands fresh figures to the sinks.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -256,26 +257,42 @@ def create_app(
         finally:
             await consumer.stop()
 
-    @app.agent(source, name="ccpulse-contacts")
-    async def contacts(stream: faust.StreamT[bytes]) -> None:
+    async def apply_records(batches: Sequence[tuple[TP, Sequence[Any]]]) -> None:
+        """Apply a fetch's records of the input topic (the bulk lane, streams/bulk_lane.py),
+        then queue their state writes: the consumer marks the offsets once this returns."""
         health = pipeline.health
-        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_SECONDS):  # type: ignore[attr-defined]
-            written_at = health.messages_events
-            for event in events:
-                m = event.message
-                msg = Message(m.topic, m.partition, m.offset, m.key, m.value or b"")
+        process = pipeline.process
+        written_at = health.messages_events
+        for _tp, records in batches:
+            for m in records:
+                msg = m if m.value is not None else Message(m.topic, m.partition, m.offset,
+                                                            m.key, b"")  # fmt: skip
                 try:
-                    pipeline.process(msg, dead_letter)
+                    process(msg, dead_letter)
                 except Exception as exc:  # a crash here would skip the rest of the batch
                     log.exception("message %s[%d]@%d could not be processed", m.topic,
                                   m.partition, m.offset)  # fmt: skip
-                    pipeline.health.invalid += 1
+                    health.invalid += 1
                     error = f"message could not be processed: {type(exc).__name__}: {exc}"
                     dead_letter(DeadLetter("invalid", error, msg.value, msg))
                 if health.messages_events - written_at >= WRITE_EVERY_EVENTS:
-                    await write_state()  # a batch of big messages: keep its writes in bounds
+                    await write_state()  # a big fetch: keep its writes in bounds
                     written_at = health.messages_events
-            await write_state()
+        # Shielded: records drained from the engines must reach the client's batches even if
+        # the fetch loop is cancelled meanwhile (a shutdown).
+        await asyncio.shield(write_state())
+
+    app.ccpulse_bulk = ({source.get_topic_name()}, apply_records)  # type: ignore[attr-defined]
+
+    @app.agent(source, name="ccpulse-contacts")
+    async def contacts(stream: faust.StreamT[bytes]) -> None:
+        """Subscribes the input topic, so that Faust assigns and co-partitions it with the
+        state table. Its records reach `apply_records` through the bulk lane, never here."""
+        async for _value in stream:
+            raise RuntimeError(
+                "a record of the input topic was delivered per message: it is read by the bulk "
+                "lane (streams/bulk_lane.py), which this worker's consumer lacks"
+            )
 
     @app.timer(GC_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def collect_garbage() -> None:

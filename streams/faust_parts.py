@@ -49,6 +49,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service, ServiceT
 
+from ccpulse.streams.bulk_lane import BulkLane, bulk_batches
+
 #: Faust's broker-side fetch wait; the app sets its own (`kafka.fetch_max_wait_ms`).
 FAUST_FETCH_MAX_WAIT_MS = 1500
 
@@ -76,8 +78,9 @@ async def _resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
     return await _carry_on(coro, waiting_on)
 
 
-class Consumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with a task-free message hand-off (see the module doc)."""
+class Consumer(BulkLane, faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with a task-free message hand-off and the bulk lane (see the
+    module doc)."""
 
     #: While every partition is paused for a full agent buffer, look again this often.
     paused_poll_seconds = 0.05
@@ -157,9 +160,9 @@ class Consumer(faust_aiokafka.Consumer):
             self.not_waiting_next_records.set()
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
-        """Faust's fetch loop (faust-streaming 0.15), with `_deliver` as the hand-off."""
+        """Faust's fetch loop (faust-streaming 0.15), with `_deliver` as the hand-off, and the
+        bulk topics' records handed over a fetch at a time (streams/bulk_lane.py)."""
         callback = self.callback
-        getmany = self.getmany
         consumer_should_stop = cast(Service, self)._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
         get_read_offset = self._read_offset.__getitem__
@@ -169,32 +172,50 @@ class Consumer(faust_aiokafka.Consumer):
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
         deliver = self._deliver
+        to_message = self._to_message
+        bulk_topics, bulk_handler = self.bulk_route()
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
-                ait = getmany(timeout=1.0)
-                await self.sleep(0)  # getmany can loop without giving the event loop a turn
-                if not self.should_stop:
-                    async for tp, message in ait:
-                        num_since_yield += 1
-                        if num_since_yield > yield_every:
-                            await sleep(0)
-                            num_since_yield = 0
-                        offset = message.offset
-                        r_offset = get_read_offset(tp)
-                        if r_offset is None or offset >= r_offset:
-                            gap = offset - (r_offset or 0)
-                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                                await self._add_gap(tp, r_offset + 1, offset)
-                            if commit_every is not None and self._n_acked >= commit_every:
-                                self._n_acked = 0
-                                await self.commit()
-                            await deliver(callback, message)
-                            set_read_offset(tp, offset)
+                records, active = await self._wait_next_records(1.0)
+                await self.sleep(0)  # a fetch can return without giving the event loop a turn
+                if not records or self.should_stop:
                     unset_flag(CONSUMER_FETCHING)
+                    continue
+                if not self.flow_active:
+                    await self.perform_seek()  # as Faust's getmany: read again from commits
+                    unset_flag(CONSUMER_FETCHING)
+                    continue
+                generation_id = self.app.consumer_generation_id
+                bulk, rest = bulk_batches(records, bulk_topics, active,
+                                          self._buffered_partitions)  # fmt: skip
+                if bulk and bulk_handler is not None:
+                    await self.bulk_deliver(bulk_handler, bulk, generation_id)
+                for tp, record in self.scheduler.iterate(rest) if rest else ():
+                    if not self.flow_active or generation_id != self.app.consumer_generation_id:
+                        break
+                    if not (active is None or tp in active or tp in self._buffered_partitions):
+                        continue
+                    message = to_message(tp, record)
+                    num_since_yield += 1
+                    if num_since_yield > yield_every:
+                        await sleep(0)
+                        num_since_yield = 0
+                    offset = message.offset
+                    r_offset = get_read_offset(tp)
+                    if r_offset is None or offset >= r_offset:
+                        gap = offset - (r_offset or 0)
+                        if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                            await self._add_gap(tp, r_offset + 1, offset)
+                        await deliver(callback, message)
+                        set_read_offset(tp, offset)
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+                unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 self.log.info("Broker stopped consumer, shutting down...")
