@@ -25,18 +25,15 @@ from ccpulse.config import Settings
 from ccpulse.kafka_auth import client_options, faust_credentials
 from ccpulse.sources.produce import bootstrap_servers
 from ccpulse.streams import statekeys
+from ccpulse.streams.bulk_lane import BulkHandler
 from ccpulse.streams.faust_parts import QuietMonitor, RawSchema, Transport
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
 from ccpulse.streams.repartition import add_repartition_stage, repartition_topic
 
 log = logging.getLogger("ccpulse.worker")
 
-#: Up to this many messages are applied between two state-table flushes.
-BATCH_MESSAGES = 2000
-#: ...or after this long, so that a quiet stream still reaches the sinks promptly.
-BATCH_SECONDS = 0.05
-#: Within a batch, state is also written after this many events (2,000 messages of 100 events
-#: would otherwise hold a batch's worth of records in memory at once).
+#: Within a fetch, state is also written after this many events (a fetch of big messages would
+#: otherwise hold all its records in memory at once).
 WRITE_EVERY_EVENTS = 20_000
 #: How long a new owner may take to read a changelog partition back to its fence.
 READ_BACK_TIMEOUT_SECONDS = 120.0
@@ -133,8 +130,13 @@ def create_app(
         repartition_topic(kafka.app_id) if kafka.repartition else kafka.contacts_topic,
         schema=RawSchema(key_type=bytes, value_type=bytes), partitions=kafka.partitions,
     )  # fmt: skip
+    #: Topics read a fetch at a time (streams/bulk_lane.py), and their handlers.
+    bulk: dict[str, BulkHandler] = {}
+    app.ccpulse_bulk = bulk  # type: ignore[attr-defined]
     if kafka.repartition:
-        add_repartition_stage(app, kafka.contacts_topic, source, BATCH_MESSAGES, BATCH_SECONDS)
+        bulk[kafka.contacts_topic] = add_repartition_stage(
+            app, kafka.contacts_topic, source.get_topic_name(), changelog.track
+        )
     deadletter = app.topic(
         kafka.deadletter_topic, key_type=bytes, value_type=bytes,
         key_serializer="raw", value_serializer="raw", partitions=kafka.partitions,
@@ -282,7 +284,7 @@ def create_app(
         # the fetch loop is cancelled meanwhile (a shutdown).
         await asyncio.shield(write_state())
 
-    app.ccpulse_bulk = ({source.get_topic_name()}, apply_records)  # type: ignore[attr-defined]
+    bulk[source.get_topic_name()] = apply_records
 
     @app.agent(source, name="ccpulse-contacts")
     async def contacts(stream: faust.StreamT[bytes]) -> None:
@@ -346,7 +348,8 @@ def create_app(
 
 
 class ChangelogWrites:
-    """The state record batches sent to the changelog, and the first one the broker refused.
+    """The state record batches sent to the changelog (and the repartition stage's re-keyed
+    messages), and the first one the broker refused.
 
     Offsets may be committed only for events whose state records are durable: once a batch
     has failed, `failure()` says so for good, the consumer commits nothing more and stops the
@@ -365,7 +368,8 @@ class ChangelogWrites:
         else:
             error = sent.exception()
         if error is not None:
-            log.error("state records not written to the changelog: %s", error)
+            log.error("records the next commit depends on were not written (state changelog or "
+                      "repartition topic): %s", error)
             if self._failure is None:
                 self._failure = error
 

@@ -33,8 +33,8 @@ BulkHandler = Callable[[Sequence[tuple[TP, Sequence[Any]]]], Awaitable[None]]
 class BulkLane:
     """Mixed into Faust's consumer (streams/faust_parts.py `Consumer`).
 
-    The app sets `bulk_topics` and `bulk_handler` on itself (`app.ccpulse_bulk`); the consumer
-    reads them when its fetch loop starts.
+    The app sets `app.ccpulse_bulk`, a mapping of topic name to handler; the consumer reads it
+    when its fetch loop starts.
     """
 
     # Faust's consumer provides these.
@@ -49,12 +49,9 @@ class BulkLane:
     _bulk_epoch = 0
     _bulk_idle: asyncio.Event | None = None
 
-    def bulk_route(self) -> tuple[frozenset[str], BulkHandler | None]:
-        route = getattr(self.app, "ccpulse_bulk", None)
-        if route is None:
-            return frozenset(), None
-        topics, handler = route
-        return frozenset(topics), handler
+    def bulk_route(self) -> dict[str, BulkHandler]:
+        """The bulk topics and their handlers (none: every topic goes Faust's way)."""
+        return dict(getattr(self.app, "ccpulse_bulk", None) or {})
 
     async def bulk_deliver(
         self,
@@ -125,18 +122,20 @@ class BulkLane:
 
 
 def bulk_batches(
-    records: Mapping[TP, list[Any]], topics: frozenset[str], active: set[TP] | None,
+    records: Mapping[TP, list[Any]], route: Mapping[str, BulkHandler], active: set[TP] | None,
     buffered: set[TP],
-) -> tuple[list[tuple[TP, list[Any]]], dict[TP, list[Any]]]:
-    """Split a fetch into the bulk topics' batches (of partitions still active) and the rest."""
-    bulk: list[tuple[TP, list[Any]]] = []
+) -> tuple[dict[BulkHandler, list[tuple[TP, list[Any]]]], dict[TP, list[Any]]]:
+    """Split a fetch into the bulk topics' batches per handler (of partitions still active) and
+    the rest."""
+    bulk: dict[BulkHandler, list[tuple[TP, list[Any]]]] = {}
     rest: dict[TP, list[Any]] = {}
     for tp, batch in records.items():
         if not batch:
             continue
-        if tp.topic in topics:
+        handler = route.get(tp.topic)
+        if handler is not None:
             if active is None or tp in active or tp in buffered:
-                bulk.append((tp, batch))
+                bulk.setdefault(handler, []).append((tp, batch))
         else:
             rest[tp] = batch
     return bulk, rest

@@ -173,7 +173,7 @@ class Consumer(BulkLane, faust_aiokafka.Consumer):
         acks_enabled_for = self.app.topics.acks_enabled_for
         deliver = self._deliver
         to_message = self._to_message
-        bulk_topics, bulk_handler = self.bulk_route()
+        bulk_route = self.bulk_route()
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -190,10 +190,10 @@ class Consumer(BulkLane, faust_aiokafka.Consumer):
                     unset_flag(CONSUMER_FETCHING)
                     continue
                 generation_id = self.app.consumer_generation_id
-                bulk, rest = bulk_batches(records, bulk_topics, active,
+                bulk, rest = bulk_batches(records, bulk_route, active,
                                           self._buffered_partitions)  # fmt: skip
-                if bulk and bulk_handler is not None:
-                    await self.bulk_deliver(bulk_handler, bulk, generation_id)
+                for handler, batches in bulk.items():
+                    await self.bulk_deliver(handler, batches, generation_id)
                 for tp, record in self.scheduler.iterate(rest) if rest else ():
                     if not self.flow_active or generation_id != self.app.consumer_generation_id:
                         break

@@ -1,23 +1,28 @@
 """The repartition stage (`[kafka] repartition = true`): for producers that cannot key their
 messages "tenant/queue" (CTI connectors, CDC, `kafka-console-producer`, other teams' services).
 
-An agent reads the input topic whatever its keys (and its partition count), splits each message
-into one message per queue key, in the elements' order, and writes them keyed to the internal
-topic `<app_id>-contacts-repartition`, which the engines read instead of the input topic. It is
+The worker reads the input topic whatever its keys (and its partition count), a fetch at a time
+through the consumer's bulk lane (streams/bulk_lane.py), splits each message into one message
+per queue key, in the elements' order, and writes them keyed to the internal topic
+`<app_id>-contacts-repartition`, which the engines read instead of the input topic. It is
 at-least-once: input offsets are committed only after the re-keyed messages are acknowledged
-(Faust flushes its producer before each commit), so a crash can send a message twice, and the
+(the consumer flushes the producer before each commit, and a send the broker refused stops
+commits for good, as a failed state write does), so a crash can send a message twice, and the
 engines count its events as duplicates by `event_id` (docs/exactly-once.md). Cost and
 trade-offs: docs/partitioning.md#the-repartition-stage. Off, nothing here runs.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
 import orjson
 
 from ccpulse.schemas.events import AGENTS_KEY, SURVEYS_KEY, TICKETS_KEY
+from ccpulse.streams.bulk_lane import BulkHandler
 from ccpulse.streams.faust_parts import RawSchema
 
 _FAMILY_KEYS = {"agent": AGENTS_KEY, "ticket": TICKETS_KEY, "survey": SURVEYS_KEY}
@@ -67,22 +72,36 @@ def regroup(value: bytes) -> list[tuple[bytes | None, bytes]]:
 
 
 def add_repartition_stage(
-    app: faust.App, input_topic: str, output: Any, batch_messages: int, batch_seconds: float
-) -> None:
-    """The agent re-keying the input topic's messages into `output`, in batches as the
-    engines' agent takes them."""
+    app: faust.App,
+    input_topic: str,
+    output_topic: str,
+    track: Callable[[asyncio.Future[Any]], None],
+) -> BulkHandler:
+    """Subscribe the input topic and return the bulk handler that re-keys its records into
+    `output_topic`; `track` is given each send's delivery future (the commit guard's)."""
     raw = app.topic(input_topic, schema=RawSchema(key_type=bytes, value_type=bytes))
 
     @app.agent(raw, name="ccpulse-repartition")
-    async def rekey(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(batch_messages, within=batch_seconds):  # type: ignore[attr-defined]
-            for event in events:
-                value = event.message.value
-                if value is None:
+    async def subscribe(stream: faust.StreamT[bytes]) -> None:
+        """Subscribes the input topic; its records reach `rekey` through the bulk lane."""
+        async for _value in stream:
+            raise RuntimeError(
+                "a record of the input topic was delivered per message: it is read by the bulk "
+                "lane (streams/bulk_lane.py), which this worker's consumer lacks"
+            )
+
+    async def rekey(batches: Sequence[tuple[Any, Sequence[Any]]]) -> None:
+        client = app.producer._producer  # type: ignore[attr-defined]  # Faust's aiokafka client
+        if client is None:
+            raise RuntimeError("the Kafka producer is not running")
+        send = client.send
+        for _tp, records in batches:
+            for record in records:
+                if record.value is None:
                     continue
-                for key, part in regroup(value):
-                    # `force`: into the client now. Faust would otherwise attach the message
-                    # to the stream's current event (the batch's last) and send it when that
-                    # offset is committed, after other partitions' offsets may have been.
-                    # The consumer flushes the client before every commit (faust_parts.py).
-                    await output.send(key=key, value=part, force=True)
+                for key, part in regroup(record.value):
+                    # Straight into the client's batches: Faust flushes the client before every
+                    # commit, so the input offset is committed only after this was acknowledged.
+                    track(await send(output_topic, part, key=key))
+
+    return rekey

@@ -59,11 +59,21 @@ class Recorder:
 def test_a_fetch_is_split_into_the_input_topics_active_partitions_and_the_rest() -> None:
     fetched = {P0: records(P0, 1, 2), P1: records(P1, 5), OTHER: records(OTHER, 9)}
     fetched[TP(INPUT, 2)] = []
-    bulk, rest = bulk_batches(fetched, frozenset({INPUT}), active={P0, OTHER}, buffered=set())
-    assert [(tp, [r.offset for r in recs]) for tp, recs in bulk] == [(P0, [1, 2])]
+    handler = Recorder()
+    route = {INPUT: handler}
+    bulk, rest = bulk_batches(fetched, route, active={P0, OTHER}, buffered=set())
+    assert [(tp, [r.offset for r in recs]) for tp, recs in bulk[handler]] == [(P0, [1, 2])]
     assert list(rest) == [OTHER]
-    everything, _ = bulk_batches(fetched, frozenset({INPUT}), active=None, buffered=set())
-    assert [tp for tp, _ in everything] == [P0, P1]
+    everything, _ = bulk_batches(fetched, route, active=None, buffered=set())
+    assert [tp for tp, _ in everything[handler]] == [P0, P1]
+
+
+def test_each_bulk_topic_goes_to_its_own_handler() -> None:
+    first, second = Recorder(), Recorder()
+    fetched = {P0: records(P0, 1), OTHER: records(OTHER, 2)}
+    bulk, rest = bulk_batches(fetched, {INPUT: first, OTHER.topic: second}, None, set())
+    assert [tp for tp, _ in bulk[first]] == [P0] and [tp for tp, _ in bulk[second]] == [OTHER]
+    assert rest == {}
 
 
 def test_offsets_are_marked_after_the_handler_returns_and_committed_past_the_last_record() -> None:
