@@ -137,6 +137,8 @@ class Bench:
             "CCPULSE_REDIS_URL": f"redis://127.0.0.1:{self.redis.port}/0",
             "CCPULSE_REDIS_KEY_PREFIX": name,
             "CCPULSE_METRICS_PORT": str(metrics_port or free_port()),
+            # Rows of 10,000 queues: a worker tracks 2,000 by default ([limits] max_queues).
+            "CCPULSE_LIMITS_MAX_QUEUES": "20000",
         }
 
     def measure(
