@@ -45,7 +45,7 @@ def queue(name: str = "q", **kwargs: Any) -> SimQueue:
 
 
 @st.composite
-def any_queue(draw: st.DrawFn, name: str, max_wait: bool = False, **fixed: Any) -> SimQueue:
+def any_queue(draw: st.DrawFn, /, name: str, max_wait: bool = False, **fixed: Any) -> SimQueue:
     """A queue with any staffing (none included), traffic, handling time, patience (endless
     included), capacity and opening hours, and with `max_wait` any maximum wait; `fixed` sets
     the rest (tenant, channel, time zone...)."""
