@@ -11,8 +11,9 @@ import sys
 import time
 import uuid
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -35,6 +36,34 @@ def intervals_key(prefix: str, tenant: str, queue: str) -> str:
 def interval_key(prefix: str, tenant: str, queue: str, start_ms: int) -> str:
     """Hash of one interval's figures, `<channel>.<figure>` fields."""
     return f"{prefix}:interval:{tenant}:{queue}:{start_ms}"
+
+
+class _Transaction(Protocol):
+    """The commands a flush queues in a redis-py pipeline, as this sink calls them.
+
+    redis-py's own annotations of these differ between its releases (`hset`'s mapping, for one,
+    is a plain dict in some and a mapping of every encodable type in others), so the sink states
+    the calls it makes once here instead.
+    """
+
+    command_stack: list[Any]
+
+    def set(self, name: str, value: bytes, *, nx: bool) -> object: ...
+    def get(self, name: str) -> object: ...
+    def delete(self, *names: str) -> object: ...
+    def hset(self, name: str, *, mapping: Mapping[str, str]) -> object: ...
+    def hdel(self, name: str, *keys: str) -> object: ...
+    def expire(self, name: str, time: int) -> object: ...
+    def zadd(self, name: str, mapping: Mapping[str, int]) -> object: ...
+    def zremrangebyscore(self, name: str, min: str, max: int) -> object: ...
+    def publish(self, channel: str, message: bytes) -> object: ...
+    async def execute(self) -> list[Any]: ...
+
+
+def _connect(url: str) -> aioredis.Redis:
+    """A client for `url` (redis-py annotates `from_url` in some releases only)."""
+    connect: Callable[[str], aioredis.Redis] = aioredis.from_url
+    return connect(url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +141,7 @@ class RedisSink:
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
-        self.client = aioredis.from_url(settings.url)
+        self.client = _connect(settings.url)
         self.prefix = settings.key_prefix
         #: The fields last written per hash key, as (field names, values), and when (epoch
         #: ms), to write only changes. Hashes of one kind share their tuple of field names.
@@ -144,7 +173,7 @@ class RedisSink:
             return
         ttl = self.settings.ttl_seconds
         index = f"{self.prefix}:queues"
-        pipe = self.client.pipeline(transaction=True)
+        pipe = self._transaction()
         pipe.set(self.marker_key, self._token, nx=True)  # True: the marker was missing
         pipe.get(self.marker_key)
         updates: list[_HashUpdate] = []
@@ -196,7 +225,7 @@ class RedisSink:
                 orjson.dumps({family: snap["tenant"], "as_of_ms": snap["as_of_ms"]}),
             )
         if members:
-            pipe.zadd(index, members)  # type: ignore[arg-type]
+            pipe.zadd(index, members)
         if newest:
             pipe.expire(index, ttl)
             pipe.zremrangebyscore(index, "-inf", newest - ttl * 1000)
@@ -211,10 +240,10 @@ class RedisSink:
         self._seen_token = token
         lost = [u for u in updates if u.probe is not None and not results[u.probe]]
         if lost:  # Redis had lost these hashes: what it holds now is only the changed fields
-            repair = self.client.pipeline(transaction=True)
+            repair = self._transaction()
             for u in lost:
                 repair.delete(u.key)
-                repair.hset(u.key, mapping=u.fields)  # type: ignore[arg-type]
+                repair.hset(u.key, mapping=u.fields)
                 repair.expire(u.key, u.ttl)
             try:
                 await repair.execute()
@@ -223,7 +252,13 @@ class RedisSink:
                 raise
         self._expire_cache(newest or max((u.written_ms for u in updates), default=0))
 
-    def _put_hash(self, pipe: Any, key: str, fields: dict[str, str], ttl: int) -> _HashUpdate:
+    def _transaction(self) -> _Transaction:
+        """A MULTI/EXEC pipeline, typed as the calls this sink makes on it."""
+        return cast(_Transaction, self.client.pipeline(transaction=True))
+
+    def _put_hash(
+        self, pipe: _Transaction, key: str, fields: dict[str, str], ttl: int
+    ) -> _HashUpdate:
         """Queue the commands that make hash `key` hold exactly `fields`."""
         now_ms = int(fields.get("as_of_ms") or 0) or _now_ms()
         layout = tuple(fields)
@@ -235,7 +270,7 @@ class RedisSink:
             # In full: the first time, and again every FULL_WRITE_SECONDS (spread over a
             # minute by key), which heals whatever else may have changed the hash meanwhile.
             pipe.delete(key)
-            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+            pipe.hset(key, mapping=fields)
             pipe.expire(key, ttl)
             self._full_due_ms[key] = (
                 now_ms + FULL_WRITE_SECONDS * 1000 + zlib.crc32(key.encode()) % 60_000
@@ -253,7 +288,7 @@ class RedisSink:
                 changed = {f: v for f, v in fields.items() if old.get(f) != v}
                 gone = [f for f in before_layout if f not in fields]
             if changed:
-                pipe.hset(key, mapping=changed)  # type: ignore[arg-type]
+                pipe.hset(key, mapping=changed)
             if gone:
                 pipe.hdel(key, *gone)
         self._written[key] = (layout, values)

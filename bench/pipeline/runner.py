@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ccpulse.embedded import Service, free_port
+from ccpulse.processes import ccpulse_argv, start_process, stop_process, worker_env
 
 from .topics import bootstrap, broker_url
 from .workload import PARTITIONS, SHAPE_LABEL
@@ -108,20 +109,12 @@ class Bench:
     def spawn(self, argv: list[str], name: str, env: dict[str, str] | None = None) -> Any:
         cwd = self.workdir / name  # Faust writes <app_id>-data/ into its working directory
         cwd.mkdir(exist_ok=True)
-        with open(self.log(name), "wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
-                                    env=env or dict(os.environ))  # fmt: skip
+        proc = start_process(argv, self.log(name), env or None, cwd)
         self.procs.append(proc)
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_process(proc, 10)
 
     def stop_all(self) -> None:
         for proc in self.procs:
@@ -129,14 +122,7 @@ class Bench:
 
     def ccpulse_env(self, name: str, metrics_port: int = 0) -> dict[str, str]:
         return {
-            "CCPULSE_KAFKA_BROKER": broker_url(self.broker),
-            "CCPULSE_KAFKA_CONTACTS_TOPIC": f"{name}.contacts",
-            "CCPULSE_KAFKA_DEADLETTER_TOPIC": f"{name}.deadletter",
-            "CCPULSE_KAFKA_APP_ID": name,
-            "CCPULSE_KAFKA_PARTITIONS": str(PARTITIONS),
-            "CCPULSE_REDIS_URL": f"redis://127.0.0.1:{self.redis.port}/0",
-            "CCPULSE_REDIS_KEY_PREFIX": name,
-            "CCPULSE_METRICS_PORT": str(metrics_port or free_port()),
+            **worker_env(name, self.broker, self.redis, PARTITIONS, metrics_port or free_port()),
             # Rows of 10,000 queues: a worker tracks 2,000 by default ([limits] max_queues).
             "CCPULSE_LIMITS_MAX_QUEUES": "20000",
         }
@@ -215,6 +201,6 @@ class Bench:
     ) -> subprocess.Popen[bytes]:
         """`ccpulse worker` as shipped, with extra settings from `extra_env` if any."""
         env = {**os.environ, **self.ccpulse_env(name, metrics_port), **(extra_env or {})}
-        argv = [sys.executable, "-m", "ccpulse.cli", "worker", "--loglevel", "warning"]
-        proc: subprocess.Popen[bytes] = self.spawn(argv, name, env)
+        proc: subprocess.Popen[bytes] = self.spawn(ccpulse_argv("worker", "--loglevel", "warning"),
+                                                   name, env)  # fmt: skip
         return proc

@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import pytest
 import redis
 
 from ccpulse.embedded import Service, free_port, start_broker, start_redis
+from ccpulse.processes import ccpulse_argv, start_process, stop_process, worker_env
 from ccpulse.sources.produce import EventProducer, bootstrap_servers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,14 +69,7 @@ class Deployment:
     def env(self, metrics_port: int) -> dict[str, str]:
         return {
             **os.environ,
-            "CCPULSE_KAFKA_BROKER": self.broker_url,
-            "CCPULSE_KAFKA_CONTACTS_TOPIC": self.topic,
-            "CCPULSE_KAFKA_DEADLETTER_TOPIC": self.deadletter,
-            "CCPULSE_KAFKA_APP_ID": self.name,
-            "CCPULSE_KAFKA_PARTITIONS": str(self.partitions),
-            "CCPULSE_REDIS_URL": f"redis://127.0.0.1:{self.redis.port}/0",
-            "CCPULSE_REDIS_KEY_PREFIX": self.name,
-            "CCPULSE_METRICS_PORT": str(metrics_port),
+            **worker_env(self.name, self.broker, self.redis, self.partitions, metrics_port),
             **({"CCPULSE_CONFIG": str(self.config)} if self.config else {}),
             **self.settings,
         }
@@ -85,11 +78,7 @@ class Deployment:
         port = free_port()
         log = ROOT / ".ccpulse" / "test-logs" / f"{self.name}-{len(self.logs)}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "ccpulse.cli", "worker", "--loglevel", "info"],
-                env=self.env(port), stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        proc = start_process(ccpulse_argv("worker", "--loglevel", "info"), log, self.env(port))
         self.workers.append(proc)
         self.logs.append(log)
         self.metrics_ports.append(port)
@@ -101,13 +90,7 @@ class Deployment:
 
     def stop_all(self) -> None:
         for proc in self.workers:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            stop_process(proc, 15)
 
     def produce(
         self, events: list[dict[str, Any]], batch_size: int = 100, keyed: bool = True

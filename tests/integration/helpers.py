@@ -210,7 +210,7 @@ def _single_hash_diffs(
     return diffs
 
 
-def _agent_diffs(
+def agent_diffs(
     dep: Any, report_at: Callable[[int], dict[str, Any]], tenants: set[str]
 ) -> list[str]:
     """Per tenant: all agent hashes, read in one transaction (one publish), against the report
@@ -282,7 +282,7 @@ def wait_until_published_equals_report(
                 last += [f"{tenant}/{queue} {d}"
                          for d in compare_queue(published, snap, at_least)]  # fmt: skip
             if not last:
-                last = _agent_diffs(dep, report_at, tenants("agent."))
+                last = agent_diffs(dep, report_at, tenants("agent."))
             if not last:
                 last = _survey_diffs(dep, report_at, tenants("survey."))
             if not last:

@@ -17,7 +17,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,16 +27,21 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from ccpulse.embedded import free_port
-from ccpulse.sinks.redis_families import agent_hashes
+from ccpulse.processes import ccpulse_argv, start_process, stop_process
 from ccpulse.sources.produce import bootstrap_servers
 from ccpulse.sources.queue_log import QueueLogMapper, WireEvent, queue_log_events
 from ccpulse.sources.queue_log_parse import LineParser
+from tests.helpers.queue_log import SAMPLE
 from tests.integration.conftest import Deployment
-from tests.integration.helpers import compare_queue, report_for
+from tests.integration.helpers import (
+    agent_diffs,
+    compare_queue,
+    report_for,
+    wait_until_published_equals_report,
+)
 
 pytestmark = pytest.mark.integration
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "queue_log" / "sample.queue_log"
 #: The last line of the sample is stamped 1741086000 (2025-03-04T11:00:00Z).
 SAMPLE_END_S = 1_741_086_000
 TENANT = "default"
@@ -84,12 +88,9 @@ class Tailer:
 
     def start(self) -> subprocess.Popen[bytes]:
         log = self.log_dir / f"tailer-{len(self.procs)}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "ccpulse.cli", "tail-queue-log", str(self.path),
-                 "--tenant", TENANT, "--offset-store", str(self.store), "--poll-seconds", "0.2"],
-                env=self.dep.env(free_port()), stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        argv = ccpulse_argv("tail-queue-log", str(self.path), "--tenant", TENANT,
+                            "--offset-store", str(self.store), "--poll-seconds", "0.2")  # fmt: skip
+        proc = start_process(argv, log, self.dep.env(free_port()))
         self.procs.append(proc)
         return proc
 
@@ -116,13 +117,7 @@ class Tailer:
 
     def stop_all(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            stop_process(proc, 10)
 
 
 @pytest.fixture
@@ -177,56 +172,7 @@ def published_diffs(dep: Deployment, report_at: Callable[[int], dict[str, Any]])
         report = report_at(int(published["as_of_ms"]))
         snap = next(s for s in report["queues"] if (s["tenant"], s["queue"]) == (TENANT, queue))
         diffs += [f"{queue} {d}" for d in compare_queue(published, snap)]
-    if diffs:
-        return diffs
-    client = dep.redis_client()
-    keys = sorted(
-        k.decode()
-        for pattern in (f"{dep.name}:agent:{TENANT}:*", f"{dep.name}:agent-summary:{TENANT}:*")
-        for k in client.scan_iter(match=pattern)
-    )
-    pipe = client.pipeline(transaction=True)
-    for key in keys:
-        pipe.hgetall(key)
-    published_agents = {
-        key: {k.decode(): v.decode() for k, v in raw.items()}
-        for key, raw in zip(keys, pipe.execute(), strict=True)
-    }
-    instants = {h.get("as_of_ms") for h in published_agents.values()}
-    if len(instants) != 1 or None in instants:
-        return [f"agents: not one publish yet ({len(instants)} instants)"]
-    report = report_at(int(str(instants.pop())))
-    (snap,) = [s for s in report["agents"] if s["tenant"] == TENANT]
-    expected = dict(agent_hashes(dep.name, snap))
-    for key, fields in expected.items():
-        got = published_agents.get(key, {})
-        diffs += [f"{key} {name}: redis={got.get(name)!r} report={value!r}"
-                  for name, value in fields.items() if got.get(name) != value]  # fmt: skip
-    diffs += [f"{key}: only in redis" for key in published_agents.keys() - expected.keys()]
-    return diffs
-
-
-def wait_until_published_equals_report(
-    dep: Deployment, events: list[WireEvent], timeout: float
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    reports: dict[int, dict[str, Any]] = {}
-    last = ["nothing compared yet"]
-
-    def report_at(at_ms: int) -> dict[str, Any]:
-        if at_ms not in reports:
-            reports.clear()
-            reports[at_ms] = report_for(events, at_ms, None)
-        return reports[at_ms]
-
-    while time.monotonic() < deadline:
-        assert all(w.poll() is None for w in dep.workers), "the worker exited:\n" + dep.tail_logs()
-        last = published_diffs(dep, report_at)
-        if not last:
-            return next(iter(reports.values()))
-        time.sleep(0.5)
-    raise AssertionError("published figures never matched the report:\n" + "\n".join(last[:40])
-                         + "\n" + dep.tail_logs())  # fmt: skip
+    return diffs or agent_diffs(dep, report_at, {TENANT})
 
 
 def test_followed_log_through_kill_and_rotations_equals_the_report(
@@ -298,7 +244,8 @@ def test_followed_log_through_kill_and_rotations_equals_the_report(
 
     # Redis: every queue hash and every agent hash equal the offline report of the whole log at
     # the instant the worker published them.
-    report = wait_until_published_equals_report(deployment, expected, timeout=45)
+    queues = tuple((TENANT, queue) for queue in QUEUES)
+    report = wait_until_published_equals_report(deployment, expected, None, 45, queues)
     assert report["input"]["rejected"] == 0 and report["input"]["too_late"] == 0
     # ...and the comparison does see a difference: the same hashes against the report of the log
     # without its last answered call disagree.

@@ -30,6 +30,12 @@ def client(redis_server: Service) -> Iterator[redis.Redis]:
     c.close()
 
 
+@pytest.fixture
+def settings(redis_server: Service) -> RedisSettings:
+    """The sink's settings: the test Redis, keys under `cc:`."""
+    return RedisSettings(url=f"redis://127.0.0.1:{redis_server.port}/0", key_prefix="cc")
+
+
 def _pipeline() -> Pipeline:
     pipeline = Pipeline(PolicyBook())
     events = [
@@ -47,9 +53,8 @@ def _pipeline() -> Pipeline:
 
 
 def test_queue_hash_index_intervals_ttl_and_notice(
-    redis_server: Service, client: redis.Redis
+    settings: RedisSettings, client: redis.Redis
 ) -> None:
-    settings = RedisSettings(url=f"redis://127.0.0.1:{redis_server.port}/0", key_prefix="cc")
     pipeline = _pipeline()
     now = T0 + 20 * 60_000
     snapshots = pipeline.snapshots(now)
@@ -101,12 +106,11 @@ def _stored(client: redis.Redis, key: str) -> dict[str, str]:
 
 
 def test_later_flushes_write_only_changes_and_repair_a_lost_hash(
-    redis_server: Service, client: redis.Redis
+    settings: RedisSettings, client: redis.Redis
 ) -> None:
     """After the first full write, a flush sends only changed fields, yet every flush leaves
     each hash exactly equal to the snapshot: fields that vanish are deleted, and a hash Redis
     lost between flushes is written again in full."""
-    settings = RedisSettings(url=f"redis://127.0.0.1:{redis_server.port}/0", key_prefix="cc")
     pipeline = _pipeline()
     key = "cc:queue:default:sales"
     sent: list[tuple[str, ...]] = []
@@ -185,10 +189,9 @@ def test_later_flushes_write_only_changes_and_repair_a_lost_hash(
 
 
 def test_a_redis_emptied_between_flushes_gets_every_interval_again(
-    redis_server: Service, client: redis.Redis
+    settings: RedisSettings, client: redis.Redis
 ) -> None:
     """Redis restarted without persistence: the closed intervals and their index come back."""
-    settings = RedisSettings(url=f"redis://127.0.0.1:{redis_server.port}/0", key_prefix="cc")
     pipeline = _pipeline()
     now = T0 + 40 * 60_000
 

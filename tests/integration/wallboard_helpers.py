@@ -9,8 +9,6 @@ import asyncio
 import contextlib
 import math
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from ccpulse.embedded import die_with_parent, free_port
+from ccpulse.embedded import free_port
+from ccpulse.processes import ccpulse_argv, start_process, stop_process
 from ccpulse.sources.produce import EventProducer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -33,11 +32,7 @@ NO_VALUE = "–"
 def wallboard_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """`ccpulse wallboard` on a free port; its base URL once it has read Redis."""
     port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ccpulse.cli", "wallboard", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-        )  # fmt: skip
+    proc = start_process(ccpulse_argv("wallboard", "--port", str(port)), log, env, tied=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -53,11 +48,7 @@ def wallboard_server(env: dict[str, str], log: Path) -> Iterator[str]:
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 10)
 
 
 class ThreadedProducer:

@@ -17,7 +17,8 @@ For several report instants (inside the history, at one of its events, at its la
 up to 30 hours after it, so across local midnight) a fresh engine gets the events at or before
 the instant, as `ccpulse report --at` does. A deliberately simple second computation, written
 here from docs/agent-kpis.md and sharing no code with `ccpulse.streams.kpi` (it uses
-`zoneinfo`), replays the delivery order for the too-late and duplicate rules, walks each
+`zoneinfo`; its calendar and delivery replay are the property tests' own, in tests/helpers),
+replays the delivery order for the too-late and duplicate rules, walks each
 agent's kept events in (ts, event_id) order by the fold rules, and cuts each state segment (the
 last one open up to the instant) at every interval boundary: local midnights (found by
 bisection over minutes) and every interval length after them. Per interval, per agent, per
@@ -29,10 +30,9 @@ available; each agent's state, reason, queues, since and time in state) and the 
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,12 +41,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ccpulse.schemas import AgentEvent, decode_message
+from ccpulse.schemas import AgentEvent
 from ccpulse.streams.kpi import EngineSettings, PolicyBook, QueuePolicy
 from ccpulse.streams.kpi.agents import AgentEngine
+from tests.helpers.clock import HOUR, MIN, SEC, Grid, local_date, midnight, ms_of
+from tests.helpers.deliveries import apply_all, decode_one, delivery, kept, resends
 
-SEC, MIN, HOUR, DAY = 1000, 60_000, 3_600_000, 86_400_000
-FAR_FUTURE = 4_102_444_800_000  # 2100-01-01, the decoder's "now": nothing is from the future
 TENANT = "acme"
 #: (zone, instant near which histories start): each history runs over the next local midnight.
 ZONES = [
@@ -60,10 +60,6 @@ ZONES = [
 ]
 QUEUES = ("sales", "support", "billing")
 REASONS = (None, "break", "lunch", "training")
-
-
-def ms_of(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -159,21 +155,9 @@ def cases(draw: st.DrawFn) -> Case:
     histories = [draw(agent_history(f"a{i}", base_ms)) for i in range(n)]
     events = [e for h in histories for e in h]
     rnd = draw(st.randoms(use_true_random=False))
-    sent = events + [rnd.choice(events) for _ in range(rnd.randint(0, len(events) // 3 + 1))]
-    delayed = draw(st.booleans())
-    if delayed:  # each copy is delivered up to 6 hours after its ts: some are too late
-        delays = [rnd.randrange(6 * HOUR) for _ in sent]
-        order = sorted(range(len(sent)), key=lambda i: (sent[i].ts + delays[i], i))
-        sent = [sent[i] for i in order]
-        # Half the time the lateness is how far some event is behind on arrival: it still counts.
-        lags = [lag for i, e in enumerate(sent) if (lag := max(x.ts for x in sent[: i + 1]) - e.ts)]
-        lags = [lag for lag in lags if lag % SEC == 0]  # the setting is in whole seconds
-        lateness_ms = draw(st.sampled_from([10 * MIN, 30 * MIN, HOUR]))
-        if draw(st.booleans()) and lags:
-            lateness_ms = draw(st.sampled_from(lags))
-    else:
-        lateness_ms = 30 * DAY
-        rnd.shuffle(sent)
+    # Shuffled, or each copy delivered up to 6 hours after its ts: then some are too late.
+    sent, lateness_ms = delivery(draw, rnd, events + resends(rnd, events), lambda e: e.ts,
+                                 6 * HOUR, [10 * MIN, 30 * MIN, HOUR])  # fmt: skip
     arrivals = [(e, orjson.dumps(wire(e, zone, rnd))) for e in sent]
     first, last = min(e.ts for e in events), max(e.ts for e in events)
     instants = sorted(
@@ -190,62 +174,6 @@ def cases(draw: st.DrawFn) -> Case:
 
 
 # -- the second computation -------------------------------------------------------------------
-
-
-def local_date(zone: ZoneInfo, ts: int) -> date:
-    return datetime.fromtimestamp(ts / 1000, zone).date()
-
-
-def midnight(zone: ZoneInfo, day: date) -> int:
-    """The first whole minute whose local date is `day` (local dates never go backwards in
-    these zones, so a bisection over the minutes of the 36 hours before noon finds it)."""
-    noon = round(datetime(day.year, day.month, day.day, 12, tzinfo=zone).timestamp() * 1000)
-    lo, hi = (noon - 36 * HOUR) // MIN, noon // MIN  # date(lo) < day == date(hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if local_date(zone, mid * MIN) < day:
-            lo = mid
-        else:
-            hi = mid
-    return hi * MIN
-
-
-@dataclass
-class Grid:
-    """Every interval boundary of the local days from `first` to `last` (and the next day)."""
-
-    zone: ZoneInfo
-    minutes: int
-    first: int
-    last: int
-    starts: list[int] = field(default_factory=list)  # interval starts, then one more boundary
-
-    def __post_init__(self) -> None:
-        day = local_date(self.zone, self.first) - timedelta(days=1)
-        while not self.starts or self.starts[-1] <= max(self.first, self.last) + DAY:
-            begin, end = midnight(self.zone, day), midnight(self.zone, day + timedelta(days=1))
-            self.starts.extend(range(begin, end, self.minutes * MIN))
-            day += timedelta(days=1)
-        self.starts.append(end)
-
-    def start_of(self, ts: int) -> int:
-        return self.starts[bisect_right(self.starts, ts) - 1]
-
-    def end_of(self, start: int) -> int:
-        return self.starts[bisect_right(self.starts, start)]
-
-    def pieces(self, a: int, b: int) -> list[tuple[int, int]]:
-        """[a, b) cut at every boundary: (interval start, milliseconds) of each piece."""
-        out = []
-        i = bisect_right(self.starts, a) - 1
-        while a < b:
-            stop = min(b, self.starts[i + 1])
-            out.append((self.starts[i], stop - a))
-            a, i = stop, i + 1
-        return out
-
-    def label(self, ts: int) -> str:
-        return datetime.fromtimestamp(ts / 1000, self.zone).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -303,27 +231,8 @@ class Expected:
     duplicates: int
 
 
-def kept_events(arrivals: list[Ev], lateness_ms: int) -> tuple[list[Ev], int, int]:
-    """The delivery order replayed by the documented rules: more than the lateness behind the
-    tenant's watermark (the latest ts seen) is too late, exactly the lateness still counts; an
-    id already kept is a duplicate."""
-    watermark, too_late, duplicates = 0, 0, 0
-    kept: dict[str, Ev] = {}
-    for e in arrivals:
-        if watermark - e.ts == lateness_ms:
-            event("an event exactly the lateness behind")
-        if watermark - e.ts > lateness_ms:
-            too_late += 1
-        elif e.eid in kept:
-            duplicates += 1
-        else:
-            kept[e.eid] = e
-        watermark = max(watermark, e.ts)
-    return list(kept.values()), too_late, duplicates
-
-
 def recompute(arrivals: list[Ev], lateness_ms: int, grid: Grid, now: int) -> Expected:
-    kept, too_late, duplicates = kept_events(arrivals, lateness_ms)
+    taken = kept(arrivals, lateness_ms)  # the delivery order replayed by the documented rules
     tallies: Tallies = defaultdict(lambda: defaultdict(Counter))
 
     def add(scopes: list[Scope], at: int, name: str, amount: int) -> None:
@@ -348,7 +257,7 @@ def recompute(arrivals: list[Ev], lateness_ms: int, grid: Grid, now: int) -> Exp
                         add([("queue", q)], start, name, ms)
 
     by_agent: dict[str, list[Ev]] = defaultdict(list)
-    for e in kept:
+    for e in taken.events:
         by_agent[e.agent].append(e)
     live: dict[str, Fold] = {}
     for agent, evs in by_agent.items():
@@ -366,7 +275,7 @@ def recompute(arrivals: list[Ev], lateness_ms: int, grid: Grid, now: int) -> Exp
                 add(scopes, grid.start_of(e.ts), counted, 1)
         if s.logged_in:
             live[agent] = s
-    return Expected(tallies, live, too_late, duplicates)
+    return Expected(tallies, live, taken.too_late, taken.duplicates)
 
 
 def figures(c: Counter[str]) -> dict[str, Any]:
@@ -458,14 +367,6 @@ def check(snap: dict[str, Any], want: Expected, grid: Grid, now: int) -> None:
 # -- the property ----------------------------------------------------------------------------
 
 
-def decode(message: bytes) -> AgentEvent:
-    result = decode_message(message, now_ms=FAR_FUTURE)
-    assert result.rejections == [], [r.describe() for r in result.rejections]
-    (decoded,) = result.events
-    assert isinstance(decoded, AgentEvent)
-    return decoded
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_agent_figures_equal_a_direct_recomputation(case: Case) -> None:
@@ -475,7 +376,7 @@ def test_agent_figures_equal_a_direct_recomputation(case: Case) -> None:
             lateness_seconds=case.lateness_ms // 1000, interval_retention_hours=30 * 24
         ),
     )
-    decoded = [(e, decode(raw)) for e, raw in case.arrivals]
+    decoded = [(e, decode_one(raw, AgentEvent)) for e, raw in case.arrivals]
     for e, d in decoded:
         assert (d.event_id, d.ts_ms, d.agent_id, d.queue) == (e.eid, e.ts, e.agent, e.queue)
     events = [e for h in case.histories for e in h]
@@ -483,10 +384,7 @@ def test_agent_figures_equal_a_direct_recomputation(case: Case) -> None:
     for now in case.instants:
         engine = AgentEngine(book)
         delivered = [(e, d) for e, d in decoded if e.ts <= now]  # as `ccpulse report --at`
-        for i, (_, d) in enumerate(delivered):
-            engine.apply(d)
-            if case.gc_every and i % case.gc_every == 0:
-                engine.collect_garbage()
+        apply_all(engine, (d for _, d in delivered), case.gc_every)
         want = recompute([e for e, _ in delivered], case.lateness_ms, grid, now)
         event(f"too late: {'some' if want.too_late else 'none'}")
         check(engine.snapshot(TENANT, now), want, grid, now)

@@ -5,8 +5,9 @@ jump; several channels) are encoded as contract JSON, decoded, shuffled and part
 then fed to the engine. A deliberately simple second computation, written here from the
 documented rules and sharing no code with `ccpulse.streams.kpi`, groups the distinct events by
 contact, keeps the earliest event of each role, and counts every part of each contact in the
-interval of the instant it is attributed to. Only the decoder, the event dataclass and
-`zoneinfo` are shared (plus the engine's field index, used only to read its running totals).
+interval of the instant it is attributed to (local days and intervals from the property tests'
+own calendar, tests/helpers/clock.py). Only the decoder, the event dataclass and `zoneinfo` are
+shared (plus the engine's field index, used only to read its running totals).
 
 A second property delivers events late, by up to 40 minutes, against lateness horizons of 1 to
 30 minutes, and checks too-late and duplicate counts and the figures against a replay of the
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ccpulse.schemas import ContactEvent, decode_message
+from ccpulse.schemas import ContactEvent
 from ccpulse.streams.kpi import (
     Engine,
     EngineSettings,
@@ -37,11 +38,8 @@ from ccpulse.streams.kpi import (
     queue_snapshot,
 )
 from ccpulse.streams.kpi.counters import INDEX as ENGINE_FIELD_INDEX  # to read totals only
-
-MIN = 60_000
-HOUR = 60 * MIN
-DAY = 24 * HOUR
-FAR_FUTURE = 4_102_444_800_000  # 2100-01-01, the decoder's "now": nothing is from the future
+from tests.helpers.clock import DAY, HOUR, MIN, Cal, day_start, ms_of
+from tests.helpers.deliveries import arrival_order, decode_all
 
 #: (zone, instant near which histories start): DST days, half-hour offsets, a midnight jump.
 ZONES: list[tuple[str, str]] = [
@@ -66,10 +64,6 @@ FORMULAS = (
 BLOCK_REASONS = ("full", "no_agents", "closed", "other")
 DEQUEUE_REASONS = ("timeout", "overflow", "transfer", "empty", "key", "other")
 OUTCOMES = ("contact.answered", "contact.abandoned", "contact.dequeued")
-
-
-def ms_of(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 # -- the rules of one queue, as plain data -------------------------------------------------
@@ -242,48 +236,13 @@ def histories(draw: st.DrawFn, span_ms: int = 9 * HOUR) -> tuple[list[QueueSpec]
     return specs, messages
 
 
-def decode_all(messages: list[bytes]) -> list[ContactEvent]:
-    events: list[ContactEvent] = []
-    for message in messages:
-        result = decode_message(message, now_ms=FAR_FUTURE)
-        assert result.rejections == [], [r.describe() for r in result.rejections]
-        events.extend(result.events)
-    return events
-
-
 # -- the second computation ------------------------------------------------------------------
 
 
-def local_date(zone: str, ts: int) -> date:
-    return datetime.fromtimestamp(ts / 1000, ZoneInfo(zone)).date()
-
-
-_DAY_STARTS: dict[tuple[str, date], int] = {}
-
-
-def day_start(zone: str, ts: int) -> int:
-    """The first whole minute whose local date is that of `ts`.
-
-    Local dates never go backwards in the zones used here (and a day is at most 25 hours), so
-    a bisection over the minutes of the 27 hours before `ts` finds it."""
-    day = local_date(zone, ts)
-    found = _DAY_STARTS.get((zone, day))
-    if found is None:
-        lo, hi = (ts - 27 * HOUR) // MIN, ts // MIN  # date(lo) < day == date(hi)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if local_date(zone, mid * MIN) < day:
-                lo = mid
-            else:
-                hi = mid
-        found = _DAY_STARTS[(zone, day)] = hi * MIN
-    return found
-
-
 def interval_start(q: QueueSpec, ts: int) -> int:
-    start = day_start(q.zone, ts)
-    length = q.interval_minutes * MIN
-    return start + (ts - start) // length * length
+    """The start of the queue's interval holding `ts` (tests/helpers/clock.py: the days start
+    at local midnight, or at a DST jump over it)."""
+    return Cal(ZoneInfo(q.zone), q.interval_minutes).interval(ts)[0]
 
 
 SUMS = (
@@ -463,7 +422,7 @@ def assert_same_figures(actual: dict[str, Any], counts: Count, rules: Rules, whe
 def check_snapshot(engine: Engine, q: QueueSpec, expected: Expected, now: int) -> None:
     snap = queue_snapshot(engine.queue(q.tenant, q.queue), now, (15, 60), 30 * DAY)
     zone = ZoneInfo(q.zone)
-    today = day_start(q.zone, now)
+    today = day_start(zone, now)
     wanted = {
         ch: {start: c for start, c in per.items() if start <= now} for ch, per in expected.items()
     }
@@ -623,10 +582,9 @@ def late_arrivals(draw: st.DrawFn) -> tuple[QueueSpec, list[ContactEvent]]:
     for i in range(draw(st.integers(1, 14))):
         docs.extend(draw(contact_events(q, f"c{i}", 3 * HOUR)))
     docs.extend(draw(st.lists(st.sampled_from(docs), max_size=len(docs) // 3 + 1)))
-    events = decode_all([orjson.dumps(docs)])
+    events: list[ContactEvent] = decode_all([orjson.dumps(docs)])
     delays = draw(st.lists(st.integers(0, 40 * MIN), min_size=len(events), max_size=len(events)))
-    order = sorted(range(len(events)), key=lambda i: (events[i].ts_ms + delays[i], i))
-    return q, [events[i] for i in order]
+    return q, arrival_order(events, lambda e: e.ts_ms, delays)
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -669,7 +627,7 @@ def test_day_start_helper_matches_known_days() -> None:
         ("America/St_Johns", "2026-03-08T01:00:00-03:30", "2026-03-08T00:00:00-03:30"),
     ]
     for zone, ts, start in cases:
-        assert day_start(zone, ms_of(ts)) == ms_of(start), (zone, ts)
+        assert day_start(ZoneInfo(zone), ms_of(ts)) == ms_of(start), (zone, ts)
     spec = QueueSpec("t", "q", "Australia/Lord_Howe", 0, 60, Rules(1, 1, "answered", False), None)
     assert interval_start(spec, ms_of("2026-10-04T03:10:00+11:00")) == ms_of(
         "2026-10-04T02:30:00+11:00"

@@ -18,8 +18,9 @@ cases the engine's garbage collection runs every few events. Interval retention 
 For several report instants (inside the 11 days, at the latest response, and up to 8 days
 after it) a fresh engine gets the responses at or before the instant, as `ccpulse report --at`
 does. A deliberately simple second computation, written here from docs/survey-kpis.md and
-sharing no code with `ccpulse.streams.kpi` (it uses `zoneinfo` and `fractions`), replays the
-delivery order per tenant for the too-late (more than the lateness behind the tenant's
+sharing no code with `ccpulse.streams.kpi` (it uses `zoneinfo` and `fractions`; its calendar
+and delivery replay are the property tests' own, in tests/helpers), replays the delivery order
+per tenant for the too-late (more than the lateness behind the tenant's
 watermark) and duplicate (an id already taken) rules, leaves scores outside the configured
 scale to `out_of_scale`, and derives CSAT (share of satisfied), NPS (% promoters 9-10 minus %
 detractors 0-6), the CES average and the response counts, for all, per queue (`(none)`), agent
@@ -32,8 +33,8 @@ included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,12 +43,12 @@ import orjson
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ccpulse.schemas import SurveyEvent, decode_message
+from ccpulse.schemas import SurveyEvent
 from ccpulse.streams.kpi import EngineSettings, PolicyBook, QueuePolicy
 from ccpulse.streams.kpi.surveys import SurveyEngine, SurveySettings
+from tests.helpers.clock import DAY, HOUR, MIN, Cal, ms_of
+from tests.helpers.deliveries import Kept, apply_all, decode_one, delivery, kept, resends
 
-SEC, MIN, HOUR, DAY = 1000, 60_000, 3_600_000, 86_400_000
-FAR_FUTURE = 4_102_444_800_000  # 2100-01-01, the decoder's "now": nothing is from the future
 #: (zone, local midnight from which 11 days of responses run).
 ZONES = [
     ("UTC", "2026-03-02T00:00:00+00:00"),
@@ -63,10 +64,6 @@ SPAN_DAYS = 11
 SCALES = [(1, 5, 4, 1, 7), (1, 10, 8, 1, 7), (0, 10, 9, 1, 5), (1, 5, 4.5, 2, 6)]
 CHANNELS = (None, "voice", "chat", "email")  # None: the contract's default, voice
 NO_QUEUE = "(none)"  # documented row of responses without a queue
-
-
-def ms_of(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -166,29 +163,14 @@ def cases(draw: st.DrawFn) -> Case:
     made = [pair for t in tenants for pair in draw(responses(t))]
     rnd = draw(st.randoms(use_true_random=False))
     sent = list(made)
-    for _ in range(rnd.randint(0, len(made) // 3 + 1)):  # re-sends: the id decides
-        r, doc = rnd.choice(made)
+    for r, doc in resends(rnd, made):  # re-sends: the id decides
         if rnd.random() < 0.3:
             other = {"csat": 3, "nps": 0, "ces": 2}[r.survey]
             r, doc = replace(r, score=Fraction(other)), {**doc, "score": other}
         sent.append((r, doc))
-    if draw(st.booleans()):  # each copy is delivered up to 2 days after its ts
-        delays = [rnd.randrange(2 * DAY) for _ in sent]
-        order = sorted(range(len(sent)), key=lambda i: (sent[i][0].ts + delays[i], i))
-        sent = [sent[i] for i in order]
-        watermarks: dict[str, int] = {}
-        lags = []
-        for r, _ in sent:
-            watermarks[r.tenant] = max(watermarks.get(r.tenant, 0), r.ts)
-            lag = watermarks[r.tenant] - r.ts
-            if lag and lag % SEC == 0:  # the setting is in whole seconds
-                lags.append(lag)
-        lateness_ms = draw(st.sampled_from([HOUR, DAY]))
-        if draw(st.booleans()) and lags:  # some response is exactly the lateness behind
-            lateness_ms = draw(st.sampled_from(lags))
-    else:
-        lateness_ms = 30 * DAY
-        rnd.shuffle(sent)
+    # Shuffled, or each copy delivered up to 2 days after its ts (lateness per tenant).
+    sent, lateness_ms = delivery(draw, rnd, sent, lambda pair: pair[0].ts, 2 * DAY, [HOUR, DAY],
+                                 stream_of=lambda pair: pair[0].tenant)  # fmt: skip
     arrivals = [(r, orjson.dumps(doc)) for r, doc in sent]
     first, last = min(r.ts for r, _ in made), max(r.ts for r, _ in made)
     instants = sorted(
@@ -211,82 +193,6 @@ def cases(draw: st.DrawFn) -> Case:
 
 
 # -- the second computation -------------------------------------------------------------------
-
-
-def local_date(zone: ZoneInfo, ts: int) -> date:
-    return datetime.fromtimestamp(ts / 1000, zone).date()
-
-
-_MIDNIGHTS: dict[tuple[str, date], int] = {}
-
-
-def midnight(zone: ZoneInfo, day: date) -> int:
-    """The first whole minute whose local date is `day` (local dates never go backwards in
-    these zones, so a bisection over the minutes of the 36 hours before noon finds it)."""
-    found = _MIDNIGHTS.get((str(zone), day))
-    if found is None:
-        noon = round(datetime(day.year, day.month, day.day, 12, tzinfo=zone).timestamp() * 1000)
-        lo, hi = (noon - 36 * HOUR) // MIN, noon // MIN  # date(lo) < day == date(hi)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if local_date(zone, mid * MIN) < day:
-                lo = mid
-            else:
-                hi = mid
-        found = _MIDNIGHTS[(str(zone), day)] = hi * MIN
-    return found
-
-
-@dataclass(frozen=True)
-class Cal:
-    zone: ZoneInfo
-    minutes: int
-
-    def day(self, ts: int) -> tuple[int, int]:
-        d = local_date(self.zone, ts)
-        return midnight(self.zone, d), midnight(self.zone, d + timedelta(days=1))
-
-    def interval(self, ts: int) -> tuple[int, int]:
-        begin, end = self.day(ts)
-        start = begin + (ts - begin) // (self.minutes * MIN) * (self.minutes * MIN)
-        return start, min(start + self.minutes * MIN, end)  # cut short at midnight
-
-    def week(self, ts: int) -> tuple[int, int]:
-        """Today and the 6 local days before it."""
-        return midnight(self.zone, local_date(self.zone, ts) - timedelta(days=6)), self.day(ts)[1]
-
-    def label(self, ts: int) -> str:
-        return datetime.fromtimestamp(ts / 1000, self.zone).isoformat(timespec="seconds")
-
-
-@dataclass
-class Kept:
-    responses: list[Resp] = field(default_factory=list)  # first copy of each id, within lateness
-    too_late: int = 0
-    duplicates: int = 0
-    watermark: int | None = None
-
-
-def kept(arrivals: list[Resp], lateness_ms: int) -> Kept:
-    """The documented rules over one tenant's delivery order: more than the lateness behind
-    the watermark (the latest ts seen) is too late, exactly the lateness still counts; then an
-    id already taken is a duplicate, whatever its content (the first copy taken counts)."""
-    out = Kept()
-    taken: set[str] = set()
-    watermark = 0
-    for r in arrivals:
-        if watermark - r.ts == lateness_ms:
-            event("a response exactly the lateness behind")
-        if watermark - r.ts > lateness_ms:
-            out.too_late += 1
-        elif r.eid in taken:
-            out.duplicates += 1
-        else:
-            taken.add(r.eid)
-            out.responses.append(r)
-        watermark = max(watermark, r.ts)
-    out.watermark = watermark or None
-    return out
 
 
 @dataclass(frozen=True)
@@ -347,9 +253,9 @@ def window(rs: list[Resp], scale: Scale, cal: Cal, start: int, end: int) -> dict
 
 
 def expected_snapshot(
-    k: Kept, out_of_scale: int, scale: Scale, cal: Cal, now: int, retention_ms: int
+    k: Kept[Resp], out_of_scale: int, scale: Scale, cal: Cal, now: int, retention_ms: int
 ) -> dict[str, Any]:
-    rs = [r for r in k.responses if scale.in_scale(r)]
+    rs = [r for r in k.events if scale.in_scale(r)]
     today = cal.day(now)
     floor = max(today[0], now - retention_ms) if retention_ms else today[0]
     starts = sorted({cal.interval(r.ts)[0] for r in rs if floor <= cal.interval(r.ts)[0] <= now})
@@ -370,14 +276,6 @@ def expected_snapshot(
 # -- the property ----------------------------------------------------------------------------
 
 
-def decode(message: bytes) -> SurveyEvent:
-    result = decode_message(message, now_ms=FAR_FUTURE)
-    assert result.rejections == [], [r.describe() for r in result.rejections]
-    (decoded,) = result.events
-    assert isinstance(decoded, SurveyEvent)
-    return decoded
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_survey_figures_equal_a_direct_recomputation(case: Case) -> None:
@@ -390,26 +288,23 @@ def test_survey_figures_equal_a_direct_recomputation(case: Case) -> None:
                               interval_retention_hours=case.retention_hours),
     )  # fmt: skip
     survey_settings = SurveySettings(csat_min, csat_max, satisfied, ces_min, ces_max)
-    decoded = [(r, decode(raw)) for r, raw in case.arrivals]
+    decoded = [(r, decode_one(raw, SurveyEvent)) for r, raw in case.arrivals]
     for r, d in decoded:
         assert (d.event_id, d.ts_ms, d.score, d.queue, d.agent_id, d.channel) == (
             r.eid, r.ts, float(r.score), r.queue, r.agent, r.channel
         )  # fmt: skip
     cals = {t.name: Cal(ZoneInfo(t.zone), t.minutes) for t in case.tenants}
 
-    def run(upto: int) -> tuple[SurveyEngine, dict[str, tuple[Kept, int]]]:
+    def run(upto: int) -> tuple[SurveyEngine, dict[str, tuple[Kept[Resp], int]]]:
         """An engine fed the responses at or before `upto`, and what the rules keep of them."""
         engine = SurveyEngine(book, survey_settings)
         delivered = [(r, d) for r, d in decoded if r.ts <= upto]
-        for i, (_, d) in enumerate(delivered):
-            engine.apply(d)
-            if case.gc_every and i % case.gc_every == 0:
-                engine.collect_garbage()
+        apply_all(engine, (d for _, d in delivered), case.gc_every)
         want = {}
         for t in case.tenants:
             mine = [r for r, _ in delivered if r.tenant == t.name]
             k = kept(mine, case.lateness_ms)
-            want[t.name] = (k, sum(1 for r in k.responses if not scale.in_scale(r)))
+            want[t.name] = (k, sum(1 for r in k.events if not scale.in_scale(r)))
         return engine, want
 
     for now in case.instants:

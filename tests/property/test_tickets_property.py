@@ -4,7 +4,8 @@ Random tickets (created, public replies and internal notes, status changes, reop
 priority changes, some agent-created) in zones with DST and a half-hour offset are shuffled and
 partly duplicated, then fed to the engine. A deliberately simple second computation, written
 here and sharing no code with `ccpulse.streams.kpi`, walks each ticket's events in the order
-they were generated and derives: tickets created and solves per local interval, the first
+they were generated and derives (local intervals from the property tests' own calendar,
+tests/helpers/clock.py): tickets created and solves per local interval, the first
 response time of each ticket in the interval of its reply (in business hours by stepping
 through whole UTC hours when a Mon-Fri 09-17 schedule is set), open tickets per group, and the
 SLA breaches (24/7 only): first-response breaches per interval of the due instant (a first
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,8 +28,8 @@ from ccpulse.schemas.events import TicketEvent
 from ccpulse.streams.kpi.business_hours import BusinessSchedule
 from ccpulse.streams.kpi.policy import EngineSettings, PolicyBook, QueuePolicy
 from ccpulse.streams.kpi.tickets import TicketEngine, TicketSettings
+from tests.helpers.clock import DAY, HOUR, MIN, SEC, Cal, label, ms_of
 
-SEC, MIN, HOUR, DAY = 1000, 60_000, 3_600_000, 86_400_000
 #: (zone, where histories start, whether the hour-stepping business model fits the zone).
 ZONES = [
     ("UTC", "2026-03-05T06:00:00+00:00", True),
@@ -87,12 +88,8 @@ def lifecycle(draw: st.DrawFn, ticket_id: str, base_ms: int) -> Lifecycle:
 
 
 def interval_start(ts_ms: int, zone: ZoneInfo, minutes: int) -> int:
-    local = datetime.fromtimestamp(ts_ms / 1000, zone)
-    midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
-    day_ms = round(midnight.timestamp() * 1000)
-    if day_ms > ts_ms:  # midnight fell in a DST gap: the day starts at the jump
-        day_ms = round((midnight + timedelta(hours=1)).timestamp() * 1000)
-    return day_ms + (ts_ms - day_ms) // (minutes * MIN) * (minutes * MIN)
+    """The start of the local interval holding `ts_ms` (tests/helpers/clock.py)."""
+    return Cal(zone, minutes).interval(ts_ms)[0]
 
 
 def business_ms(start: int, end: int, zone: ZoneInfo) -> int:
@@ -168,7 +165,7 @@ def rank(values: list[int], percent: int) -> float | None:
 @st.composite
 def scenario(draw: st.DrawFn) -> tuple[Any, ...]:
     zone_name, base, fits = draw(st.sampled_from(ZONES))
-    base_ms = round(datetime.fromisoformat(base).timestamp() * 1000)
+    base_ms = ms_of(base)
     n = draw(st.integers(1, 10))
     lives = [draw(lifecycle(f"T{i}", base_ms)) for i in range(n)]
     business = fits and draw(st.booleans())
@@ -198,18 +195,15 @@ def test_shuffled_duplicated_lifecycles_match_a_direct_recomputation(case: tuple
     snap = engine.snapshot("acme", now)
     want = recompute(lives, zone, minutes, business)
 
-    def label(start: int) -> str:
-        return datetime.fromtimestamp(start / 1000, zone).isoformat(timespec="seconds")
-
     got = {i["start"]: i["figures"] for i in snap["intervals"]}
     for counts, name in ((want.created, "created"), (want.solved, "solved")):
         assert {s: n for s, n in ((s, f[name]) for s, f in got.items()) if n} == {
-            label(s): n for s, n in counts.items()
+            label(zone, s): n for s, n in counts.items()
         }, name
     got_frt = {s: f["frt_count"] for s, f in got.items() if f["frt_count"]}
-    assert got_frt == {label(s): len(v) for s, v in want.frt.items()}
+    assert got_frt == {label(zone, s): len(v) for s, v in want.frt.items()}
     for start, values in want.frt.items():
-        figs = got[label(start)]
+        figs = got[label(zone, start)]
         assert figs["frt_avg_seconds"] == sum(values) / len(values) / 1000
         assert figs["frt_median_seconds"] == rank(values, 50)
         assert figs["frt_p90_seconds"] == rank(values, 90)
@@ -217,5 +211,5 @@ def test_shuffled_duplicated_lifecycles_match_a_direct_recomputation(case: tuple
     assert snap["pipeline"]["duplicates"] == len(extra)
     if not business:
         got_breaches = {s: f["frt_breaches"] for s, f in got.items() if f["frt_breaches"]}
-        assert got_breaches == {label(s): n for s, n in want.frt_breaches.items()}
+        assert got_breaches == {label(zone, s): n for s, n in want.frt_breaches.items()}
         assert sum(f["resolution_breaches"] for f in got.values()) == want.resolution_breaches

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
 from prometheus_client.registry import CollectorRegistry
 
 from ccpulse.report import build_report, render_table
@@ -25,6 +24,7 @@ from ccpulse.schemas import AgentEvent, SurveyEvent, TicketEvent, decode_message
 from ccpulse.sinks.prometheus_sink import PrometheusSink
 from ccpulse.sinks.redis_families import agent_hashes
 from ccpulse.streams.kpi import PolicyBook
+from tests.helpers.docs import code_blocks, schema_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -47,11 +47,6 @@ def report(path: Path, at: str | None = None, book: PolicyBook | None = None) ->
 def agents(rep: Any) -> Any:
     assert len(rep["agents"]) == 1
     return rep["agents"][0]
-
-
-def code_blocks(doc: str, language: str) -> list[str]:
-    text = (DOCS / doc).read_text(encoding="utf-8")
-    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.S | re.M)
 
 
 def figures(
@@ -254,13 +249,8 @@ SCHEMAS = {
 }
 
 
-def _validator(name: str) -> Draft202012Validator:
-    schema = json.loads((ROOT / "schemas" / name).read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
 def test_contract_family_examples_are_valid() -> None:
-    validators = {kind: _validator(name) for kind, name in SCHEMAS.items()}
+    validators = {kind: schema_validator(name) for kind, name in SCHEMAS.items()}
     blocks = code_blocks("event-contract.md", "jsonl")
     assert len(blocks) == 3  # agent, ticket and survey examples
     keys = set()

@@ -7,44 +7,23 @@ program output.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from jsonschema import Draft202012Validator
 
 from ccpulse.config import load_settings
 from ccpulse.schemas import ContactEvent, decode_message
 from ccpulse.streams.kpi.windows import Calendar
+from tests.helpers.docs import code_blocks, run_report, schema_validator
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
 DATA = ROOT / "tests" / "data"
 EXAMPLES = DATA / "examples"
 NOW_MS = 1_900_000_000_000
-
-
-def run_report(events: Path, *args: str, **settings: str) -> tuple[Any, str]:
-    """`ccpulse report EVENTS --format json ARGS` with `settings` as `CCPULSE_*` variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")}
-    env.update({f"CCPULSE_{name.upper()}": value for name, value in settings.items()})
-    script = Path(sys.executable).with_name("ccpulse")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "ccpulse.cli"]
-    done = subprocess.run(
-        [*command, "report", str(events), "--format", "json", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        timeout=120,
-    )
-    return json.loads(done.stdout), done.stderr
 
 
 def only_queue(report: Any) -> Any:
@@ -59,11 +38,6 @@ def today(report: Any, channel: str = "all") -> Any:
 def intervals(report: Any) -> dict[str, Any]:
     """Interval figures of the `all` channel by start label."""
     return {i["start"]: i for i in only_queue(report)["channels"]["all"]["intervals"]}
-
-
-def code_blocks(doc: str, language: str) -> list[str]:
-    text = (DOCS / doc).read_text(encoding="utf-8")
-    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.S | re.M)
 
 
 # -- kpi-definitions.md: the worked example ---------------------------------------------------
@@ -283,8 +257,7 @@ def test_order_does_not_change_figures(tmp_path: Path) -> None:
 
 
 def test_contract_examples_are_valid() -> None:
-    schema = json.loads((ROOT / "schemas" / "contact-event.v1.json").read_text())
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = schema_validator("contact-event.v1.json")
     blocks = code_blocks("event-contract.md", "json")
     assert len(blocks) == 8
     for block in blocks:

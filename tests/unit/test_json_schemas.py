@@ -7,16 +7,12 @@ and tests/data/sample-config.toml; each assertion names the contacts that make i
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
 from ccpulse.schemas import (
     AGENT_STATES,
@@ -37,31 +33,15 @@ from ccpulse.schemas import (
 )
 from ccpulse.schemas.decode import SURVEY_SCORE_RANGE
 from ccpulse.schemas.events import TICKET_PRIORITIES
+from tests.helpers.docs import run_report, schema, schema_validator
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT / "schemas"
 DATA = ROOT / "tests" / "data"
 #: 2030-03-17: after every example instant, so the decoder's "future" rule never fires by accident.
 NOW_MS = 1_900_000_000_000
-FORMATS = Draft202012Validator.FORMAT_CHECKER
-
-
-def _schema(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
-    return loaded
-
-
-def _validator(name: str) -> Draft202012Validator:
-    registry: Registry[Any] = Registry().with_resources(
-        (s["$id"], Resource.from_contents(s))
-        for s in (_schema("contact-event.v1.json"), _schema("contact-batch.v1.json"))
-    )
-    return Draft202012Validator(_schema(name), registry=registry, format_checker=FORMATS)
-
-
-EVENT = _validator("contact-event.v1.json")
-BATCH = _validator("contact-batch.v1.json")
-REPORT = _validator("report.v1.json")
+EVENT = schema_validator("contact-event.v1.json")
+BATCH = schema_validator("contact-batch.v1.json")
+REPORT = schema_validator("report.v1.json")
 
 _BASE: dict[str, Any] = {
     "event_id": "evt-1",
@@ -190,7 +170,7 @@ def _schema_errors(validator: Draft202012Validator, instance: Any) -> list[str]:
 
 def test_schemas_are_valid_draft_2020_12() -> None:
     for name in ("contact-event.v1.json", "contact-batch.v1.json", "report.v1.json"):
-        Draft202012Validator.check_schema(_schema(name))
+        Draft202012Validator.check_schema(schema(name))
 
 
 @pytest.mark.parametrize(("label", "obj"), VALID, ids=[label for label, _ in VALID])
@@ -272,29 +252,6 @@ def test_rules_only_the_decoder_checks(label: str, obj: Any, field: str) -> None
 # -- the report ------------------------------------------------------------------------------
 
 
-def _ccpulse() -> list[str]:
-    script = Path(sys.executable).with_name("ccpulse")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ccpulse.cli"]
-
-
-def run_report(events: Path, *args: str, **settings: str) -> tuple[Any, str]:
-    """`ccpulse report EVENTS --format json ARGS`: the parsed report and the stderr text.
-
-    `settings` become `CCPULSE_*` variables; any the caller's environment has are dropped.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")}
-    env.update({f"CCPULSE_{name.upper()}": value for name, value in settings.items()})
-    done = subprocess.run(
-        [*_ccpulse(), "report", str(events), "--format", "json", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        timeout=120,
-    )
-    return json.loads(done.stdout), done.stderr
-
-
 @pytest.fixture(scope="module")
 def sample() -> tuple[Any, str]:
     return run_report(DATA / "sample-events.jsonl", "--config", str(DATA / "sample-config.toml"))
@@ -321,7 +278,7 @@ def test_sample_report_matches_schema(sample: tuple[Any, str]) -> None:
 def test_schema_lists_every_figure(sample: tuple[Any, str]) -> None:
     """docs/kpi-definitions.md and the schema describe exactly the figures the report prints."""
     report, _ = sample
-    published = set(_schema("report.v1.json")["$defs"]["figures"]["properties"])
+    published = set(schema("report.v1.json")["$defs"]["figures"]["properties"])
     printed = set(report["queues"][0]["channels"]["all"]["today"]["figures"])
     assert printed == published
 
@@ -468,9 +425,9 @@ def test_sample_helpdesk_counts_overflows_and_drops_short_abandons(
 # -- the other event families: agent.*, ticket.*, survey.* ------------------------------------
 
 FAMILY_SCHEMAS = {
-    "agent": _validator("agent-event.v1.json"),
-    "ticket": _validator("ticket-event.v1.json"),
-    "survey": _validator("survey-event.v1.json"),
+    "agent": schema_validator("agent-event.v1.json"),
+    "ticket": schema_validator("ticket-event.v1.json"),
+    "survey": schema_validator("survey-event.v1.json"),
 }
 FAMILY_TYPES = {"agent": AgentEvent, "ticket": TicketEvent, "survey": SurveyEvent}
 _FAMILY_BASE: dict[str, dict[str, Any]] = {
@@ -648,16 +605,16 @@ def test_family_decoder_and_schema_refuse(label: str, obj: Any, field: str | Non
 
 def test_family_schemas_are_valid_and_list_the_decoder_s_values() -> None:
     for name in ("agent-event.v1.json", "ticket-event.v1.json", "survey-event.v1.json"):
-        Draft202012Validator.check_schema(_schema(name))
-    agent = _schema("agent-event.v1.json")
+        Draft202012Validator.check_schema(schema(name))
+    agent = schema("agent-event.v1.json")
     assert agent["properties"]["type"]["enum"] == list(AGENT_TYPES)
     assert agent["allOf"][0]["then"]["properties"]["state"]["enum"] == list(AGENT_STATES)
-    ticket = _schema("ticket-event.v1.json")
+    ticket = schema("ticket-event.v1.json")
     assert ticket["properties"]["type"]["enum"] == list(TICKET_TYPES)
     statuses = next(c["then"]["properties"]["status"]["enum"] for c in ticket["allOf"]
                     if "status" in c["then"].get("properties", {}))  # fmt: skip
     assert statuses == list(TICKET_STATUSES)
-    survey = _schema("survey-event.v1.json")
+    survey = schema("survey-event.v1.json")
     assert survey["properties"]["survey"]["enum"] == list(SURVEY_KINDS)
     ranges = {
         c["if"]["properties"]["survey"]["const"]: (
@@ -721,9 +678,9 @@ def test_report_with_agents_and_surveys_matches_schema(tmp_path: Path) -> None:
     assert [s["tenant"] for s in report["agents"]] == ["demo"]
     assert [s["tenant"] for s in report["surveys"]] == ["demo"]
     assert _schema_errors(REPORT, report) == []
-    published = set(_schema("report.v1.json")["$defs"]["agent_figures"]["properties"])
+    published = set(schema("report.v1.json")["$defs"]["agent_figures"]["properties"])
     assert set(report["agents"][0]["all"]["today"]) == published
-    published = set(_schema("report.v1.json")["$defs"]["survey_figures"]["properties"])
+    published = set(schema("report.v1.json")["$defs"]["survey_figures"]["properties"])
     assert set(report["surveys"][0]["today"]["all"]) == published
     assert [s["tenant"] for s in report.get("tickets", [{"tenant": "demo"}])] == ["demo"]
     # A tickets array is described loosely: the tenant fields and the pipeline counts.

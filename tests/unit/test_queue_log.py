@@ -1,9 +1,8 @@
 """Asterisk queue_log adapter: parsing, the mapping of every event, the quirks, event ids, the
 per-queue hourly figures of the sample log (worked out by hand below), and the file follower.
 
-Epochs are worked out by hand: 2025-01-01T00:00:00Z is 20 089 days after the epoch (55 years,
-14 of them leap years), i.e. 1 735 689 600 s; 2025-03-04 is 62 days later (1 741 046 400 s) and
-09:00 UTC 32 400 s after that: T0 = 1 741 078 800.
+Epochs are worked out by hand in tests/helpers/queue_log.py: T0 = 1 741 078 800 is
+2025-03-04T09:00:00Z, and `ql` writes a line stamped at a time of that day.
 """
 
 from __future__ import annotations
@@ -40,25 +39,7 @@ from ccpulse.sources.queue_log_parse import (
 )
 from ccpulse.sources.tail import QueueLogTailer
 from ccpulse.streams.kpi import Attribution, PolicyBook, QueuePolicy
-
-DATA = Path(__file__).parent.parent / "data" / "queue_log"
-SAMPLE = DATA / "sample.queue_log"
-T0 = 1_741_078_800  # 2025-03-04T09:00:00Z
-
-
-def at(hms: str) -> int:
-    """Epoch seconds of 2025-03-04 hh:mm:ss UTC."""
-    h, m, s = (int(x) for x in hms.split(":"))
-    return T0 + (h - 9) * 3600 + m * 60 + s
-
-
-def ms(hms: str) -> int:
-    return at(hms) * 1000
-
-
-def ql(hms: str, callid: str, queue: str, agent: str, event: str, *data: str) -> str:
-    """One flat-file line."""
-    return "|".join((str(at(hms)), callid, queue, agent, event, *data))
+from tests.helpers.queue_log import DATA, SAMPLE, at, ms, ql
 
 
 def mapped(*lines: str, **kw: Any) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ queue_log mapper).
 Per-agent hourly figures are read from the range report (`--from 08:00 --to 11:00`), per-queue
 and all-agents hourly figures from the report's `intervals`.
 
-Clock: T0 = 1 741 078 800 = 2025-03-04T09:00:00Z (see tests/unit/test_queue_log.py for the
+Clock: T0 = 1 741 078 800 = 2025-03-04T09:00:00Z (see tests/helpers/queue_log.py for the
 arithmetic); hour 08 is [T0 - 3600, T0), 09 is [T0, T0 + 3600), 10 is [T0 + 3600, T0 + 7200).
 A line's time below is its epoch minus T0, e.g. line 12 `1741078835` = T0 + 35 = 09:00:35.
 """
@@ -21,9 +21,8 @@ from ccpulse.report import build_report
 from ccpulse.report_range import RangeSpec, build_range_report
 from ccpulse.sources.queue_log import json_lines, queue_log_events
 from ccpulse.streams.kpi import Attribution, PolicyBook, QueuePolicy
+from tests.helpers.queue_log import SAMPLE, T0
 
-SAMPLE = Path(__file__).parent.parent / "data" / "queue_log" / "sample.queue_log"
-T0 = 1_741_078_800  # 2025-03-04T09:00:00Z
 HOURS = ("08", "09", "10")
 #: The end of the log: line 78 (`1741086000`, 11:00:00, a dead letter) is the last line; the
 #: last mapped line is 75 (10:59:00). 11:00:00 is also the end of hour 10.

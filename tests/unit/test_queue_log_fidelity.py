@@ -2,7 +2,8 @@
 FreePBX, Issabel) on the same queue_log (issue 16), each from a hand-written log excerpt with the
 figures worked out by hand in the comments.
 
-Clock: T0 = 1 741 078 800 = 2025-03-04T09:00:00Z (the arithmetic is in test_queue_log.py).
+Clock: T0 = 1 741 078 800 = 2025-03-04T09:00:00Z (the arithmetic is in
+tests/helpers/queue_log.py).
 """
 
 from __future__ import annotations
@@ -14,19 +15,9 @@ from ccpulse.schemas import decode_object
 from ccpulse.sources.queue_log import QueueLogMapper, json_lines, queue_log_events
 from ccpulse.sources.queue_log_parse import LineParser, epoch_ms
 from ccpulse.streams.kpi import PolicyBook, QueuePolicy
+from tests.helpers.queue_log import at, ql
 
-T0 = 1_741_078_800
 BOOK = PolicyBook(default=QueuePolicy(interval_minutes=60))
-
-
-def at(hms: str) -> int:
-    """Epoch seconds of 2025-03-04 hh:mm:ss UTC."""
-    h, m, s = (int(x) for x in hms.split(":"))
-    return T0 + (h - 9) * 3600 + m * 60 + s
-
-
-def ql(hms: str, callid: str, queue: str, agent: str, event: str, *data: str) -> str:
-    return "|".join((str(at(hms)), callid, queue, agent, event, *data))
 
 
 def run(lines: list[str], until: str) -> tuple[dict[str, Any], Any]:

@@ -7,15 +7,12 @@ import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from itertools import pairwise
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ccpulse.schemas import decode_message
 from ccpulse.sources.simulator import (
     DAILY_CURVE,
     SimConfig,
@@ -23,17 +20,10 @@ from ccpulse.sources.simulator import (
     batched,
     daily_curve,
     default_queues,
-    simulate,
 )
 from ccpulse.streams.kpi import Engine, queue_snapshot
-
-Ev = dict[str, Any]
-
-#: Monday 2026-01-05 00:00 UTC.
-START_MS = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)
-HOUR_MS = 3_600_000
-#: A "now" far after every simulated instant, so that nothing is refused as from the future.
-FAR_FUTURE_MS = START_MS + 400 * 86_400_000
+from tests.helpers import sim
+from tests.helpers.sim import HOUR_MS, START_MS, Ev, any_queue, check_stream, decode_all, queue
 
 OUTCOMES = ("contact.answered", "contact.abandoned", "contact.dequeued")
 COMPLETE = {
@@ -55,20 +45,8 @@ def run(
 ) -> list[Ev]:
     """Contact events only: the agent, ticket and survey families are off (they have their own
     tests in test_simulator_families.py)."""
-    config = SimConfig(queues, seed, start_ms, hours * 3600, daily_curve=daily_curve, drain=drain,
-                       agents=False, tickets=False, surveys=False)  # fmt: skip
-    return list(simulate(config))
-
-
-def queue(name: str = "q", **kwargs: Any) -> SimQueue:
-    values: dict[str, Any] = {
-        "agents": 5,
-        "arrivals_per_hour": 60.0,
-        "mean_handle_seconds": 300.0,
-        "mean_patience_seconds": 120.0,
-    }
-    values.update(kwargs)
-    return SimQueue(name, **values)
+    return sim.run(queues, hours, seed, start_ms, daily_curve=daily_curve, drain=drain,
+                   agents=False, tickets=False, surveys=False)  # fmt: skip
 
 
 def by_contact(events: list[Ev]) -> dict[str, list[Ev]]:
@@ -81,10 +59,7 @@ def by_contact(events: list[Ev]) -> dict[str, list[Ev]]:
 def check_consistency(events: list[Ev], queues: list[SimQueue], finished: bool = True) -> None:
     """Every invariant a run must keep, whatever its configuration."""
     staff = {(q.tenant, q.name): q.agents for q in queues}
-    ts = [e["ts"] for e in events]
-    assert all(isinstance(t, int) for t in ts)
-    assert ts == sorted(ts), "events out of time order"
-    assert len({e["event_id"] for e in events}) == len(events), "duplicate event ids"
+    check_stream(events)
     served: dict[tuple[str, str, str], list[tuple[int, int]]] = defaultdict(list)
     starts: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for cid, seq in by_contact(events).items():
@@ -119,15 +94,6 @@ def check_consistency(events: list[Ev], queues: list[SimQueue], finished: bool =
         pairs.sort()
         answers = [answered for _, answered in pairs]
         assert answers == sorted(answers)
-
-
-def decode_all(events: list[Ev]) -> list[Any]:
-    decoded = []
-    for _, batch in batched(events, 500):
-        result = decode_message(orjson.dumps(batch), now_ms=FAR_FUTURE_MS)
-        assert not result.rejections, [r.describe() for r in result.rejections[:3]]
-        decoded.extend(result.events)
-    return decoded
 
 
 # -- reproducibility and the contract --------------------------------------------------------
@@ -337,44 +303,14 @@ def test_invalid_settings_are_refused() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    agents=st.integers(0, 6),
-    rate=st.floats(0, 400),
-    handle=st.floats(1, 1200),
-    patience=st.one_of(st.just(math.inf), st.floats(1, 600)),
-    capacity=st.integers(0, 10),
-    max_wait=st.one_of(st.none(), st.floats(0, 600)),
-    open_hours=st.one_of(st.none(), st.tuples(st.integers(0, 23), st.integers(1, 24))),
+    q=any_queue("p", max_wait=True, tenant="x", channel="chat", time_zone="Europe/Paris"),
     seed=st.integers(0, 2**32),
     curve=st.booleans(),
     drain=st.booleans(),
 )
 def test_any_configuration_keeps_the_invariants(
-    agents: int,
-    rate: float,
-    handle: float,
-    patience: float,
-    capacity: int,
-    max_wait: float | None,
-    open_hours: tuple[int, int] | None,
-    seed: int,
-    curve: bool,
-    drain: bool,
+    q: SimQueue, seed: int, curve: bool, drain: bool
 ) -> None:
-    if open_hours is not None and open_hours[0] == open_hours[1]:
-        open_hours = None
-    q = queue(
-        "p",
-        tenant="x",
-        channel="chat",
-        agents=agents,
-        arrivals_per_hour=rate,
-        mean_handle_seconds=handle,
-        mean_patience_seconds=patience,
-        capacity=capacity,
-        max_wait_seconds=max_wait,
-        open_hours=open_hours,
-        time_zone="Europe/Paris",
-    )
     events = run([q, queue("other")], hours=3, seed=seed, daily_curve=curve, drain=drain)
     check_consistency(events, [q, queue("other")], finished=drain)
     assert len(decode_all(events)) == len(events)

@@ -13,7 +13,7 @@ import jsonschema
 import orjson
 import pytest
 from starlette.testclient import TestClient
-from wallboard_sample import T0, hashes
+from wallboard_sample import T0, hashes, hmget
 
 from ccpulse.config import Settings
 from ccpulse.wallboard.app import create_app
@@ -25,7 +25,6 @@ from ccpulse.wallboard.store import (
     SUMMARY_FIELDS,
     TICKET_FIELDS,
     agent_model,
-    pairs,
     queue_model,
     summary_model,
     surveys_model,
@@ -36,22 +35,18 @@ NOW = T0 + 130_000
 OPENAPI = orjson.loads((files("ccpulse.wallboard") / "openapi.json").read_bytes())
 
 
-def _read(fields: dict[str, str], names: tuple[str, ...]) -> dict[str, str | None]:
-    return pairs(names, [fields.get(n) for n in names])
-
-
 def _feed() -> Feed:
     """A feed holding acme/sales from the sample events, and a copy of it as globex/help."""
     h = hashes(NOW)
     feed = Feed("redis://127.0.0.1:1/0", "p")
-    sales = queue_model(_read(h["p:queue:acme:sales"], QUEUE_FIELDS))
+    sales = queue_model(hmget(h["p:queue:acme:sales"], QUEUE_FIELDS))
     assert sales is not None
-    sales["agents"] = summary_model(_read(h["p:agent-summary:acme:sales"], SUMMARY_FIELDS))
+    sales["agents"] = summary_model(hmget(h["p:agent-summary:acme:sales"], SUMMARY_FIELDS))
     feed.queues = {"acme/sales": sales,
                    "globex/help": {**sales, "tenant": "globex", "queue": "help"}}  # fmt: skip
-    bob = agent_model(_read(h["p:agent:acme:bob"], AGENT_FIELDS))
+    bob = agent_model(hmget(h["p:agent:acme:bob"], AGENT_FIELDS))
     feed.families["agents"]["acme"] = {"tenant": "acme", "as_of_ms": NOW, "agents": [bob]}
-    feed.families["tickets"]["acme"] = tickets_model("acme", _read(h["p:tickets:acme"],
+    feed.families["tickets"]["acme"] = tickets_model("acme", hmget(h["p:tickets:acme"],
                                                                    TICKET_FIELDS))  # fmt: skip
     feed.families["surveys"]["acme"] = surveys_model("acme", h["p:surveys:acme"])
     feed.loaded = feed.redis_up = True

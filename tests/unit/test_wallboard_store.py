@@ -3,7 +3,7 @@ equal the engine's, the empty string is "no value" (None), a missing live field 
 
 from __future__ import annotations
 
-from wallboard_sample import T0, sample_pipeline
+from wallboard_sample import T0, hmget, sample_pipeline
 
 from ccpulse.sinks.redis_families import FLATTENERS
 from ccpulse.sinks.redis_sink import flatten
@@ -13,7 +13,6 @@ from ccpulse.wallboard.store import (
     SUMMARY_FIELDS,
     TICKET_FIELDS,
     agent_model,
-    pairs,
     queue_model,
     summary_model,
     surveys_model,
@@ -21,15 +20,10 @@ from ccpulse.wallboard.store import (
 )
 
 
-def _read(fields: dict[str, str], names: tuple[str, ...]) -> dict[str, str | None]:
-    """What HMGET answers: the value, or None for a field the hash does not have."""
-    return pairs(names, [fields.get(n) for n in names])
-
-
 def test_queue_model_holds_the_engine_figures() -> None:
     now = T0 + 130_000
     snap = sample_pipeline().snapshots(now)[0]
-    model = queue_model(_read(flatten(snap), QUEUE_FIELDS))
+    model = queue_model(hmget(flatten(snap), QUEUE_FIELDS))
     assert model is not None
     figures = snap["channels"]["all"]["current_interval"]["figures"]
     assert model["as_of_ms"] == now
@@ -44,11 +38,11 @@ def test_empty_text_is_no_value_and_missing_live_fields_are_zero() -> None:
     fields = flatten(sample_pipeline().snapshots(T0 + 130_000)[0])
     fields["current_interval.all.service_level"] = ""
     del fields["live.all.in_queue"], fields["live.all.longest_wait_seconds"]
-    model = queue_model(_read(fields, QUEUE_FIELDS))
+    model = queue_model(hmget(fields, QUEUE_FIELDS))
     assert model is not None
     assert model["current_interval"]["service_level"] is None  # shown "–", never 0 %
     assert model["live"] == {"in_queue": 0, "longest_wait_seconds": 0.0}
-    assert queue_model(_read({}, QUEUE_FIELDS)) is None  # the hash is gone: no data
+    assert queue_model(hmget({}, QUEUE_FIELDS)) is None  # the hash is gone: no data
 
 
 def test_agent_ticket_and_survey_models() -> None:
@@ -56,14 +50,14 @@ def test_agent_ticket_and_survey_models() -> None:
     hashes = {}
     for family, snap in sample_pipeline().family_snapshots(now):
         hashes.update(dict(FLATTENERS[family]("p", snap)))
-    bob = agent_model(_read(hashes["p:agent:acme:bob"], AGENT_FIELDS))
+    bob = agent_model(hmget(hashes["p:agent:acme:bob"], AGENT_FIELDS))
     assert bob is not None
     assert (bob["state"], bob["queues"], bob["time_in_state_seconds"]) == (
         "on_contact", ["sales"], 105.0)
-    summary = summary_model(_read(hashes["p:agent-summary:acme:sales"], SUMMARY_FIELDS))
+    summary = summary_model(hmget(hashes["p:agent-summary:acme:sales"], SUMMARY_FIELDS))
     assert summary == {"as_of_ms": now, "logged_in": 1, "available": 0, "on_contact": 1,
                        "wrap_up": 0, "paused": 0}  # fmt: skip
-    tickets = tickets_model("acme", _read(hashes["p:tickets:acme"], TICKET_FIELDS))
+    tickets = tickets_model("acme", hmget(hashes["p:tickets:acme"], TICKET_FIELDS))
     assert tickets is not None
     assert tickets["now"]["open"] == 1 and tickets["today"]["created"] == 1
     assert tickets["now"]["oldest_open_age_seconds"] == 10.0

@@ -12,6 +12,7 @@ from ccpulse.sinks.redis_sink import flatten
 from ccpulse.sources.produce import queue_key
 from ccpulse.streams.kpi import PolicyBook
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
+from ccpulse.wallboard.store import pairs
 
 T0 = 1_773_133_200_000  # 2026-03-10T09:00:00Z
 
@@ -42,6 +43,12 @@ def sample_pipeline() -> Pipeline:
         pipeline.process(Message("cc", 0, offset, key, orjson.dumps(event)), letters.append)
     assert not letters, letters
     return pipeline
+
+
+def hmget(fields: dict[str, str], names: tuple[str, ...]) -> dict[str, str | None]:
+    """What HMGET of `names` answers from a hash holding `fields`, as the wallboard's store
+    reads it: the value, or None for a field the hash does not have."""
+    return pairs(names, [fields.get(n) for n in names])
 
 
 def hashes(now_ms: int, prefix: str = "p") -> dict[str, dict[str, str]]:
