@@ -19,8 +19,10 @@ FAR_FUTURE = 4_102_444_800_000  # 2100-01-01, the decoder's "now": nothing is fr
 
 
 def ms_of(text: str) -> int:
-    """Epoch milliseconds of an RFC 3339 instant with its offset."""
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
+    """Epoch milliseconds of an RFC 3339 instant with its offset (one is required)."""
+    parsed = datetime.fromisoformat(text)
+    assert parsed.tzinfo is not None, f"{text!r} has no offset"
+    return round(parsed.timestamp() * 1000)
 
 
 def local_date(zone: ZoneInfo, ts: int) -> date:

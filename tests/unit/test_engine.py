@@ -9,7 +9,6 @@ attribution, a 20 s service-level threshold (met when wait <= 20 s), short aband
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
@@ -28,6 +27,7 @@ from ccpulse.streams.kpi import (
     queue_snapshot,
 )
 from ccpulse.streams.kpi import counters as k
+from tests.helpers.clock import ms_of as ms
 
 TENANT, QUEUE = "acme", "support"
 DAY = "2026-03-02"
@@ -35,10 +35,6 @@ ROLLING = (15, 60)
 MAX_WAIT_MS = 86_400_000
 
 
-def ms(text: str) -> int:
-    parsed = datetime.fromisoformat(text)
-    assert parsed.tzinfo is not None
-    return round(parsed.timestamp() * 1000)
 
 
 def at(clock: str, day: str = DAY) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -27,16 +26,13 @@ from ccpulse.streams.kpi.tickets import (
     TicketSettings,
     nearest_rank,
 )
+from tests.helpers.clock import ms_of as ms
 
 TENANT = "acme"
 DAY = "2026-03-02"  # a Monday
 HOUR, MIN = 3_600_000, 60_000
 
 
-def ms(text: str) -> int:
-    parsed = datetime.fromisoformat(text)
-    assert parsed.tzinfo is not None
-    return round(parsed.timestamp() * 1000)
 
 
 def at(clock: str, day: str = DAY, offset: str = "+00:00") -> int:

@@ -8,21 +8,15 @@ the code under test.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 
 from ccpulse.streams.kpi.windows import Calendar, minute_start, rolling_minutes_window
+from tests.helpers.clock import ms_of as ms
 
 MIN = 60_000
 HOUR = 60 * MIN
 
 
-def ms(text: str) -> int:
-    """Epoch milliseconds of an RFC 3339 instant with offset."""
-    parsed = datetime.fromisoformat(text)
-    assert parsed.tzinfo is not None
-    return round(parsed.timestamp() * 1000)
 
 
 def day_intervals(cal: Calendar, day_start: int) -> list[tuple[int, int]]:
