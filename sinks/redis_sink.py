@@ -40,7 +40,8 @@ def interval_key(prefix: str, tenant: str, queue: str, start_ms: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _HashUpdate:
-    """One hash written in a flush; `probe` is the index of its EXPIRE when only changes went."""
+    """One hash written in a flush; `probe` is the index of its EXPIRE when only changes went
+    (`fields`, all of the hash's, are kept for those only)."""
 
     key: str
     fields: dict[str, str]
@@ -272,7 +273,9 @@ class RedisSink:
         if len(self._layouts) > MAX_LAYOUTS:  # only for sharing: start afresh
             self._layouts = {layout: layout}
         self._written_ms[key] = now_ms
-        return _HashUpdate(key, fields, ttl, probe, now_ms)
+        # The fields are kept only to repair a hash found lost after a write of its changes: a
+        # flush writing 1,000 queue hashes in full would otherwise hold all their fields twice.
+        return _HashUpdate(key, fields if probe is not None else {}, ttl, probe, now_ms)
 
     def forget_written(self) -> None:
         """Write every hash in full next time: another worker may have written them since
