@@ -17,6 +17,7 @@ from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.contact import (
     ROLE_OF,
     ROLE_SLOTS,
+    TS,
     Absorbed,
     Contact,
     Item,
@@ -131,12 +132,21 @@ class Engine:
             self._recompute_maxima(qs, lowered)
         if pos is not None:
             contact.pos = pos
-        qs.track_waiting(contact_id, contact)
+        # `qs.track_waiting`, inlined: waiting while it has its entry and no block or outcome.
+        entry = contact.r0
+        if entry is not None and contact.r1 is None and contact.r2 is None:
+            qs.waiting[contact_id] = (entry[TS], channel)
+        elif qs.waiting:
+            qs.waiting.pop(contact_id, None)
         changes = self.changes
         changes.contacts.add((qkey, contact_id))
         if changes.deleted_contacts:
             changes.deleted_contacts.discard((qkey, contact_id))
-        self._advance(qs, qkey, event.ts_ms, pos)
+        if event.ts_ms > qs.watermark_ms:  # `_advance`, inlined
+            qs.watermark_ms = event.ts_ms
+        if pos is not None and pos > qs.pos:
+            qs.pos = pos
+        changes.queues.add(qkey)
         if qs.minute_buckets > qs.minute_gc_at:  # last: the event is wholly applied by now
             self._drop_old_minutes(qkey, qs)
         return Verdict.APPLIED
@@ -189,7 +199,15 @@ class Engine:
                 bucket = _new_bucket(qs, bkey)
             elif pos is not None and bucket.pos >= pos:
                 continue
-            _add(bucket.tally, delta)
+            tally = bucket.tally  # `_add`, inlined: three buckets per event
+            size = len(tally)
+            for idx, value in delta:
+                if idx < size:
+                    if idx in _MAX_FIELDS:
+                        if value > tally[idx]:
+                            tally[idx] = value
+                    else:
+                        tally[idx] += value
             if pos is not None:
                 bucket.pos = pos
             changes.buckets.add((qkey, bkey))
