@@ -10,9 +10,10 @@ from typing import Any
 from wsgiref.simple_server import WSGIServer, make_server
 
 import orjson
-from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
 from prometheus_client.registry import CollectorRegistry
+
+from ccpulse.sinks.exposition import streaming_metrics_app
 
 #: Health check: (healthy, details) at a monotonic instant.
 HealthCheck = Callable[[float], tuple[bool, dict[str, Any]]]
@@ -20,7 +21,7 @@ HealthCheck = Callable[[float], tuple[bool, dict[str, Any]]]
 
 def metrics_app(registry: CollectorRegistry, health: HealthCheck) -> Callable[..., Iterable[bytes]]:
     """A WSGI app: `/healthz` answers JSON; every other path is the metrics exposition."""
-    metrics = make_wsgi_app(registry)
+    metrics = streaming_metrics_app(registry)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
@@ -31,7 +32,7 @@ def metrics_app(registry: CollectorRegistry, health: HealthCheck) -> Callable[..
                 [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
             )
             return [body]
-        return metrics(environ, start_response)  # type: ignore[no-any-return]
+        return metrics(environ, start_response)
 
     return app
 

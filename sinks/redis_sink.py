@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 import zlib
+from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -68,13 +69,22 @@ def _connect(url: str) -> aioredis.Redis:
 
 @dataclass(frozen=True, slots=True)
 class _HashUpdate:
-    """One hash written in a flush; `probe` is the index of its EXPIRE when only changes went."""
+    """One hash written in a flush; `probe` is the index of its EXPIRE when only changes went
+    (`fields`, all of the hash's, are kept for those only)."""
 
     key: str
     fields: dict[str, str]
     ttl: int
     probe: int | None
     written_ms: int
+
+
+def digest(text: str) -> int:
+    """What the sink keeps of a field's text to tell whether it changed: its 64-bit hash
+    (SipHash with this process's random key). Two different texts share one with odds of
+    2**-64 per change; such a change would reach Redis with the hash's next full write, at
+    most `FULL_WRITE_SECONDS` later."""
+    return hash(text)
 
 
 def _now_ms() -> int:
@@ -143,9 +153,10 @@ class RedisSink:
         self.settings = settings
         self.client = _connect(settings.url)
         self.prefix = settings.key_prefix
-        #: The fields last written per hash key, as (field names, values), and when (epoch
-        #: ms), to write only changes. Hashes of one kind share their tuple of field names.
-        self._written: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        #: The fields last written per hash key, as (field names, `digest` of each value), to
+        #: write only changes. Hashes of one kind share their tuple of field names; a value
+        #: is kept as 8 bytes, not as its text (~330 fields per queue hash).
+        self._written: dict[str, tuple[tuple[str, ...], array[int]]] = {}
         self._layouts: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._written_ms: dict[str, int] = {}
         #: When each hash is next written in full (epoch ms).
@@ -264,6 +275,7 @@ class RedisSink:
         layout = tuple(fields)
         layout = self._layouts.setdefault(layout, layout)  # one shared copy per field layout
         values = tuple(fields.values())
+        digests = array("q", map(digest, values))
         before = self._written.get(key)
         probe = None
         if before is None or now_ms >= self._full_due_ms.get(key, 0):
@@ -278,24 +290,27 @@ class RedisSink:
         else:
             probe = len(pipe.command_stack)
             pipe.expire(key, ttl)  # 0 when the key is gone: repaired after the transaction
-            before_layout, before_values = before
+            before_layout, before_digests = before
             if before_layout is layout:  # the usual case: same fields, compare in place
-                pairs = zip(layout, values, before_values, strict=True)
-                changed = {f: v for f, v, b in pairs if v != b}
+                pairs = zip(layout, values, digests, before_digests, strict=True)
+                changed = {f: v for f, v, d, b in pairs if d != b}
                 gone: list[str] = []
             else:
-                old = dict(zip(before_layout, before_values, strict=True))
-                changed = {f: v for f, v in fields.items() if old.get(f) != v}
+                old = dict(zip(before_layout, before_digests, strict=True))
+                pairs_by_name = zip(fields.items(), digests, strict=True)
+                changed = {f: v for (f, v), d in pairs_by_name if old.get(f) != d}
                 gone = [f for f in before_layout if f not in fields]
             if changed:
                 pipe.hset(key, mapping=changed)
             if gone:
                 pipe.hdel(key, *gone)
-        self._written[key] = (layout, values)
+        self._written[key] = (layout, digests)
         if len(self._layouts) > MAX_LAYOUTS:  # only for sharing: start afresh
             self._layouts = {layout: layout}
         self._written_ms[key] = now_ms
-        return _HashUpdate(key, fields, ttl, probe, now_ms)
+        # The fields are kept only to repair a hash found lost after a write of its changes: a
+        # flush writing 1,000 queue hashes in full would otherwise hold all their fields twice.
+        return _HashUpdate(key, fields if probe is not None else {}, ttl, probe, now_ms)
 
     def forget_written(self) -> None:
         """Write every hash in full next time: another worker may have written them since

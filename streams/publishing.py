@@ -140,9 +140,11 @@ class Publishing:
         for partition, engine in self.engines.items():
             changes = engine.drain_changes()
             for (tenant, queue), bkey in changes.buckets:
-                bucket = engine.queues[(tenant, queue)].buckets[bkey]
-                if bkey[0] == "i":
-                    self.dirty_intervals[(partition, (tenant, queue), bkey[2])] = None
+                qs = engine.queues[(tenant, queue)]
+                bucket = qs.buckets[bkey]
+                if bkey[0] == "i":  # keyed with the queue's own (tenant, queue): a day of
+                    # intervals for 10,000 queues waits here while they go out, 1,000 a flush
+                    self.dirty_intervals[(partition, qs.key, bkey[2])] = None
                 writes.append((partition, statekeys.bucket_key(partition, tenant, queue, bkey),
                                _record_bytes(bucket.to_record())))  # fmt: skip
             for (tenant, queue), bkey in changes.deleted_buckets:

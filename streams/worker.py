@@ -15,6 +15,7 @@ from ccpulse.config import Settings, mask_url
 from ccpulse.sinks.metrics_server import start_metrics_server
 from ccpulse.sinks.prometheus_sink import MetricsView, PrometheusSink, compact
 from ccpulse.sinks.redis_sink import RedisSink
+from ccpulse.streams.allocator import tune_allocator
 from ccpulse.streams.app import create_app, ensure_topics
 from ccpulse.streams.faust_parts import Worker
 from ccpulse.streams.kpi.engine import QueueKey
@@ -165,6 +166,7 @@ async def wait_for_broker(
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     """Create topics if needed, serve /metrics, and run the Faust worker until stopped."""
+    malloc_settings = tune_allocator()  # first: before any thread has an arena of its own
     logging.basicConfig(
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -175,5 +177,6 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     app = build_worker_app(settings, registry, liveness)
     start_metrics_server(settings.metrics.host, settings.metrics.port, registry, liveness.status)
     log.warning("%s", startup_line(settings))
+    log.info("malloc settings: %s", ", ".join(malloc_settings) or "as the environment gives")
     worker = Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from ccpulse.config import LimitsSettings
 from ccpulse.embedded import free_port
 
 from .child import _peak_rss_mb
@@ -28,19 +29,34 @@ class Memory:
     peak_rss_mb: float = 0.0
     end_rss_mb: float = 0.0
     others_cores: float = 0.0
+    #: Queues in the worker's Redis index, and events refused over a [limits] cap: all of
+    #: them must be admitted for the figure to mean what it says.
+    queues_published: int = 0
+    over_limit: int = 0
     status: str = "ok"
 
 
-def _scrape_events(port: int) -> int:
-    """ccpulse_events_total summed over verdicts, from the worker's /metrics."""
+def _scrape_events(port: int) -> tuple[int, int]:
+    """ccpulse_events_total summed over verdicts, and ccpulse_over_limit_events_total summed
+    over limits, from the worker's /metrics."""
     from urllib.request import urlopen
 
-    total = 0.0
-    with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
+    total = refused = 0.0
+    with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as resp:
         for line in resp.read().decode().splitlines():
             if line.startswith("ccpulse_events_total{"):
                 total += float(line.rsplit(" ", 1)[1])
-    return int(total)
+            elif line.startswith("ccpulse_over_limit_events_total{"):
+                refused += float(line.rsplit(" ", 1)[1])
+    return int(total), int(refused)
+
+
+def limits_env(n_queues: int) -> dict[str, str]:
+    """The worker's queue cap raised for a run of more queues than its default admits (what a
+    deployment of that many queues per worker sets; docs/deploy.md)."""
+    if n_queues <= LimitsSettings().max_queues:
+        return {}
+    return {"CCPULSE_LIMITS_MAX_QUEUES": str(2 * n_queues)}
 
 
 def measure_memory(bench: Bench, n_queues: int, contacts_per_hour: float) -> Memory:
@@ -56,7 +72,7 @@ def measure_memory(bench: Bench, n_queues: int, contacts_per_hour: float) -> Mem
     result = Memory(queues=n_queues, events=len(events), messages=len(msgs))
     port = free_port()
     load = CpuWatch(bench)
-    proc = bench.start_worker(name, port)
+    proc = bench.start_worker(name, port, limits_env(n_queues))
     ps = psutil.Process(proc.pid)
     t0 = time.monotonic()
     sampled = 0.0
@@ -101,10 +117,14 @@ def measure_memory(bench: Bench, n_queues: int, contacts_per_hour: float) -> Mem
                 result.status = "intervals still being written at the settle deadline"
         if sizes_before:
             result.intervals_per_queue = sum(sizes_before) / len(sizes_before)
+        result.queues_published = len(sizes_before)
         result.intervals_seconds = stable_since - t0 - result.seconds  # the last change seen
         client.close()
-        with contextlib.suppress(OSError):
-            result.events_counted = _scrape_events(port)  # one scrape, as Prometheus would
+        with contextlib.suppress(OSError):  # one scrape, as Prometheus would
+            result.events_counted, result.over_limit = _scrape_events(port)
+        if result.status == "ok" and (result.over_limit or result.queues_published != n_queues):
+            result.status = (f"{result.queues_published} of {n_queues} queues published, "
+                             f"{result.over_limit} events over a limit")  # fmt: skip
         sampled = max(sampled, ps.memory_info().rss / 2**20)
         result.peak_rss_mb = max(_peak_rss_mb(proc.pid), sampled)
         result.end_rss_mb = ps.memory_info().rss / 2**20
@@ -113,7 +133,8 @@ def measure_memory(bench: Bench, n_queues: int, contacts_per_hour: float) -> Mem
     finally:
         bench.stop(proc)
     print(f"  memory: {n_queues} queues, {result.events:,} events in {result.messages:,} "
-          f"messages, {result.intervals_per_queue:.1f} intervals/queue in Redis, "
+          f"messages, {result.queues_published:,} queues and "
+          f"{result.intervals_per_queue:.1f} intervals/queue in Redis, "
           f"{result.events_counted:,} events counted; peak RSS {result.peak_rss_mb:.0f} MB "
           f"(end {result.end_rss_mb:.0f} MB), {result.status}", flush=True)  # fmt: skip
     return result

@@ -36,6 +36,58 @@ ROLE_OF: Final = {
     COMPLETED: 3,
 }
 
+#: A role's event as a contact keeps it: the `ContactEvent` fields other than the contact's
+#: key (tenant, queue, contact_id, the same for all its events), in this order, with trailing
+#: fields at their defaults left out. A day of contacts is the engine's largest state: a
+#: tuple of 4-12 items takes 72-136 bytes where the 15-field event object takes 160.
+Packed = tuple[Any, ...]
+#: Positions in a `Packed` event.
+EVENT_ID, TYPE, TS, CHANNEL, AGENT_ID, WAIT, REASON, TO_QUEUE = range(8)
+TALK, HOLD, WRAP, RESOLVED = range(8, 12)
+#: Defaults of the fields that may be left out (positions 4-11), as in `ContactEvent`.
+_DEFAULTS: Final[Packed] = (None, None, None, None, 0, 0, 0, None)
+
+
+def pack(e: ContactEvent) -> Packed:
+    """The event without its contact's key, trailing defaults left out (see `Packed`)."""
+    if (
+        e.resolved is None
+        and type(e.wrap_ms) is int
+        and not e.wrap_ms
+        and type(e.hold_ms) is int
+        and not e.hold_ms
+        and type(e.talk_ms) is int
+        and not e.talk_ms
+    ):
+        if e.to_queue is None:
+            if e.reason is None:
+                if e.wait_ms is None:
+                    if e.agent_id is None:
+                        return (e.event_id, e.type, e.ts_ms, e.channel)
+                    return (e.event_id, e.type, e.ts_ms, e.channel, e.agent_id)
+                return (e.event_id, e.type, e.ts_ms, e.channel, e.agent_id, e.wait_ms)
+            return (e.event_id, e.type, e.ts_ms, e.channel, e.agent_id, e.wait_ms, e.reason)
+        return (e.event_id, e.type, e.ts_ms, e.channel, e.agent_id, e.wait_ms, e.reason,
+                e.to_queue)  # fmt: skip
+    return _trimmed((e.event_id, e.type, e.ts_ms, e.channel, e.agent_id, e.wait_ms, e.reason,
+                     e.to_queue, e.talk_ms, e.hold_ms, e.wrap_ms, e.resolved))  # fmt: skip
+
+
+def _trimmed(fields: Packed) -> Packed:
+    """`fields` without the trailing ones that hold their default (an int 0, or None)."""
+    n = len(fields)
+    while n > CHANNEL + 1:
+        value, default = fields[n - 1], _DEFAULTS[n - 1 - AGENT_ID]
+        if value is not default and not (type(value) is int and value == default):
+            break
+        n -= 1
+    return fields if n == len(fields) else fields[:n]
+
+
+def field(p: Packed, idx: int) -> Any:
+    """One field of a packed event, its default when left out."""
+    return p[idx] if idx < len(p) else _DEFAULTS[idx - AGENT_ID]
+
 
 class Absorbed(Enum):
     """What `Contact.absorb` did."""
@@ -50,14 +102,32 @@ class Contact:
 
     When two different events claim the same role, the earlier (then the smaller event id) wins,
     so the result does not depend on arrival order. `pos` is the input position last applied
-    (see `engine.py`, exactly-once after replay).
+    (see `engine.py`, exactly-once after replay). The roles' events are kept packed (`Packed`)
+    in one slot each, `r0` to `r3`; `qkey` (tenant, queue) and `contact_id` are the key they
+    share (references to the engine's own copies), which only the changelog record repeats
+    per event.
     """
 
-    __slots__ = ("pos", "roles")
+    __slots__ = ("contact_id", "pos", "qkey", "r0", "r1", "r2", "r3")
 
-    def __init__(self) -> None:
-        self.roles: list[ContactEvent | None] = [None, None, None, None]
+    def __init__(self, qkey: tuple[str, str] = ("", ""), contact_id: str = "") -> None:
+        self.r0: Packed | None = None
+        self.r1: Packed | None = None
+        self.r2: Packed | None = None
+        self.r3: Packed | None = None
         self.pos = -1
+        self.qkey = qkey
+        self.contact_id = contact_id
+
+    @property
+    def roles(self) -> tuple[Packed | None, Packed | None, Packed | None, Packed | None]:
+        """The packed events of entry, block, outcome and wrap-up (None: role empty)."""
+        return (self.r0, self.r1, self.r2, self.r3)
+
+    def role(self, role: int) -> Packed | None:
+        """The packed event holding a role (None while it is empty)."""
+        found: Packed | None = getattr(self, ROLE_SLOTS[role])
+        return found
 
     def absorb(self, event: ContactEvent) -> Absorbed:
         """Take `event` into its role, unless the role holds an earlier (or the same) event.
@@ -66,89 +136,113 @@ class Contact:
         reported as a duplicate (REPLACED says the newcomer won), so the count does not depend
         on arrival order.
         """
-        role = ROLE_OF[event.type]
-        held = self.roles[role]
-        if held is None:
-            self.roles[role] = event
-            return Absorbed.NEW
-        if (held.ts_ms, held.event_id) <= (event.ts_ms, event.event_id):
+        slot = ROLE_SLOTS[ROLE_OF[event.type]]
+        held = getattr(self, slot)
+        if held is not None and (held[TS], held[EVENT_ID]) <= (event.ts_ms, event.event_id):
             return Absorbed.DUPLICATE
-        self.roles[role] = event
-        return Absorbed.REPLACED
+        setattr(self, slot, pack(event))
+        return Absorbed.NEW if held is None else Absorbed.REPLACED
+
+    def event(self, role: int) -> ContactEvent | None:
+        """The event holding a role, as a `ContactEvent` (None while the role is empty)."""
+        p = self.role(role)
+        return None if p is None else self._unpacked(p)
+
+    def _unpacked(self, p: Packed) -> ContactEvent:
+        tenant, queue = self.qkey
+        return ContactEvent(p[EVENT_ID], p[TYPE], p[TS], tenant, queue, p[CHANNEL],
+                            self.contact_id, *p[AGENT_ID:],
+                            *_DEFAULTS[len(p) - AGENT_ID:])  # fmt: skip
 
     @property
     def offered(self) -> ContactEvent | None:
-        return self.roles[0]
+        return self.event(0)
 
     @property
     def outcome(self) -> ContactEvent | None:
-        return self.roles[2]
+        return self.event(2)
 
     @property
     def waiting_since_ms(self) -> int | None:
         """Entry instant while the contact still waits in queue, else None."""
-        offered = self.roles[0]
-        if offered is None or self.roles[1] is not None or self.roles[2] is not None:
+        offered = self.r0
+        if offered is None or self.r1 is not None or self.r2 is not None:
             return None
-        return offered.ts_ms
+        ts: int = offered[TS]
+        return ts
 
     @property
     def channel(self) -> str:
         """The channel of its first event in role order (entry, block, outcome, wrap)."""
-        r = self.roles
-        first = r[0] or r[1] or r[2] or r[3]
+        first = self.r0 or self.r1 or self.r2 or self.r3
         if first is None:
             raise ValueError("empty contact")
-        return first.channel
+        channel: str = first[CHANNEL]
+        return channel
 
     @property
     def last_ts_ms(self) -> int:
         latest = -1
-        for e in self.roles:
-            if e is not None and e.ts_ms > latest:
-                latest = e.ts_ms
+        for p in (self.r0, self.r1, self.r2, self.r3):
+            if p is not None and p[TS] > latest:
+                latest = p[TS]
         return latest
 
     def to_record(self) -> list[Any]:
-        """Compact JSON-able form for the changelog."""
-        return [self.pos, [None if e is None else _event_record(e) for e in self.roles]]
+        """Compact JSON-able form for the changelog: [pos, per role None or the event's 15
+        fields in `ContactEvent` order]."""
+        tenant, queue = self.qkey
+        cid = self.contact_id
+        roles = (self.r0, self.r1, self.r2, self.r3)
+        return [self.pos, [None if p is None else [
+            p[EVENT_ID], p[TYPE], p[TS], tenant, queue, p[CHANNEL], cid, *p[AGENT_ID:],
+            *_DEFAULTS[len(p) - AGENT_ID:]] for p in roles]]  # fmt: skip
 
     @classmethod
-    def from_record(cls, record: list[Any]) -> Contact:
-        c = cls()
+    def from_record(
+        cls, record: list[Any], key: tuple[tuple[str, str], str] | None = None
+    ) -> Contact:
+        """The contact a `to_record()` record holds. `key` is its ((tenant, queue),
+        contact_id), shared with the engine; by default the one its first event names."""
+        events = [None if r is None else ContactEvent(*r) for r in record[1]]
+        if key is None:
+            first = next(e for e in events if e is not None)
+            key = ((first.tenant, first.queue), first.contact_id)
+        c = cls(*key)
         c.pos = record[0]
-        c.roles = [None if r is None else ContactEvent(*r) for r in record[1]]
+        c.r0, c.r1, c.r2, c.r3 = (None if e is None else pack(e) for e in events)
         return c
 
 
-def _event_record(e: ContactEvent) -> list[Any]:
-    return [
-        e.event_id, e.type, e.ts_ms, e.tenant, e.queue, e.channel, e.contact_id, e.agent_id,
-        e.wait_ms, e.reason, e.to_queue, e.talk_ms, e.hold_ms, e.wrap_ms, e.resolved,
-    ]  # fmt: skip
+#: The slot of each role's event in a `Contact`.
+ROLE_SLOTS: Final = ("r0", "r1", "r2", "r3")
 
 
 def wait_ms(contact: Contact) -> int | None:
     """The wait in queue: the source's own figure when given, else outcome minus entry."""
-    outcome = contact.roles[2]
+    outcome = contact.r2
     if outcome is None:
         return None
-    if outcome.wait_ms is not None:
-        return outcome.wait_ms
-    offered = contact.roles[0]
+    if len(outcome) > WAIT and outcome[WAIT] is not None:
+        wait: int = outcome[WAIT]
+        return wait
+    offered = contact.r0
     if offered is None:
         return None
-    return max(0, outcome.ts_ms - offered.ts_ms)
+    wait = max(0, outcome[TS] - offered[TS])
+    return wait
 
 
 def entry_ms(contact: Contact) -> int | None:
     """When the contact entered the queue: its offer, else its outcome minus the logged wait."""
-    offered = contact.roles[0]
+    offered = contact.r0
     if offered is not None:
-        return offered.ts_ms
-    outcome = contact.roles[2]
-    if outcome is not None and outcome.wait_ms is not None:
-        return outcome.ts_ms - outcome.wait_ms
+        ts: int = offered[TS]
+        return ts
+    outcome = contact.r2
+    if outcome is not None and len(outcome) > WAIT and outcome[WAIT] is not None:
+        entry: int = outcome[TS] - outcome[WAIT]
+        return entry
     return None
 
 
@@ -163,7 +257,7 @@ def contribution(contact: Contact, policy: QueuePolicy) -> list[Item]:
     return items
 
 
-#: Role indexes in `Contact.roles`: entry, block, outcome, wrap.
+#: Role indexes (`ROLE_SLOTS`): entry, block, outcome, wrap.
 ROLES: Final = (0, 1, 2, 3)
 
 
@@ -174,32 +268,34 @@ def role_item(contact: Contact, role: int, policy: QueuePolicy, channel: str) ->
     wait, and the instant under arrival attribution), and a wrap-up on the entry under arrival
     attribution; every item carries the contact's channel (`Contact.channel`).
     """
-    event = contact.roles[role]
+    event = contact.role(role)
     if event is None:
         return None
     if role == 0:
-        return (event.ts_ms, channel, ((k.OFFERED, 1),))
+        return (event[TS], channel, ((k.OFFERED, 1),))
     if role == 1:
-        return (event.ts_ms, channel, ((k.BLOCKED_BY_REASON[event.reason or "other"], 1),))
-    at = event.ts_ms
+        reason = event[REASON] if len(event) > REASON else None
+        return (event[TS], channel, ((k.BLOCKED_BY_REASON[reason or "other"], 1),))
+    at: int = event[TS]
     if policy.attribution is Attribution.ARRIVAL:
         entry = entry_ms(contact)
         if entry is not None:
             at = entry
     if role == 2:
         return (at, channel, _outcome_delta(event, wait_ms(contact), policy))
+    talk, hold, wrap, resolved = event[TALK:] if len(event) == 12 else _wrap_fields(event)
     delta: list[tuple[int, int]] = [
         (k.COMPLETED, 1),
-        (k.TALK_SUM, event.talk_ms),
-        (k.TALK_MAX, event.talk_ms),
-        (k.HOLD_SUM, event.hold_ms),
-        (k.HOLD_MAX, event.hold_ms),
-        (k.WRAP_SUM, event.wrap_ms),
-        (k.WRAP_MAX, event.wrap_ms),
+        (k.TALK_SUM, talk),
+        (k.TALK_MAX, talk),
+        (k.HOLD_SUM, hold),
+        (k.HOLD_MAX, hold),
+        (k.WRAP_SUM, wrap),
+        (k.WRAP_MAX, wrap),
     ]
-    if event.resolved is not None:
+    if resolved is not None:
         delta.append((k.RESOLUTION_REPORTED, 1))
-        delta.append((k.RESOLVED, int(event.resolved)))
+        delta.append((k.RESOLVED, int(resolved)))
     return (at, channel, tuple(delta))
 
 
@@ -208,19 +304,24 @@ def adds_alone(contact: Contact, role: int) -> bool:
     the contact is new, or it has its entry and the event is not the entry. (An entry changes
     the outcome's wait and the instants under arrival attribution; a first role in place of an
     entry may change the contact's channel.)"""
-    roles = contact.roles
-    if roles[role] is not None:
+    if contact.role(role) is not None:
         return False
-    return (role != 0 and roles[0] is not None) or roles == _EMPTY
+    if role != 0 and contact.r0 is not None:
+        return True
+    return contact.r0 is None and contact.r1 is None and contact.r2 is None and contact.r3 is None
 
 
-_EMPTY: Final = [None, None, None, None]
+def _wrap_fields(event: Packed) -> tuple[Any, ...]:
+    """talk, hold, wrap and resolved of a packed event, defaults for those left out."""
+    return (*event[TALK:], *_DEFAULTS[max(len(event), TALK) - AGENT_ID:])
 
 
-def _outcome_delta(outcome: ContactEvent, wait: int | None, policy: QueuePolicy) -> k.Delta:
-    if outcome.type == DEQUEUED:
-        return ((k.DEQUEUED_BY_REASON[outcome.reason or "other"], 1),)
-    if outcome.type == ANSWERED:
+def _outcome_delta(outcome: Packed, wait: int | None, policy: QueuePolicy) -> k.Delta:
+    etype = outcome[TYPE]
+    if etype == DEQUEUED:
+        reason = outcome[REASON] if len(outcome) > REASON else None
+        return ((k.DEQUEUED_BY_REASON[reason or "other"], 1),)
+    if etype == ANSWERED:
         if wait is None:
             return ((k.ANSWERED, 1),)
         return (

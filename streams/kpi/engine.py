@@ -16,11 +16,14 @@ from ccpulse.schemas.events import ContactEvent
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.contact import (
     ROLE_OF,
+    ROLE_SLOTS,
+    TS,
     Absorbed,
     Contact,
     Item,
     adds_alone,
     contribution,
+    pack,
     role_item,
 )
 from ccpulse.streams.kpi.policy import PolicyBook
@@ -28,6 +31,9 @@ from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState
 from ccpulse.streams.kpi.windows import MINUTE_MS, minute_start
 
 QueueKey = tuple[str, str]
+#: A queue's minute buckets are checked against the rolling horizon when there are more than
+#: this many and twice as many as the last check left.
+MINUTE_GC_SLACK = 16
 
 
 class Verdict(StrEnum):
@@ -93,14 +99,16 @@ class Engine:
         if contact is not None and self._stale(qs, contact_id, contact):
             self._retire_contact(qs, qkey, contact_id, contact)
             contact = None
-        if contact is None:
-            contact = Contact()
         role = ROLE_OF[event.type]
-        if adds_alone(contact, role):
-            # The usual case (a new contact, or its next event in order): the event adds its
-            # own item and changes no other, so the diff is that item.
-            contact.absorb(event)
-            qs.contacts[contact_id] = contact
+        if contact is None:
+            contact = qs.contacts[contact_id] = Contact(qs.key, contact_id)
+            alone = True
+        else:
+            alone = adds_alone(contact, role)
+        if alone:
+            # The usual case (a new contact, or its next event in order): the event fills an
+            # empty role, adds its own item and changes no other, so the diff is that item.
+            setattr(contact, ROLE_SLOTS[role], pack(event))
             channel = contact.channel
             item = role_item(contact, role, qs.policy_for(channel), channel)
             self._add_item(qs, qkey, item, pos)  # type: ignore[arg-type]
@@ -124,12 +132,21 @@ class Engine:
             self._recompute_maxima(qs, lowered)
         if pos is not None:
             contact.pos = pos
-        qs.track_waiting(contact_id, contact)
+        # `qs.track_waiting`, inlined: waiting while it has its entry and no block or outcome.
+        entry = contact.r0
+        if entry is not None and contact.r1 is None and contact.r2 is None:
+            qs.waiting[contact_id] = (entry[TS], channel)
+        elif qs.waiting:
+            qs.waiting.pop(contact_id, None)
         changes = self.changes
         changes.contacts.add((qkey, contact_id))
         if changes.deleted_contacts:
             changes.deleted_contacts.discard((qkey, contact_id))
-        self._advance(qs, qkey, event.ts_ms, pos)
+        if event.ts_ms > qs.watermark_ms:  # `_advance`, inlined
+            qs.watermark_ms = event.ts_ms
+        if pos is not None and pos > qs.pos:
+            qs.pos = pos
+        changes.queues.add(qkey)
         if qs.minute_buckets > qs.minute_gc_at:  # last: the event is wholly applied by now
             self._drop_old_minutes(qkey, qs)
         return Verdict.APPLIED
@@ -182,7 +199,15 @@ class Engine:
                 bucket = _new_bucket(qs, bkey)
             elif pos is not None and bucket.pos >= pos:
                 continue
-            _add(bucket.tally, delta)
+            tally = bucket.tally  # `_add`, inlined: three buckets per event
+            size = len(tally)
+            for idx, value in delta:
+                if idx < size:
+                    if idx in _MAX_FIELDS:
+                        if value > tally[idx]:
+                            tally[idx] = value
+                    else:
+                        tally[idx] += value
             if pos is not None:
                 bucket.pos = pos
             changes.buckets.add((qkey, bkey))
@@ -269,10 +294,14 @@ class Engine:
         return recompute
 
     def _drop_old_minutes(self, qkey: QueueKey, qs: QueueState) -> None:
-        """Drop minute buckets past the rolling horizon; next time when their count doubles."""
+        """Drop minute buckets past the rolling horizon; next time when their count doubles
+        (at least `MINUTE_GC_SLACK` of them). A quiet queue has a few minute buckets within
+        the horizon: its minutes go soon after they pass it, not once the horizon's worth of
+        them (70 with the default windows) has piled up. The scan this costs is spread over
+        at least as many new minute buckets as it found."""
         floor = qs.watermark_ms - self.minute_horizon_ms
         self._drop_buckets(qkey, qs, [b for b in qs.buckets if b[0] == "m" and b[2] < floor])
-        qs.minute_gc_at = max(2 * self.minute_horizon_ms // MINUTE_MS, 2 * qs.minute_buckets)
+        qs.minute_gc_at = max(MINUTE_GC_SLACK, 2 * qs.minute_buckets)
 
     def _drop_buckets(self, qkey: QueueKey, qs: QueueState, keys: list[BucketKey]) -> None:
         for bkey in keys:
@@ -320,7 +349,7 @@ class Engine:
 
     def restore_contact(self, tenant: str, queue: str, contact_id: str, record: list[Any]) -> None:
         qs = self.queue(tenant, queue)
-        contact = qs.contacts[contact_id] = Contact.from_record(record)
+        contact = qs.contacts[contact_id] = Contact.from_record(record, (qs.key, contact_id))
         qs.track_waiting(contact_id, contact)
 
     def restore_meta(self, tenant: str, queue: str, record: list[Any]) -> None:

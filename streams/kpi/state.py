@@ -56,6 +56,7 @@ class QueueState:
         "buckets",
         "calendar",
         "contacts",
+        "key",
         "minute_buckets",
         "minute_gc_at",
         "policy",
@@ -69,6 +70,8 @@ class QueueState:
     def __init__(self, tenant: str, queue: str, book: PolicyBook) -> None:
         self.tenant = tenant
         self.queue = queue
+        #: (tenant, queue): one tuple that every contact of the queue refers to.
+        self.key = (tenant, queue)
         self.book = book
         self.policy = book.for_queue(tenant, queue)
         self.calendar = Calendar(self.policy.time_zone, self.policy.interval_ms)

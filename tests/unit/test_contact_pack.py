@@ -1,0 +1,72 @@
+"""A contact keeps its events packed, without the key they share: its changelog record is the
+one it always was (15 fields per event), whatever fields the events carry, and a record reads
+back into the same contact."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, replace
+
+import orjson
+import pytest
+
+from ccpulse.schemas.events import ContactEvent
+from ccpulse.streams.kpi.contact import Absorbed, Contact, pack
+
+BASE = ContactEvent("e1", "contact.offered", 1_000, "acme", "sales", "chat", "c1")
+EVENTS = [
+    BASE,
+    replace(BASE, event_id="b1", type="contact.blocked", reason="queue_full"),
+    replace(BASE, event_id="a1", type="contact.answered", agent_id="ag", wait_ms=0),
+    replace(BASE, event_id="x1", type="contact.abandoned", wait_ms=12_000),
+    replace(BASE, event_id="d1", type="contact.dequeued", reason="transferred", to_queue="vip"),
+    replace(BASE, event_id="w1", type="contact.completed", agent_id="ag", talk_ms=5, wrap_ms=7),
+    replace(BASE, event_id="w2", type="contact.completed", talk_ms=0, wrap_ms=0, resolved=False),
+    # Fields another type carries, on an entry: kept as they are.
+    replace(BASE, event_id="o2", agent_id="ag", to_queue="vip"),
+]
+
+
+def _old_record(pos: int, roles: list[ContactEvent | None]) -> list[object]:
+    """The record as contacts wrote it when they kept `ContactEvent` objects."""
+    return [pos, [None if e is None else list(astuple(e)) for e in roles]]
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.event_id)
+def test_a_packed_event_reads_back_whole(event: ContactEvent) -> None:
+    contact = Contact(("acme", "sales"), "c1")
+    assert contact.absorb(event) is Absorbed.NEW
+    role = {"contact.offered": 0, "contact.blocked": 1, "contact.completed": 3}.get(event.type, 2)
+    assert contact.event(role) == event
+    assert len(pack(event)) <= 12
+
+
+def test_trailing_defaults_are_left_out() -> None:
+    assert pack(BASE) == ("e1", "contact.offered", 1_000, "chat")
+    assert len(pack(EVENTS[2])) == 6  # up to the wait
+    assert len(pack(EVENTS[5])) == 11  # resolved is None
+    assert len(pack(EVENTS[6])) == 12  # resolved False is not the default
+
+
+def test_record_is_the_former_one_and_reads_back() -> None:
+    contact = Contact(("acme", "sales"), "c1")
+    for event in (EVENTS[0], EVENTS[3], EVENTS[5]):
+        contact.absorb(event)
+    contact.pos = 42
+    record = contact.to_record()
+    assert record == _old_record(42, [EVENTS[0], None, EVENTS[3], EVENTS[5]])
+    stored = orjson.loads(orjson.dumps(record))  # as the changelog holds it
+    for key in (None, (("acme", "sales"), "c1")):
+        again = Contact.from_record(stored, key)
+        assert again.to_record() == record
+        assert (again.roles, again.pos, again.qkey, again.contact_id) == (
+            contact.roles, 42, ("acme", "sales"), "c1")  # fmt: skip
+
+
+def test_a_role_keeps_the_earlier_event() -> None:
+    contact = Contact(("acme", "sales"), "c1")
+    late = replace(BASE, event_id="e2", ts_ms=2_000)
+    assert contact.absorb(late) is Absorbed.NEW
+    assert contact.absorb(BASE) is Absorbed.REPLACED
+    assert contact.absorb(late) is Absorbed.DUPLICATE
+    assert contact.absorb(BASE) is Absorbed.DUPLICATE
+    assert contact.offered == BASE
