@@ -8,9 +8,7 @@ whatever their order, duplication or re-delivery after a crash.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from ccpulse.schemas.events import ContactEvent
 from ccpulse.streams.kpi import counters as k
@@ -26,15 +24,16 @@ from ccpulse.streams.kpi.contact import (
     pack,
     role_item,
 )
+from ccpulse.streams.kpi.housekeeping import (
+    Changes,
+    Housekeeping,
+    QueueKey,
+)
 from ccpulse.streams.kpi.policy import PolicyBook
 from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState
 from ccpulse.streams.kpi.windows import MINUTE_MS, minute_start
 
-QueueKey = tuple[str, str]
-#: A queue's minute buckets are checked against the rolling horizon when there are more than
-#: this many and twice as many as the last check left.
-MINUTE_GC_SLACK = 16
-
+__all__ = ["Changes", "Engine", "QueueKey", "Verdict"]
 
 class Verdict(StrEnum):
     """What `Engine.apply` did with an event."""
@@ -45,18 +44,7 @@ class Verdict(StrEnum):
     REPLAYED = "replayed"
 
 
-@dataclass(slots=True)
-class Changes:
-    """Records changed since the last `Engine.drain_changes()`, for the changelog and sinks."""
-
-    buckets: set[tuple[QueueKey, BucketKey]] = field(default_factory=set)
-    contacts: set[tuple[QueueKey, str]] = field(default_factory=set)
-    deleted_buckets: set[tuple[QueueKey, BucketKey]] = field(default_factory=set)
-    deleted_contacts: set[tuple[QueueKey, str]] = field(default_factory=set)
-    queues: set[QueueKey] = field(default_factory=set)
-
-
-class Engine:
+class Engine(Housekeeping):
     """Per-queue KPI state for any number of queues; one instance per input partition."""
 
     def __init__(self, book: PolicyBook | None = None) -> None:
@@ -292,124 +280,6 @@ class Engine:
             if deleted:
                 deleted.discard((qkey, bkey))
         return recompute
-
-    def _drop_old_minutes(self, qkey: QueueKey, qs: QueueState) -> None:
-        """Drop minute buckets past the rolling horizon; next time when their count doubles
-        (at least `MINUTE_GC_SLACK` of them). A quiet queue has a few minute buckets within
-        the horizon: its minutes go soon after they pass it, not once the horizon's worth of
-        them (70 with the default windows) has piled up. The scan this costs is spread over
-        at least as many new minute buckets as it found."""
-        floor = qs.watermark_ms - self.minute_horizon_ms
-        self._drop_buckets(qkey, qs, [b for b in qs.buckets if b[0] == "m" and b[2] < floor])
-        qs.minute_gc_at = max(MINUTE_GC_SLACK, 2 * qs.minute_buckets)
-
-    def _drop_buckets(self, qkey: QueueKey, qs: QueueState, keys: list[BucketKey]) -> None:
-        for bkey in keys:
-            del qs.buckets[bkey]
-            if bkey[0] == "m":
-                qs.minute_buckets -= 1
-            self.changes.deleted_buckets.add((qkey, bkey))
-            self.changes.buckets.discard((qkey, bkey))
-
-    def _recompute_maxima(self, qs: QueueState, wanted: list[tuple[BucketKey, int]]) -> None:
-        """Recompute maxima a retraction may have lowered, from every contact still held."""
-        targets: dict[BucketKey, dict[int, int]] = {}
-        for bkey, idx in wanted:
-            bucket = qs.buckets[bkey]
-            floor = bucket.floor.get(idx, 0) if bucket.floor else 0
-            targets.setdefault(bkey, {})[idx] = floor
-        for contact in qs.contacts.values():
-            for at, channel, delta in contribution(contact, qs.policy_for(contact.channel)):
-                for bkey in self._bucket_keys(qs, at, channel):
-                    found = targets.get(bkey)
-                    if found is None:
-                        continue
-                    for idx, value in delta:
-                        if idx in found and value > found[idx]:
-                            found[idx] = value
-        for bkey, maxima in targets.items():
-            tally = qs.buckets[bkey].tally
-            for idx, value in maxima.items():
-                tally[idx] = value
-
-    def _bucket_keys(self, qs: QueueState, at: int, channel: str) -> tuple[BucketKey, ...]:
-        return (
-            ("i", channel, qs.calendar.interval_start(at)),
-            ("m", channel, minute_start(at)),
-            ("t", channel, 0),
-        )
-
-    # -- restoring from a changelog ----------------------------------------------------------
-
-    def restore_bucket(self, tenant: str, queue: str, bkey: BucketKey, record: list[Any]) -> None:
-        qs = self.queue(tenant, queue)
-        if bkey[0] == "m" and bkey not in qs.buckets:
-            qs.minute_buckets += 1
-        qs.buckets[bkey] = Bucket.from_record(record)
-
-    def restore_contact(self, tenant: str, queue: str, contact_id: str, record: list[Any]) -> None:
-        qs = self.queue(tenant, queue)
-        contact = qs.contacts[contact_id] = Contact.from_record(record, (qs.key, contact_id))
-        qs.track_waiting(contact_id, contact)
-
-    def restore_meta(self, tenant: str, queue: str, record: list[Any]) -> None:
-        self.queue(tenant, queue).load_meta(record)
-
-    def _retire_contact(
-        self, qs: QueueState, qkey: QueueKey, contact_id: str, contact: Contact
-    ) -> None:
-        """Drop a contact from state; its maxima live on in the buckets' floors."""
-        for at, channel, delta in contribution(contact, qs.policy_for(contact.channel)):
-            for bkey in self._bucket_keys(qs, at, channel):
-                bucket = qs.buckets.get(bkey)
-                if bucket is None:
-                    continue
-                for idx, value in delta:
-                    if idx in k.MAX_FIELDS and value > 0:
-                        if bucket.floor is None:
-                            bucket.floor = {}
-                        if value > bucket.floor.get(idx, 0):
-                            bucket.floor[idx] = value
-                            self.changes.buckets.add((qkey, bkey))
-        del qs.contacts[contact_id]
-        qs.waiting.pop(contact_id, None)
-        self.changes.deleted_contacts.add((qkey, contact_id))
-        self.changes.contacts.discard((qkey, contact_id))
-
-    # -- housekeeping ----------------------------------------------------------------------
-
-    def collect_garbage(self) -> int:
-        """Drop contacts past lateness and buckets past retention; returns records dropped.
-
-        Driven by each queue's watermark (event time), so it changes no figure: a dropped
-        contact could only be touched again by an event that is itself too late.
-        """
-        dropped = 0
-        for qkey, qs in self.queues.items():
-            horizon = qs.watermark_ms - self.lateness_ms
-            stale = [
-                cid
-                for cid, c in qs.contacts.items()
-                if c.last_ts_ms < horizon
-                and (cid not in qs.waiting or qs.watermark_ms - c.last_ts_ms > self.max_wait_ms)
-            ]
-            for cid in stale:
-                self._retire_contact(qs, qkey, cid, qs.contacts[cid])
-            minute_floor = qs.watermark_ms - self.minute_horizon_ms
-            interval_floor = qs.watermark_ms - self.retention_ms if self.retention_ms else None
-            old = [
-                bkey
-                for bkey in qs.buckets
-                if (bkey[0] == "m" and bkey[2] < minute_floor)
-                or (
-                    bkey[0] == "i"
-                    and interval_floor is not None
-                    and bkey[2] < min(interval_floor, horizon)
-                )
-            ]
-            self._drop_buckets(qkey, qs, old)
-            dropped += len(stale) + len(old)
-        return dropped
 
     def drain_changes(self) -> Changes:
         """Hand over what changed since the last call (and start afresh)."""
