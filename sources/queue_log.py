@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from ccpulse.schemas.events import (
     DEQUEUED,
     OFFERED,
 )
-from ccpulse.sources.queue_log_parse import DeadLetter, LineParser, QueueLogLine, strip_eol
+from ccpulse.sources.queue_log_parse import DeadLetter, LineParser, QueueLogLine
 
 if TYPE_CHECKING:
     from ccpulse.sources.produce import EventProducer
@@ -55,6 +56,7 @@ MEMBER_EVENTS: Final = frozenset((
 ))  # fmt: skip
 #: An agent's lines that do not change its state, so do not end a wrap-up of known length.
 _NO_STATE: Final = HOUSEKEEPING | NOT_MAPPED | {"RINGNOANSWER"}
+_SKIPPED: Final = HOUSEKEEPING | NOT_MAPPED
 #: Kinds of held-back "available" events: after a completion (dropped when the agent's next line
 #: is WRAPUPSTART), or at the end of a wrap-up of known length (dropped when the agent's state
 #: changes before it).
@@ -92,6 +94,8 @@ _SUFFIX: Final = {
     WRAP_UP_END: "we",
 }  # fmt: skip
 _OUTCOMES: Final = (ANSWERED, ABANDONED, DEQUEUED)
+#: How many valid queue names a mapper remembers (a log names a few dozen at most).
+_KNOWN_QUEUES: Final = 10_000
 
 
 @dataclass(slots=True)
@@ -146,6 +150,12 @@ class _Visit:
         self.last_ms = max(self.last_ms, ts_ms)
 
 
+def _due(ts_ms: int, kind: str, grace_ms: int) -> int:
+    """The first instant at which a line releases a held-back event of `kind` stamped `ts_ms`,
+    whoever's line it is: after a completion, the grace period; a wrap-up's end, its instant."""
+    return ts_ms + grace_ms if kind == AFTER_CALL else ts_ms
+
+
 class _Bad(Exception):
     """A line that cannot be mapped; becomes a dead letter."""
 
@@ -186,13 +196,22 @@ class QueueLogMapper:
         self.decoded: dict[str, Event] | None = None
         self.stats = QueueLogStats()
         self._visits: dict[tuple[str, str], _Visit] = {}
+        #: Hour of log time -> the visits whose last line fell in it then (see `_prune`).
+        self._by_hour: dict[int, list[tuple[str, str]]] = {}
         #: agent -> (event ts, the held-back agent.state available event, kind)
         self._pending: dict[str, tuple[int, WireEvent, str]] = {}
+        #: No held-back event falls due before this instant (a lower bound, see `_release`).
+        self._due_ms = 0
         self._latest_ms = 0
         self._since_prune = 0
         self._pruned_at_ms = 0
         #: The "available" a line holds back (agent, event, kind), set by `_map` for `feed`.
         self._hold: tuple[str, WireEvent, str] | None = None
+        #: The last line whose events were named, and their ids' common prefix (a CONNECT or a
+        #: WRAPUPSTART makes two events of one line, with one digest).
+        self._id_of: tuple[QueueLogLine | None, str] = (None, "")
+        #: Queue names already found valid (`_queue`), up to `_KNOWN_QUEUES`.
+        self._queue_ok: set[str] = set()
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -200,28 +219,35 @@ class QueueLogMapper:
         """Events for one parsed line (plus any held-back events it releases)."""
         if item is None:
             return []
-        self.stats.lines += 1
+        stats = self.stats
+        stats.lines += 1
         if isinstance(item, DeadLetter):
-            self.stats.dead_letters.append(item)
+            stats.dead_letters.append(item)
             return []
-        self._latest_ms = max(self._latest_ms, item.ts_ms)
-        out = self._release(item)
+        if item.ts_ms > self._latest_ms:
+            self._latest_ms = item.ts_ms
+        out = self._release(item) if self._pending else []
         self._hold = None
         try:
             events = self._map(item)
         except _Bad as exc:
-            self.stats.dead_letters.append(DeadLetter(item.line_no, str(exc), item.raw))
+            stats.dead_letters.append(DeadLetter(item.line_no, str(exc), item.raw))
             events = []
-        held: list[WireEvent] = [self._hold[1]] if self._hold else []
-        if events and self.validate and not self._checked(item, events, held):
-            events, held = [], []
-        if held and self._hold:
-            self._pending[self._hold[0]] = (held[0]["ts"], held[0], self._hold[2])
+        hold = self._hold
+        if hold is None:
+            if events and self.validate and not self._checked(item, events, []):
+                events = []
+        elif events and self.validate and not self._checked(item, events, [hold[1]]):
+            events = []  # the line is refused, with what it would have held back
+        else:
+            who, held, kind = hold
+            self._pending[who] = (held["ts"], held, kind)
+            self._due_ms = min(self._due_ms, _due(held["ts"], kind, self.grace_ms))
         out += events
         self._since_prune += 1
         if self._since_prune >= 1000 and self._latest_ms - self._pruned_at_ms >= PRUNE_EVERY_MS:
             self._prune()
-        self.stats.events += len(out)
+        stats.events += len(out)
         return out
 
     @property
@@ -257,15 +283,19 @@ class QueueLogMapper:
     def load_state(self, state: Mapping[str, Any]) -> None:
         self._visits = {(q, c): _Visit(n, e, b, o, done, last)
                         for q, c, n, e, b, o, done, last in state.get("visits", [])}  # fmt: skip
+        self._by_hour = {}
+        for key, visit in self._visits.items():
+            self._by_hour.setdefault(visit.last_ms // PRUNE_EVERY_MS, []).append(key)
         self._pending = {held[0]: (held[1], held[2], held[3] if len(held) > 3 else AFTER_CALL)
                          for held in state.get("pending", [])}  # fmt: skip
+        self._due_ms = 0  # the next line looks at every held-back event
         self._latest_ms = int(state.get("latest_ms", 0))
 
     # -- mapping ------------------------------------------------------------------------------
 
     def _map(self, line: QueueLogLine) -> list[WireEvent]:
         ev = line.event.upper()
-        if ev in HOUSEKEEPING or ev in NOT_MAPPED:
+        if ev in _SKIPPED:
             self._skip(ev)
             return []
         agent = self.agent_aliases.get(line.agent, line.agent)
@@ -353,24 +383,33 @@ class QueueLogMapper:
     def _release(self, line: QueueLogLine) -> list[WireEvent]:
         """Held-back "available" events this line decides: the agent's own next line (dropped
         when it is WRAPUPSTART) or any line past the grace period."""
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             return []
         agent = self.agent_aliases.get(line.agent, line.agent)
+        if line.ts_ms < self._due_ms and agent not in pending:
+            return []  # none is due and none is this agent's: the loop below would keep all
         ev = line.event.upper()
         out: list[WireEvent] = []
-        for who, (ts, event, kind) in list(self._pending.items()):
+        due = sys.maxsize  # of the events kept
+        for who, (ts, event, kind) in list(pending.items()):
             if kind == AFTER_CALL:
                 if who == agent or line.ts_ms >= ts + self.grace_ms:
                     del self._pending[who]
                     if not (who == agent and ev == "WRAPUPSTART"):
                         out.append(event)
+                    continue
             elif who == agent and ev not in _NO_STATE:  # the agent's next state decides
                 del self._pending[who]
                 if line.ts_ms >= ts:  # the wrap-up ended first; else the line supersedes it
                     out.append(event)
+                continue
             elif line.ts_ms >= ts:
                 del self._pending[who]
                 out.append(event)
+                continue
+            due = min(due, _due(ts, kind, self.grace_ms))
+        self._due_ms = due
         return out
 
     # -- building events ----------------------------------------------------------------------
@@ -379,16 +418,26 @@ class QueueLogMapper:
         self.stats.skipped[reason] = self.stats.skipped.get(reason, 0) + 1
 
     def _event_id(self, line: QueueLogLine, etype: str) -> str:
-        digest = hashlib.sha1(line.raw.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-        return f"ql:{self.source}:{line.line_no}:{digest}:{_SUFFIX[etype]}"
+        """`ql:<source>:<line number>:<first 12 hex of the line's sha1>:<type suffix>`."""
+        named, prefix = self._id_of
+        if named is not line:  # one digest per line, whatever its events
+            raw = line.raw.encode("utf-8", "surrogateescape")
+            digest = hashlib.sha1(raw).digest()[:6].hex()  # the first 12 hex digits
+            prefix = f"ql:{self.source}:{line.line_no}:{digest}:"
+            self._id_of = (line, prefix)
+        return prefix + _SUFFIX[etype]
 
     def _queue(self, line: QueueLogLine) -> str:
-        if line.queue in NO_QUEUE:
-            raise _Bad(f"{line.event} without a queue")
-        if not NAME_RE.match(line.queue):
-            raise _Bad(f"queue name {line.queue!r} is not a valid ccpulse name "
-                       "(letters, digits, spaces, _ . @ + ~ -)")  # fmt: skip
         queue: str = line.queue
+        if queue in self._queue_ok:
+            return queue
+        if queue in NO_QUEUE:
+            raise _Bad(f"{line.event} without a queue")
+        if not NAME_RE.match(queue):
+            raise _Bad(f"queue name {queue!r} is not a valid ccpulse name "
+                       "(letters, digits, spaces, _ . @ + ~ -)")  # fmt: skip
+        if len(self._queue_ok) < _KNOWN_QUEUES:
+            self._queue_ok.add(queue)
         return queue
 
     def _agent(self, line: QueueLogLine) -> str:
@@ -428,35 +477,86 @@ class QueueLogMapper:
     def _claim(self, line: QueueLogLine, role: str) -> str:
         """The contact id of the visit this line belongs to (a new visit when its role is
         taken), keyed by call and queue."""
-        if line.callid in NO_QUEUE or len(line.callid) > MAX_ID_LEN - 8:
+        callid, ts_ms = line.callid, line.ts_ms
+        if callid in NO_QUEUE or len(callid) > MAX_ID_LEN - 8:
             raise _Bad(f"{line.event} without a usable call id")
-        if not line.callid.isprintable():
+        if not callid.isprintable():
             raise _Bad("call id holds non-printable characters")
-        key = (line.queue, line.callid)
+        key = (line.queue, callid)
         visit = self._visits.get(key)
-        if visit is None or not visit.fits(role, line.ts_ms):
-            visit = self._visits[key] = _Visit(visit.n + 1 if visit else 1)
-        visit.take(role, line.ts_ms)
-        return self._contact_id(line.callid, visit.n)
+        if visit is None:
+            visit = self._visits[key] = _Visit(1)
+        elif not visit.fits(role, ts_ms):
+            visit = self._visits[key] = _Visit(visit.n + 1)
+        hour = visit.last_ms // PRUNE_EVERY_MS  # 0 for a new visit
+        visit.take(role, ts_ms)
+        if visit.last_ms // PRUNE_EVERY_MS != hour:  # listed under the hour of its last line
+            by_hour = self._by_hour.get(visit.last_ms // PRUNE_EVERY_MS)
+            if by_hour is None:
+                self._by_hour[visit.last_ms // PRUNE_EVERY_MS] = [key]
+            else:
+                by_hour.append(key)
+        return callid if visit.n == 1 else f"{callid}#{visit.n}"  # `_contact_id`
 
-    def _contact(self, line: QueueLogLine, etype: str, **extra: Any) -> WireEvent:
+    def _contact(
+        self,
+        line: QueueLogLine,
+        etype: str,
+        agent_id: str | None = None,
+        reason: str | None = None,
+        wait_seconds: int | None = None,
+        talk_seconds: int | None = None,
+        hold_seconds: int | None = None,
+    ) -> WireEvent:
+        """A contact event of this line; the optional fields that are not None follow the
+        common ones, in the order of the parameters."""
         queue = self._queue(line)
         event: WireEvent = {
             "event_id": self._event_id(line, etype), "type": etype, "ts": line.ts_ms,
             "tenant": self.tenant, "queue": queue, "channel": "voice",
             "contact_id": self._claim(line, etype),
         }  # fmt: skip
-        event.update((k, v) for k, v in extra.items() if v is not None)
+        if agent_id is not None:
+            event["agent_id"] = agent_id
+        if reason is not None:
+            event["reason"] = reason
+        if wait_seconds is not None:
+            event["wait_seconds"] = wait_seconds
+        if talk_seconds is not None:
+            event["talk_seconds"] = talk_seconds
+        if hold_seconds is not None:
+            event["hold_seconds"] = hold_seconds
         return event
 
     def _agent_event(
-        self, line: QueueLogLine, etype: str, agent: str, all_queues: bool = False, **extra: Any
+        self,
+        line: QueueLogLine,
+        etype: str,
+        agent: str,
+        all_queues: bool = False,
+        *,
+        state: str | None = None,
+        reason: str | None = None,
+        wait_seconds: int | None = None,
+        ring_seconds: float | None = None,
+        contact_id: str | None = None,
     ) -> WireEvent:
+        """An agent event of this line (of its queue unless `all_queues`); the optional fields
+        that are not None follow, in the order of the parameters."""
         event: WireEvent = {"event_id": self._event_id(line, etype), "type": etype,
                             "ts": line.ts_ms, "tenant": self.tenant, "agent_id": agent}  # fmt: skip
         if not all_queues and line.queue not in NO_QUEUE:
             event["queue"] = self._queue(line)
-        event.update((k, v) for k, v in extra.items() if v is not None)
+        if state is not None:
+            event["state"] = state
+        if reason is not None:
+            event["reason"] = reason
+        if wait_seconds is not None:
+            event["wait_seconds"] = wait_seconds
+        if ring_seconds is not None:
+            event["ring_seconds"] = ring_seconds
+        if contact_id is not None:
+            event["contact_id"] = contact_id
         return event
 
     def _checked(
@@ -478,12 +578,23 @@ class QueueLogMapper:
         return True
 
     def _prune(self) -> None:
-        """Forget visits idle for longer than the retention (the engine forgets them too)."""
+        """Forget visits idle for longer than the retention (the engine forgets them too).
+
+        Only the visits listed under the hours before the horizon are looked at, not all: a
+        visit is listed under the hour of its last line whenever that hour changes, so one whose
+        last line is before the horizon is listed under an hour that starts before it. An hour
+        wholly before the horizon is then done with: its visits are gone or listed later."""
         self._since_prune = 0
         self._pruned_at_ms = self._latest_ms
         horizon = self._latest_ms - self.retention_ms
-        for key in [k for k, v in self._visits.items() if v.last_ms < horizon]:
-            del self._visits[key]
+        visits = self._visits
+        for hour in [h for h in self._by_hour if h * PRUNE_EVERY_MS < horizon]:
+            for key in self._by_hour[hour]:
+                visit = visits.get(key)
+                if visit is not None and visit.last_ms < horizon:
+                    del visits[key]
+            if (hour + 1) * PRUNE_EVERY_MS <= horizon:
+                del self._by_hour[hour]
 
 
 # -- batch use ------------------------------------------------------------------------------------
@@ -494,7 +605,7 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[str]:
     undecodable bytes kept as surrogates."""
     with open(path, "rb") as fh:
         for raw in fh:
-            yield strip_eol(raw.decode("utf-8", "surrogateescape"))
+            yield raw.decode("utf-8", "surrogateescape").rstrip("\r\n")  # `strip_eol`
 
 
 def queue_log_events(

@@ -13,7 +13,6 @@ reasons as labels, durations as whole seconds of at most a week (docs/performanc
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import time
@@ -33,7 +32,6 @@ from ccpulse.schemas.events import (
     ContactEvent,
 )
 from ccpulse.sources.queue_log import (
-    _SUFFIX,
     QueueLogMapper,
     QueueLogStats,
     WireEvent,
@@ -54,16 +52,6 @@ class TypedQueueLogMapper(QueueLogMapper):
         super().__init__(*args, **kwargs)
         #: Whether this mapper's event ids pass the decoder's id rule (printable, bounded).
         self._ids_ok = f"ql:{self.source}:".isprintable()
-        self._digest_of: tuple[int, str] = (-1, "")
-
-    def _event_id(self, line: QueueLogLine, etype: str) -> str:
-        # One sha1 per line, not per event: a CONNECT or a WRAPUPSTART makes two events.
-        line_no, digest = self._digest_of
-        if line_no != line.line_no:
-            raw = line.raw.encode("utf-8", "surrogateescape")
-            digest = hashlib.sha1(raw).hexdigest()[:12]
-            self._digest_of = (line.line_no, digest)
-        return f"ql:{self.source}:{line.line_no}:{digest}:{_SUFFIX[etype]}"
 
     def _checked(self, line: QueueLogLine, events: list[WireEvent], held: list[WireEvent]) -> bool:
         now = int(time.time() * 1000)
