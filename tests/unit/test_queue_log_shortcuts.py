@@ -2,7 +2,8 @@
 
 `epoch_ms` reads whole seconds without its regex and `LineParser` finds blank lines with
 `isspace`; `QueueLogMapper._release` looks at the held-back events only when one is due or the
-line is that agent's, and `_prune` only at the visits listed under the hours before the horizon.
+line is that agent's, and `Visits.prune` only at the visits listed under the hours before the
+horizon.
 Each is checked against the plain rule it stands for, written out below as the reference (the
 code as it was before the shortcut), over generated logs with the odd lines: agents NONE,
 sub-second and millisecond timestamps, WRAPUPSTART with a length, pauses after a logoff, lines
@@ -20,14 +21,15 @@ from typing import Any
 import orjson
 import pytest
 
-from ccpulse.sources.queue_log import (
-    _NO_STATE,
+from ccpulse.sources.queue_log import QueueLogMapper
+from ccpulse.sources.queue_log_parse import LineParser, QueueLogLine, epoch_ms
+from ccpulse.sources.queue_log_state import (
     AFTER_CALL,
     PRUNE_EVERY_MS,
-    QueueLogMapper,
+    HeldBack,
+    Visits,
     WireEvent,
 )
-from ccpulse.sources.queue_log_parse import LineParser, QueueLogLine, epoch_ms
 from ccpulse.sources.queue_log_typed import TypedQueueLogMapper
 
 T0 = 1_741_078_800  # 2025-03-04T09:00:00Z
@@ -45,37 +47,50 @@ def plain_epoch_ms(text: str) -> int | None:
     return int(whole) * 1000 + int(fraction[:3].ljust(3, "0"))
 
 
-class PlainMapper(QueueLogMapper):
-    """The mapper with `_release` scanning every held-back event on every line and `_prune`
-    scanning every visit."""
+class PlainHeldBack(HeldBack):
+    """`HeldBack.release` looking at every held-back event, as on every line before."""
 
-    def _release(self, line: QueueLogLine) -> list[WireEvent]:
-        if not self._pending:
-            return []
-        agent = self.agent_aliases.get(line.agent, line.agent)
-        ev = line.event.upper()
+    def release(self, agent: str, event_name: str, ts_ms: int) -> list[WireEvent]:
+        ev = event_name.upper()
         out: list[WireEvent] = []
-        for who, (ts, event, kind) in list(self._pending.items()):
+        for who, (ts, event, kind) in list(self.events.items()):
             if kind == AFTER_CALL:
-                if who == agent or line.ts_ms >= ts + self.grace_ms:
-                    del self._pending[who]
+                if who == agent or ts_ms >= ts + self.grace_ms:
+                    del self.events[who]
                     if not (who == agent and ev == "WRAPUPSTART"):
                         out.append(event)
-            elif who == agent and ev not in _NO_STATE:
-                del self._pending[who]
-                if line.ts_ms >= ts:
+            elif who == agent and ev not in self.no_state:
+                del self.events[who]
+                if ts_ms >= ts:
                     out.append(event)
-            elif line.ts_ms >= ts:
-                del self._pending[who]
+            elif ts_ms >= ts:
+                del self.events[who]
                 out.append(event)
         return out
 
-    def _prune(self) -> None:
-        self._since_prune = 0
-        self._pruned_at_ms = self._latest_ms
-        horizon = self._latest_ms - self.retention_ms
-        for key in [k for k, v in self._visits.items() if v.last_ms < horizon]:
-            del self._visits[key]
+
+class PlainVisits(Visits):
+    """`Visits.prune` looking at every visit."""
+
+    def prune(self, horizon_ms: int) -> None:
+        for key in [k for k, v in self.by_key.items() if v.last_ms < horizon_ms]:
+            del self.by_key[key]
+
+
+class PlainMapper(QueueLogMapper):
+    """The mapper with the plain rules: every line goes through the held-back events, every
+    prune through the visits."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._visits = PlainVisits()
+        self._held = PlainHeldBack(self.grace_ms, self._held.no_state)
+
+    def _release(self, line: QueueLogLine) -> list[WireEvent]:
+        if not self._held.events:
+            return []
+        agent = self.agent_aliases.get(line.agent, line.agent)
+        return self._held.release(agent, line.event, line.ts_ms)
 
 
 TIMESTAMPS = ["1741078800", "1741078800.5", "1741078800.999999", "1741078800.", ".5",
