@@ -40,8 +40,8 @@ SUFFIX: Final = {
     AGENT_LOGIN: "li", AGENT_LOGOUT: "lo", AGENT_STATE: "st", AGENT_RING_NO_ANSWER: "rna",
     WRAP_UP_END: "we",
 }  # fmt: skip
-#: How many valid queue names a mapper remembers (a log names a few dozen at most).
-_KNOWN_QUEUES: Final = 10_000
+#: How many valid queue names, and agent names, a mapper remembers (a log names a few hundred).
+_KNOWN_NAMES: Final = 10_000
 
 
 @dataclass(slots=True)
@@ -94,9 +94,10 @@ class EventBuilder:
         #: The last line whose events were named, and their ids' common prefix (a CONNECT or a
         #: WRAPUPSTART makes two events of one line, with one digest).
         self._id_of: tuple[QueueLogLine | None, str] = (None, "")
-        #: Queue names already found valid (`_queue`), up to `_KNOWN_QUEUES`.
-        self._queue_ok: set[str] = set()
-
+        #: Queue and agent names already found valid, each as the one string object the events
+        #: share (the workers' pickles and the engines' lookups are the lighter for it).
+        self._queue_ok: dict[str, str] = {}
+        self._agent_ok: dict[str, str] = {}
 
     def _skip(self, reason: str) -> None:
         self.stats.skipped[reason] = self.stats.skipped.get(reason, 0) + 1
@@ -113,23 +114,29 @@ class EventBuilder:
 
     def _queue(self, line: QueueLogLine) -> str:
         queue: str = line.queue
-        if queue in self._queue_ok:
-            return queue
+        known = self._queue_ok.get(queue)
+        if known is not None:
+            return known
         if queue in NO_QUEUE:
             raise BadLine(f"{line.event} without a queue")
         if not NAME_RE.match(queue):
             raise BadLine(f"queue name {queue!r} is not a valid ccpulse name "
-                       "(letters, digits, spaces, _ . @ + ~ -)")  # fmt: skip
-        if len(self._queue_ok) < _KNOWN_QUEUES:
-            self._queue_ok.add(queue)
+                          "(letters, digits, spaces, _ . @ + ~ -)")  # fmt: skip
+        if len(self._queue_ok) < _KNOWN_NAMES:
+            self._queue_ok[queue] = queue
         return queue
 
     def _agent(self, line: QueueLogLine) -> str:
         agent: str = self.agent_aliases.get(line.agent, line.agent)
+        known = self._agent_ok.get(agent)
+        if known is not None:
+            return known
         if agent in NO_QUEUE:
             raise BadLine(f"{line.event} without an agent")
         if len(agent) > MAX_ID_LEN or not agent.isprintable():
             raise BadLine(f"agent {agent[:40]!r} is not 1-{MAX_ID_LEN} printable characters")
+        if len(self._agent_ok) < _KNOWN_NAMES:
+            self._agent_ok[agent] = agent
         return agent
 
     def _agent_or_none(self, line: QueueLogLine) -> str | None:
