@@ -100,6 +100,21 @@ def test_a_failed_worker_falls_back_to_the_engines_here(
     assert orjson.dumps(report) == expected
 
 
+def test_workers_that_cannot_start_leave_the_engines_here(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunks are still pickled as if sent; the engines here read them back."""
+    spec = _spec(log, "day")
+    expected, _ = _existing(log, spec)
+
+    def no_processes(method: str | None = None) -> Any:
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(fast, "get_context", no_processes)
+    report, _ = range_report_of_queue_log(log, BOOK, spec, parallel=True)
+    assert orjson.dumps(report) == expected
+
+
 def test_lines_the_decoder_refuses_are_dead_letters_as_before(tmp_path: Path) -> None:
     """The checks the mapper does not make: an instant too far ahead, a call id too long for a
     ring's contact id; the decoder's own words name them."""
