@@ -1,20 +1,23 @@
 """The range report of a queue_log file, fast: `ccpulse report --queue-log PATH --from --to`.
 
 Gives the report `build_range_report_of_events(queue_log_decoded(path))` gives, field for
-field (tests/unit/test_report_range_fast.py), in about half the time (docs/performance.md):
+field (tests/unit/test_report_range_fast.py), several times faster (docs/performance.md,
+"Range report"):
 
 * the log is mapped by `TypedQueueLogMapper` (the decoder's check without a decoder pass);
 * the engines run in report mode: `RangeEngine` keeps no minute buckets and the agent engine
   tracks no changelog writes (a range report reads neither);
-* the engines run in a second process while this one parses and maps: the mapped events go
-  over a pipe in chunks, as the mapper's dicts (they pickle fast), the worker builds the typed
-  events (`typed_event`) and sends back the finished report. Parsing and mapping are
-  sequential (the mapper keeps each call's visits and each agent's held-back state), so two
-  processes are what the work splits into: mapping here, engines there.
+* the engines run in two other processes while this one parses and maps, the queue engine in
+  one and the agent engine in the other (they share nothing): the mapped events go to each
+  over its own pipe in chunks, pickled as the mapper's dicts (they pickle fast), the worker
+  builds the typed events (`typed_event`) and sends back its tables. Parsing and mapping are
+  sequential (the mapper keeps each call's visits and each agent's held-back state), so the
+  work splits into mapping here, engines there.
 
-The worker is used when the machine has two CPUs or more and a process can be started
+The workers are used when the machine has two CPUs or more and a process can be started
 (`parallel=None`); `parallel=False`, one CPU, a worker that cannot start or that fails: the
-same engines run here once the log is mapped, on the same events.
+same engines run here once the log is mapped, on the same events (the chunks sent are kept,
+pickled, for that).
 """
 
 from __future__ import annotations
