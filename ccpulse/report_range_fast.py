@@ -5,8 +5,8 @@ field (tests/unit/test_report_range_fast.py), several times faster (docs/perform
 "Range report"):
 
 * the log is mapped by `TypedQueueLogMapper` (the decoder's check without a decoder pass);
-* the engines run in report mode: `RangeEngine` keeps no minute buckets and the agent engine
-  tracks no changelog writes (a range report reads neither);
+* the engines run in report mode (streams/kpi/report_mode.py): `RangeEngine` keeps no minute
+  buckets and `RangeAgentEngine` tracks no changelog writes (a range report reads neither);
 * the engines run in two other processes while this one parses and maps, the queue engine in
   one and the agent engine in the other (they share nothing): the mapped events go to each
   over its own pipe in chunks, pickled as the mapper's dicts (they pickle fast), the worker
@@ -45,9 +45,8 @@ from ccpulse.sources.queue_log import QueueLogStats, WireEvent, read_lines
 from ccpulse.sources.queue_log_parse import LineParser
 from ccpulse.sources.queue_log_typed import TypedQueueLogMapper, typed_event
 from ccpulse.streams.kpi import PolicyBook
-from ccpulse.streams.kpi.agents import AgentEngine
 from ccpulse.streams.kpi.families import new_family_engines
-from ccpulse.streams.kpi.report_mode import RangeEngine
+from ccpulse.streams.kpi.report_mode import RangeAgentEngine, RangeEngine
 
 #: Events per message to the workers: large enough that pickling is by the batch.
 CHUNK: Final = 5_000
@@ -63,7 +62,7 @@ class _Replayer:
         # The report keeps every interval, as `replay_events` does.
         keep_all = replace(book, engine=replace(book.engine, interval_retention_hours=0))
         families = new_family_engines(keep_all)
-        families["agents"] = AgentEngine(keep_all, changelog=False)  # report mode
+        families["agents"] = RangeAgentEngine(keep_all)
         self.run = Replay(RangeEngine(keep_all), families, InputStats(), at_ms)
 
     def apply(self, events: Iterable[Event]) -> None:

@@ -306,27 +306,9 @@ class AgentEngine:
         self, t: TenantAgents, tenant: str, old: list[Item], new: list[Item], pos: int | None,
         total: bool = False,
     ) -> None:  # fmt: skip
+        ops: dict[BucketKey, list[tuple[str, int]]] = {}
         interval_start = t.calendar.interval_start
         last_at = start = -1
-        if not old and pos is None and not self.changelog:
-            # Report mode, an event appended to its agent's timeline (the usual case): items
-            # only add, no bucket is replay-guarded and no write is tracked, so each item goes
-            # straight to its bucket (each bucket sees the same additions in the same order).
-            buckets = t.buckets
-            for kind, name, at, field, amount in new:
-                if at != last_at:
-                    last_at, start = at, 0 if total else interval_start(at)
-                bucket = buckets.get((kind, name, start))
-                if bucket is None:
-                    bucket = buckets[(kind, name, start)] = [-1, {}]
-                counts: Tally = bucket[1]
-                value = counts.get(field, 0) + amount
-                if value:
-                    counts[field] = value
-                else:
-                    counts.pop(field, None)
-            return
-        ops: dict[BucketKey, list[tuple[str, int]]] = {}
         for sign, items in ((-1, old), (1, new)):
             for kind, name, at, field, amount in items:
                 if at != last_at:  # the items of one segment piece share their instant

@@ -156,15 +156,16 @@ def test_the_range_engine_keeps_the_engines_interval_and_total_buckets(log: Path
 def test_the_agent_engine_in_report_mode_tracks_no_writes(log: Path) -> None:
     from ccpulse.schemas.events import AgentEvent
     from ccpulse.streams.kpi.agents import AgentEngine
+    from ccpulse.streams.kpi.report_mode import RangeAgentEngine
 
     agent_events = [e for e in queue_log_typed(log)[0] if isinstance(e, AgentEvent)]
-    full, report = AgentEngine(BOOK), AgentEngine(BOOK, changelog=False)
+    full, report = AgentEngine(BOOK), RangeAgentEngine(BOOK)
     assert [full.apply(e) for e in agent_events] == [report.apply(e) for e in agent_events]
     assert full.drain_writes() and report.drain_writes() == []
     assert full.dirty_tenants() == {"default"} and report.dirty_tenants() == set()
     assert report.data["default"].buckets == full.data["default"].buckets
-    # ... bucket for bucket and field for field in the same order (report mode adds each item
-    # straight to its bucket, the changelog mode groups a diff's items by bucket first).
+    # ... bucket for bucket and field for field in the same order (report mode adds an appended
+    # event's items straight to their buckets, the changelog mode groups them by bucket first).
     def ordered(engine: AgentEngine) -> list[Any]:
         return [(k, b[0], list(b[1].items())) for k, b in engine.data["default"].buckets.items()]
 
