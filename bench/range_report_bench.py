@@ -12,8 +12,10 @@ housekeeping lines), then times, in this process, what the command does, by one 
 * `--path existing`: `queue_log_decoded` (the mapper's decoder check gives the events), then
   `build_range_report_of_events`, each phase timed.
 
-Then the JSON is serialised. Each phase's median over `--runs` runs is printed, with the total
-and the load average (1 min) before and after each run: the machine's cores may be shared.
+Then the JSON is serialised. Each phase's median over `--runs` runs is printed, with the total,
+the CPU time (user + system) of the run, workers included, and of this process alone (parse and
+map), and the load average (1 min) before and after each run: the machine's cores may be shared,
+and CPU time depends less on that than wall time does.
 
     .venv/bin/python bench/range_report_bench.py                    # 1M lines, 3 runs
     .venv/bin/python bench/range_report_bench.py --lines 100000 --runs 1   # smoke run
@@ -47,7 +49,7 @@ BOOK = PolicyBook(default=QueuePolicy(interval_minutes=60, attribution=Attributi
 
 def one_run(path: Path, spec: RangeSpec, how: str) -> dict[str, float]:
     load = os.getloadavg()[0]
-    cpu0 = _cpu_s()
+    cpu0, main0 = _cpu_s(), _cpu_s(children=False)
     t0 = time.perf_counter()
     if how == "existing":
         events, _ = queue_log_decoded(path)
@@ -65,14 +67,22 @@ def one_run(path: Path, spec: RangeSpec, how: str) -> dict[str, float]:
     return {"map_s": t1 - t0, "engines_rows_s": t2 - t1, "json_s": t3 - t2, "total_s": t3 - t0,
             "events": report["input"]["events"], "rows": rows, "json_bytes": len(body),
             "load_before": load, "load_after": os.getloadavg()[0],
-            "cpu_s": _cpu_s() - cpu0}  # fmt: skip
+            "cpu_s": _cpu_s() - cpu0, "main_cpu_s": _cpu_s(children=False) - main0}  # fmt: skip
 
 
-def _cpu_s() -> float:
-    """CPU seconds of this process and of its ended children (the workers), user and system."""
+def _cpu_s(children: bool = True) -> float:
+    """CPU seconds, user and system, of this process (which parses and maps) and, with
+    `children`, of its ended children (the workers)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
+    if not children:
+        return me.ru_utime + me.ru_stime
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _cpu(run: dict[str, float]) -> str:
+    """CPU seconds of the run: all, and this process's (the rest is the workers')."""
+    return f"{run['cpu_s']:.1f} CPU s ({run['main_cpu_s']:.1f} in this process)"
 
 
 def _phases(run: dict[str, float], how: str) -> str:
@@ -106,12 +116,12 @@ def main(argv: list[str] | None = None) -> int:
             run = one_run(path, spec, how)
             runs.append(run)
             print(f"  run {n + 1}: {run['total_s']:.2f} s ({_phases(run, how)}); "
-                  f"{run['events']:,} events, {run['rows']:,} rows, {run['cpu_s']:.1f} CPU s; "
+                  f"{run['events']:,} events, {run['rows']:,} rows, {_cpu(run)}; "
                   f"load average {run['load_before']:.2f} before, "
                   f"{run['load_after']:.2f} after")  # fmt: skip
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(f"median of {args.runs}: {med['total_s']:.2f} s ({_phases(med, how)}); "
-          f"{args.lines / med['total_s']:,.0f} lines/s; {med['cpu_s']:.1f} CPU s; load average "
+          f"{args.lines / med['total_s']:,.0f} lines/s; {_cpu(med)}; load average "
           f"{med['load_before']:.2f} before, {med['load_after']:.2f} after")  # fmt: skip
     return 0
 

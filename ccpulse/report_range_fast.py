@@ -1,26 +1,30 @@
 """The range report of a queue_log file, fast: `ccpulse report --queue-log PATH --from --to`.
 
 Gives the report `build_range_report_of_events(queue_log_decoded(path))` gives, field for
-field (tests/unit/test_report_range_fast.py), in about half the time (docs/performance.md):
+field (tests/unit/test_report_range_fast.py), several times faster (docs/performance.md,
+"Range report"):
 
 * the log is mapped by `TypedQueueLogMapper` (the decoder's check without a decoder pass);
-* the engines run in report mode: `RangeEngine` keeps no minute buckets and the agent engine
-  tracks no changelog writes (a range report reads neither);
-* the engines run in a second process while this one parses and maps: the mapped events go
-  over a pipe in chunks, as the mapper's dicts (they pickle fast), the worker builds the typed
-  events (`typed_event`) and sends back the finished report. Parsing and mapping are
-  sequential (the mapper keeps each call's visits and each agent's held-back state), so two
-  processes are what the work splits into: mapping here, engines there.
+* the engines run in report mode (streams/kpi/report_mode.py): `RangeEngine` keeps no minute
+  buckets and `RangeAgentEngine` tracks no changelog writes (a range report reads neither);
+* the engines run in two other processes while this one parses and maps, the queue engine in
+  one and the agent engine in the other (they share nothing): the mapped events go to each
+  over its own pipe in chunks, pickled as the mapper's dicts (they pickle fast), the worker
+  builds the typed events (`typed_event`) and sends back its tables. Parsing and mapping are
+  sequential (the mapper keeps each call's visits and each agent's held-back state), so the
+  work splits into mapping here, engines there.
 
-The worker is used when the machine has two CPUs or more and a process can be started
+The workers are used when the machine has two CPUs or more and a process can be started
 (`parallel=None`); `parallel=False`, one CPU, a worker that cannot start or that fails: the
-same engines run here once the log is mapped, on the same events.
+same engines run here once the log is mapped, on the same events (the chunks sent are kept,
+pickled, for that).
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import pickle
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -28,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,12 +45,13 @@ from ccpulse.sources.queue_log import QueueLogStats, WireEvent, read_lines
 from ccpulse.sources.queue_log_parse import LineParser
 from ccpulse.sources.queue_log_typed import TypedQueueLogMapper, typed_event
 from ccpulse.streams.kpi import PolicyBook
-from ccpulse.streams.kpi.agents import AgentEngine
 from ccpulse.streams.kpi.families import new_family_engines
-from ccpulse.streams.kpi.report_mode import RangeEngine
+from ccpulse.streams.kpi.report_mode import RangeAgentEngine, RangeEngine
 
-#: Events per message to the worker: large enough that pickling is by the batch.
+#: Events per message to the workers: large enough that pickling is by the batch.
 CHUNK: Final = 5_000
+#: The buffer asked for each worker's pipe: about four messages.
+PIPE_BYTES: Final = 1 << 20
 _AGENT_TYPES: Final = frozenset(AGENT_TYPES)
 
 
@@ -56,7 +62,7 @@ class _Replayer:
         # The report keeps every interval, as `replay_events` does.
         keep_all = replace(book, engine=replace(book.engine, interval_retention_hours=0))
         families = new_family_engines(keep_all)
-        families["agents"] = AgentEngine(keep_all, changelog=False)  # report mode
+        families["agents"] = RangeAgentEngine(keep_all)
         self.run = Replay(RangeEngine(keep_all), families, InputStats(), at_ms)
 
     def apply(self, events: Iterable[Event]) -> None:
@@ -71,19 +77,24 @@ class _Replayer:
 
 
 def _worker(
-    conn: Connection, book: PolicyBook, spec: RangeSpec, hours: OpeningHours | None
+    conn: Connection,
+    out: Connection,
+    book: PolicyBook,
+    spec: RangeSpec,
+    hours: OpeningHours | None,
 ) -> None:
-    """Apply the chunks as they come (None ends them) and send back the report."""
+    """Apply the chunks as they come on `conn` (None ends them) and send the report on `out`."""
     gc.disable()  # see `_gc_paused`; this process ends with the report
     try:
         replayer = _Replayer(book, spec.to_ms - 1)
         while (chunk := conn.recv()) is not None:
             replayer.apply(map(typed_event, chunk))
-        conn.send(("ok", replayer.report(spec, hours)))
+        out.send(("ok", replayer.report(spec, hours)))
     except BaseException as exc:  # reported to the parent, which falls back
-        conn.send(("error", repr(exc)))
+        out.send(("error", repr(exc)))
     finally:
         conn.close()
+        out.close()
 
 
 @contextmanager
@@ -101,37 +112,59 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _widen(conn: Connection) -> None:
+    """Give a pipe the largest buffer an unprivileged process may (Linux: 1 MiB, against 64 KiB),
+    so that the mapping runs several chunks ahead of a worker instead of waiting for it to read
+    each one (meanwhile the other worker would run out of events). Elsewhere: as it is."""
+    try:
+        import fcntl
+
+        with open("/proc/sys/fs/pipe-max-size", encoding="ascii") as fh:
+            size = min(int(fh.read()), PIPE_BYTES)
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, size)
+    except (OSError, ValueError, AttributeError, ImportError):
+        pass
+
+
 class _Engines:
-    """A worker process that runs the engines over the events sent to it, over a pipe; inert
-    when it cannot start or has failed (the engines then run in this process)."""
+    """A worker process that runs the engines over the events sent to it, over a pipe (its
+    report comes back over another); inert when it cannot start or has failed (the engines then
+    run in this process)."""
 
     def __init__(self, book: PolicyBook, spec: RangeSpec, hours: OpeningHours | None) -> None:
         self.conn: Connection | None = None
+        self.results: Connection | None = None
         self.proc: Any = None
         try:
             ctx = get_context("fork" if "fork" in get_all_start_methods() else None)
-            recv, self.conn = ctx.Pipe()
-            self.proc = ctx.Process(target=_worker, args=(recv, book, spec, hours), daemon=True)
+            events_in, self.conn = ctx.Pipe(duplex=False)
+            self.results, report_out = ctx.Pipe(duplex=False)
+            _widen(self.conn)
+            self.proc = ctx.Process(target=_worker, daemon=True,
+                                    args=(events_in, report_out, book, spec, hours))  # fmt: skip
             self.proc.start()
-            recv.close()
+            events_in.close()
+            report_out.close()
         except (OSError, ValueError, ImportError):
-            self.conn = self.proc = None
+            self.proc = None  # not started
+            self.close()
 
-    def send(self, events: list[WireEvent]) -> None:
+    def send(self, pickled: memoryview) -> None:
+        """Send pickled events (`Connection.recv` unpickles them)."""
         if self.conn is None:
             return
         try:
-            self.conn.send(events)
+            self.conn.send_bytes(pickled)
         except (OSError, EOFError):  # the worker is gone: the engines will run here
             self.close()
 
     def result(self) -> dict[str, Any] | None:
         """The worker's report, or None when there is no worker or it failed."""
-        if self.conn is None:
+        if self.conn is None or self.results is None:
             return None
         try:
             self.conn.send(None)
-            status, body = self.conn.recv()
+            status, body = self.results.recv()
         except (OSError, EOFError):
             status, body = "error", None
         self.close()
@@ -141,6 +174,9 @@ class _Engines:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        if self.results is not None:
+            self.results.close()
+            self.results = None
         if self.proc is not None:
             self.proc.join(timeout=5)
             if self.proc.is_alive():
@@ -148,10 +184,14 @@ class _Engines:
             self.proc = None
 
 
-def _route(batch: list[WireEvent], workers: list[_Engines]) -> None:
-    """Contact events to the first worker, agent events to the second."""
-    workers[0].send([e for e in batch if e["type"] not in _AGENT_TYPES])
-    workers[1].send([e for e in batch if e["type"] in _AGENT_TYPES])
+def _route(batch: list[WireEvent], workers: list[_Engines]) -> list[memoryview]:
+    """Contact events to the first worker, agent events to the second; returns them pickled
+    (what the engines need if they must run here after all)."""
+    contacts = ForkingPickler.dumps([e for e in batch if e["type"] not in _AGENT_TYPES])
+    agents = ForkingPickler.dumps([e for e in batch if e["type"] in _AGENT_TYPES])
+    workers[0].send(contacts)
+    workers[1].send(agents)
+    return [contacts, agents]
 
 
 def _merged(queues: dict[str, Any], agents: dict[str, Any]) -> dict[str, Any]:
@@ -188,8 +228,11 @@ def range_report_of_queue_log(
     mapper = TypedQueueLogMapper(tenant, source or "queue_log", agent_aliases=agent_aliases)
     parse = LineParser(time_zone).parse
     feed = mapper.feed
-    events: list[WireEvent] = []
-    sent, chunk = 0, CHUNK if workers else sys.maxsize  # no workers: no chunks
+    events: list[WireEvent] = []  # mapped and not sent (without workers: all of them)
+    # What was sent, pickled: kept for the engines to run here if a worker fails, as compact
+    # bytes rather than as the events (a sixth of the memory, and the dicts are freed).
+    sent: list[memoryview] = []
+    chunk = CHUNK if workers else sys.maxsize  # no workers: no chunks
     report = None
     try:
         with _gc_paused():
@@ -198,12 +241,13 @@ def range_report_of_queue_log(
                 mapped = feed(parse(text, line_no))
                 if mapped:
                     events += mapped
-                    if len(events) - sent >= chunk:
-                        _route(events[sent:], workers)
-                        sent = len(events)
+                    if len(events) >= chunk:
+                        sent += _route(events, workers)
+                        events = []
             events += mapper.flush(until_ms=int(time.time() * 1000))  # as `queue_log_decoded`
             if workers:
-                _route(events[sent:], workers)
+                sent += _route(events, workers)
+                events = []
                 parts = [w.result() for w in workers]
                 if parts[0] is not None and parts[1] is not None:
                     report = _merged(parts[0], parts[1])
@@ -213,6 +257,10 @@ def range_report_of_queue_log(
     if report is None:  # no workers, or one failed: the same engines run here
         with _gc_paused():
             replayer = _Replayer(book, spec.to_ms - 1)
+            # The queue engine and the agent engine share nothing: each gets its events in
+            # order whether the contact and agent chunks are interleaved or not.
+            for pickled in sent:
+                replayer.apply(map(typed_event, pickle.loads(pickled)))
             replayer.apply(map(typed_event, events))
             report = replayer.report(spec, opening_hours)
     return report, mapper.stats

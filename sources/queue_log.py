@@ -2,25 +2,25 @@
 
 `queue_log_events(path_or_lines)` maps a whole file for `ccpulse report --queue-log`;
 `QueueLogMapper` maps line by line (the follower in `sources/tail.py` uses it) and keeps the
-little state the mapping needs: each call's visit number per queue and the "available" of an
-agent held back until we know whether a WRAPUPSTART follows. The mapping table, the quirks and
-the event-id scheme are in docs/asterisk-queue-log.md.
+little state the mapping needs (sources/queue_log_state.py): each call's visit number per queue
+and the "available" of an agent held back until we know whether a WRAPUPSTART follows. Which
+events a line means is decided here; each event is built and checked by `EventBuilder`
+(sources/queue_log_build.py). The mapping table, the quirks and the event-id scheme are in
+docs/asterisk-queue-log.md.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from ccpulse.schemas import Event
-from ccpulse.schemas.decode import MAX_DURATION_S, MAX_ID_LEN, NAME_RE, Rejection, decode_object
+from ccpulse.schemas.decode import MAX_DURATION_S
 from ccpulse.schemas.events import (
     ABANDONED,
     AGENT_LOGIN,
@@ -33,12 +33,16 @@ from ccpulse.schemas.events import (
     DEQUEUED,
     OFFERED,
 )
-from ccpulse.sources.queue_log_parse import DeadLetter, LineParser, QueueLogLine, strip_eol
+from ccpulse.sources.queue_log_build import NO_QUEUE, BadLine, EventBuilder, label
+from ccpulse.sources.queue_log_build import QueueLogStats as QueueLogStats
+from ccpulse.sources.queue_log_parse import DeadLetter, LineParser, QueueLogLine
+from ccpulse.sources.queue_log_state import AFTER_CALL as AFTER_CALL
+from ccpulse.sources.queue_log_state import PRUNE_EVERY_MS as PRUNE_EVERY_MS
+from ccpulse.sources.queue_log_state import WRAP_UP_END, HeldBack
+from ccpulse.sources.queue_log_state import WireEvent as WireEvent
 
 if TYPE_CHECKING:
     from ccpulse.sources.produce import EventProducer
-
-WireEvent = dict[str, Any]
 
 #: Lines with no call or agent meaning: skipped and counted.
 HOUSEKEEPING: Final = frozenset(
@@ -55,10 +59,7 @@ MEMBER_EVENTS: Final = frozenset((
 ))  # fmt: skip
 #: An agent's lines that do not change its state, so do not end a wrap-up of known length.
 _NO_STATE: Final = HOUSEKEEPING | NOT_MAPPED | {"RINGNOANSWER"}
-#: Kinds of held-back "available" events: after a completion (dropped when the agent's next line
-#: is WRAPUPSTART), or at the end of a wrap-up of known length (dropped when the agent's state
-#: changes before it).
-AFTER_CALL, WRAP_UP_END = "c", "w"
+_SKIPPED: Final = HOUSEKEEPING | NOT_MAPPED
 BLOCK_EVENTS: Final = {
     "FULL": "full",
     "DIVERT_CA_RATIO": "full",
@@ -80,83 +81,9 @@ END_EVENTS: Final = {"COMPLETEAGENT": 2, "COMPLETECALLER": 2, "TRANSFER": 4, "BL
 #: ATTENDEDTRANSFER(method|method-data...|holdtime|calltime|origposition): LINK logs two
 #: method-data fields, BRIDGE and APP one (apps/app_queue.c, log_attended_transfer).
 ATTENDED_CALLTIME: Final = {"BRIDGE": 4, "APP": 4, "LINK": 5}
-NO_QUEUE: Final = ("", "NONE")
-#: An ENTERQUEUE stamped before, or at most this long after, an entry-less outcome of the same call
-#: and queue is that visit's entry (CONNECT logged before ENTERQUEUE), not a new visit.
-ENTRY_AFTER_OUTCOME_MS: Final = 60_000
-#: Idle visits are looked for once per hour of log time (a scan of every visit of a day).
-PRUNE_EVERY_MS: Final = 3_600_000
-_SUFFIX: Final = {
-    OFFERED: "o", BLOCKED: "b", ANSWERED: "a", ABANDONED: "x", DEQUEUED: "d", COMPLETED: "c",
-    AGENT_LOGIN: "li", AGENT_LOGOUT: "lo", AGENT_STATE: "st", AGENT_RING_NO_ANSWER: "rna",
-    WRAP_UP_END: "we",
-}  # fmt: skip
-_OUTCOMES: Final = (ANSWERED, ABANDONED, DEQUEUED)
 
 
-@dataclass(slots=True)
-class QueueLogStats:
-    """What a read did: lines seen, events made, lines skipped by event, lines refused."""
-
-    lines: int = 0
-    events: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-
-    @property
-    def skipped_total(self) -> int:
-        return sum(self.skipped.values())
-
-    def errors(self) -> list[str]:
-        """One line per dead letter, naming the line number."""
-        return [d.describe() for d in self.dead_letters]
-
-
-@dataclass(slots=True)
-class _Visit:
-    """Roles of one call's current visit to one queue, mirroring the engine's roles."""
-
-    n: int
-    entry: bool = False
-    blocked: bool = False
-    outcome: str | None = None
-    completed: bool = False
-    last_ms: int = 0
-
-    def fits(self, role: str, ts_ms: int) -> bool:
-        if role == OFFERED:  # the CONNECT-before-ENTERQUEUE quirk
-            return (not self.entry and not self.blocked and not self.completed
-                    and self.outcome is not None
-                    and ts_ms - self.last_ms <= ENTRY_AFTER_OUTCOME_MS)  # fmt: skip
-        if role == BLOCKED:
-            return False
-        if role in _OUTCOMES:
-            return self.outcome is None and not self.blocked and not self.completed
-        return not self.completed and not self.blocked  # completion
-
-    def take(self, role: str, ts_ms: int) -> None:
-        if role == OFFERED:
-            self.entry = True
-        elif role == BLOCKED:
-            self.blocked = True
-        elif role in _OUTCOMES:
-            self.outcome = role
-        else:
-            self.completed = True
-        self.last_ms = max(self.last_ms, ts_ms)
-
-
-class _Bad(Exception):
-    """A line that cannot be mapped; becomes a dead letter."""
-
-
-def _label(text: str) -> str | None:
-    """A pause reason as the contract's label (1-64 printable characters), or None."""
-    text = text.strip()[:64]
-    return text if text and text.isprintable() else None
-
-
-class QueueLogMapper:
+class QueueLogMapper(EventBuilder):
     """Maps parsed queue_log lines to contract events, one line at a time, in file order.
 
     `source` names the file in event ids (default "queue_log"); `agent_aliases` renames agent
@@ -174,20 +101,11 @@ class QueueLogMapper:
         visit_retention_seconds: int = 86_400,
         validate: bool = True,
     ) -> None:
-        if not NAME_RE.match(tenant):
-            raise ValueError(f"tenant {tenant!r} is not a valid ccpulse name")
-        self.tenant = tenant
-        self.source = source if len(source) <= 64 else hashlib.sha1(source.encode()).hexdigest()
-        self.agent_aliases = dict(agent_aliases or {})
+        super().__init__(tenant, source, agent_aliases)
         self.grace_ms = round(wrapup_grace_seconds * 1000)
         self.retention_ms = visit_retention_seconds * 1000
         self.validate = validate
-        #: event id -> the decoded event, kept by the check when set (see `queue_log_decoded`).
-        self.decoded: dict[str, Event] | None = None
-        self.stats = QueueLogStats()
-        self._visits: dict[tuple[str, str], _Visit] = {}
-        #: agent -> (event ts, the held-back agent.state available event, kind)
-        self._pending: dict[str, tuple[int, WireEvent, str]] = {}
+        self._held = HeldBack(self.grace_ms, _NO_STATE)
         self._latest_ms = 0
         self._since_prune = 0
         self._pruned_at_ms = 0
@@ -200,43 +118,44 @@ class QueueLogMapper:
         """Events for one parsed line (plus any held-back events it releases)."""
         if item is None:
             return []
-        self.stats.lines += 1
+        stats = self.stats
+        stats.lines += 1
         if isinstance(item, DeadLetter):
-            self.stats.dead_letters.append(item)
+            stats.dead_letters.append(item)
             return []
-        self._latest_ms = max(self._latest_ms, item.ts_ms)
-        out = self._release(item)
+        if item.ts_ms > self._latest_ms:
+            self._latest_ms = item.ts_ms
+        out = self._release(item) if self._held.events else []
         self._hold = None
         try:
             events = self._map(item)
-        except _Bad as exc:
-            self.stats.dead_letters.append(DeadLetter(item.line_no, str(exc), item.raw))
+        except BadLine as exc:
+            stats.dead_letters.append(DeadLetter(item.line_no, str(exc), item.raw))
             events = []
-        held: list[WireEvent] = [self._hold[1]] if self._hold else []
-        if events and self.validate and not self._checked(item, events, held):
-            events, held = [], []
-        if held and self._hold:
-            self._pending[self._hold[0]] = (held[0]["ts"], held[0], self._hold[2])
+        hold = self._hold
+        if hold is None:
+            if events and self.validate and not self._checked(item, events, []):
+                events = []
+        elif events and self.validate and not self._checked(item, events, [hold[1]]):
+            events = []  # the line is refused, with what it would have held back
+        else:
+            self._held.hold(*hold)
         out += events
         self._since_prune += 1
         if self._since_prune >= 1000 and self._latest_ms - self._pruned_at_ms >= PRUNE_EVERY_MS:
             self._prune()
-        self.stats.events += len(out)
+        stats.events += len(out)
         return out
 
     @property
     def pending(self) -> int:
         """How many events are held back (see `flush`)."""
-        return len(self._pending)
+        return len(self._held)
 
     def flush(self, until_ms: int | None = None) -> list[WireEvent]:
         """Release the held-back events (end of input, or the follower idle); with `until_ms`,
         only those stamped at or before it (a wrap-up end still to come stays held)."""
-        out: list[WireEvent] = []
-        for agent, (ts, event, _) in list(self._pending.items()):
-            if until_ms is None or ts <= until_ms:
-                del self._pending[agent]
-                out.append(event)
+        out = self._held.flush(until_ms)
         self.stats.events += len(out)
         return out
 
@@ -245,27 +164,19 @@ class QueueLogMapper:
     def state(self) -> dict[str, Any]:
         """JSON-able state: visit numbers and held-back events."""
         self._prune()
-        return {
-            "visits": [
-                [q, c, v.n, v.entry, v.blocked, v.outcome, v.completed, v.last_ms]
-                for (q, c), v in self._visits.items()
-            ],
-            "pending": [[agent, ts, ev, kind] for agent, (ts, ev, kind) in self._pending.items()],
-            "latest_ms": self._latest_ms,
-        }
+        return {"visits": self._visits.rows(), "pending": self._held.rows(),
+                "latest_ms": self._latest_ms}  # fmt: skip
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        self._visits = {(q, c): _Visit(n, e, b, o, done, last)
-                        for q, c, n, e, b, o, done, last in state.get("visits", [])}  # fmt: skip
-        self._pending = {held[0]: (held[1], held[2], held[3] if len(held) > 3 else AFTER_CALL)
-                         for held in state.get("pending", [])}  # fmt: skip
+        self._visits.load(state.get("visits", []))
+        self._held.load(state.get("pending", []))
         self._latest_ms = int(state.get("latest_ms", 0))
 
     # -- mapping ------------------------------------------------------------------------------
 
     def _map(self, line: QueueLogLine) -> list[WireEvent]:
         ev = line.event.upper()
-        if ev in HOUSEKEEPING or ev in NOT_MAPPED:
+        if ev in _SKIPPED:
             self._skip(ev)
             return []
         agent = self.agent_aliases.get(line.agent, line.agent)
@@ -298,8 +209,8 @@ class QueueLogMapper:
             ms = self._seconds(line, 1, required=True, unit=1000) or 0
             contact_id = None
             if line.callid not in NO_QUEUE and line.callid.isprintable():
-                visit = self._visits.get((line.queue, line.callid))
-                contact_id = self._contact_id(line.callid, visit.n if visit else 1)
+                n = self._visits.number(line.queue, line.callid)
+                contact_id = self._contact_id(line.callid, n)
             return [self._agent_event(line, AGENT_RING_NO_ANSWER, agent,
                                       ring_seconds=ms / 1000, contact_id=contact_id)]  # fmt: skip
         return self._agent_line(line, ev)
@@ -315,7 +226,7 @@ class QueueLogMapper:
             return [self._agent_event(line, AGENT_LOGOUT, self._agent(line))]
         if ev in ("PAUSE", "PAUSEALL"):
             agent = self._agent(line)
-            reason = _label(line.d(1))
+            reason = label(line.d(1))
             paused = self._agent_event(line, AGENT_STATE, agent, ev == "PAUSEALL",
                                        state="paused", reason=reason)  # fmt: skip
             return [paused]
@@ -332,7 +243,7 @@ class QueueLogMapper:
                 end["event_id"] = self._event_id(line, WRAP_UP_END)
                 self._hold = (agent, end, WRAP_UP_END)
             return [self._agent_event(line, AGENT_STATE, agent, state="wrap_up")]
-        raise _Bad(f"unknown queue_log event {line.event!r}")
+        raise BadLine(f"unknown queue_log event {line.event!r}")
 
     def _end(self, line: QueueLogLine, ev: str) -> list[WireEvent]:
         """COMPLETEAGENT/COMPLETECALLER/TRANSFER/BLINDTRANSFER/ATTENDEDTRANSFER: completed (the
@@ -351,139 +262,20 @@ class QueueLogMapper:
         return [completed]
 
     def _release(self, line: QueueLogLine) -> list[WireEvent]:
-        """Held-back "available" events this line decides: the agent's own next line (dropped
-        when it is WRAPUPSTART) or any line past the grace period."""
-        if not self._pending:
+        """Held-back "available" events this line decides (see `HeldBack.release`)."""
+        held = self._held
+        if not held.events:
             return []
         agent = self.agent_aliases.get(line.agent, line.agent)
-        ev = line.event.upper()
-        out: list[WireEvent] = []
-        for who, (ts, event, kind) in list(self._pending.items()):
-            if kind == AFTER_CALL:
-                if who == agent or line.ts_ms >= ts + self.grace_ms:
-                    del self._pending[who]
-                    if not (who == agent and ev == "WRAPUPSTART"):
-                        out.append(event)
-            elif who == agent and ev not in _NO_STATE:  # the agent's next state decides
-                del self._pending[who]
-                if line.ts_ms >= ts:  # the wrap-up ended first; else the line supersedes it
-                    out.append(event)
-            elif line.ts_ms >= ts:
-                del self._pending[who]
-                out.append(event)
-        return out
-
-    # -- building events ----------------------------------------------------------------------
-
-    def _skip(self, reason: str) -> None:
-        self.stats.skipped[reason] = self.stats.skipped.get(reason, 0) + 1
-
-    def _event_id(self, line: QueueLogLine, etype: str) -> str:
-        digest = hashlib.sha1(line.raw.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-        return f"ql:{self.source}:{line.line_no}:{digest}:{_SUFFIX[etype]}"
-
-    def _queue(self, line: QueueLogLine) -> str:
-        if line.queue in NO_QUEUE:
-            raise _Bad(f"{line.event} without a queue")
-        if not NAME_RE.match(line.queue):
-            raise _Bad(f"queue name {line.queue!r} is not a valid ccpulse name "
-                       "(letters, digits, spaces, _ . @ + ~ -)")  # fmt: skip
-        queue: str = line.queue
-        return queue
-
-    def _agent(self, line: QueueLogLine) -> str:
-        agent: str = self.agent_aliases.get(line.agent, line.agent)
-        if agent in NO_QUEUE:
-            raise _Bad(f"{line.event} without an agent")
-        if len(agent) > MAX_ID_LEN or not agent.isprintable():
-            raise _Bad(f"agent {agent[:40]!r} is not 1-{MAX_ID_LEN} printable characters")
-        return agent
-
-    def _agent_or_none(self, line: QueueLogLine) -> str | None:
-        """The agent of a call line, or None for `NONE`/empty (the queue's figures need none)."""
-        if self.agent_aliases.get(line.agent, line.agent) in NO_QUEUE:
-            return None
-        return self._agent(line)
-
-    def _seconds(
-        self, line: QueueLogLine, n: int, required: bool = False, unit: int = 1
-    ) -> int | None:
-        """dataN as a whole number of seconds (`unit` 1000: milliseconds); None when empty."""
-        text = line.d(n).strip()
-        if not text:
-            if required:
-                raise _Bad(f"{line.event} has no data{n}")
-            return None
-        if not text.isdigit():
-            raise _Bad(f"{line.event} data{n} {text!r} is not a whole number")
-        value = int(text)
-        if value > MAX_DURATION_S * unit:
-            raise _Bad(f"{line.event} data{n} {text!r} is longer than 7 days")
-        return value
-
-    @staticmethod
-    def _contact_id(callid: str, n: int) -> str:
-        return callid if n == 1 else f"{callid}#{n}"
-
-    def _claim(self, line: QueueLogLine, role: str) -> str:
-        """The contact id of the visit this line belongs to (a new visit when its role is
-        taken), keyed by call and queue."""
-        if line.callid in NO_QUEUE or len(line.callid) > MAX_ID_LEN - 8:
-            raise _Bad(f"{line.event} without a usable call id")
-        if not line.callid.isprintable():
-            raise _Bad("call id holds non-printable characters")
-        key = (line.queue, line.callid)
-        visit = self._visits.get(key)
-        if visit is None or not visit.fits(role, line.ts_ms):
-            visit = self._visits[key] = _Visit(visit.n + 1 if visit else 1)
-        visit.take(role, line.ts_ms)
-        return self._contact_id(line.callid, visit.n)
-
-    def _contact(self, line: QueueLogLine, etype: str, **extra: Any) -> WireEvent:
-        queue = self._queue(line)
-        event: WireEvent = {
-            "event_id": self._event_id(line, etype), "type": etype, "ts": line.ts_ms,
-            "tenant": self.tenant, "queue": queue, "channel": "voice",
-            "contact_id": self._claim(line, etype),
-        }  # fmt: skip
-        event.update((k, v) for k, v in extra.items() if v is not None)
-        return event
-
-    def _agent_event(
-        self, line: QueueLogLine, etype: str, agent: str, all_queues: bool = False, **extra: Any
-    ) -> WireEvent:
-        event: WireEvent = {"event_id": self._event_id(line, etype), "type": etype,
-                            "ts": line.ts_ms, "tenant": self.tenant, "agent_id": agent}  # fmt: skip
-        if not all_queues and line.queue not in NO_QUEUE:
-            event["queue"] = self._queue(line)
-        event.update((k, v) for k, v in extra.items() if v is not None)
-        return event
-
-    def _checked(
-        self, line: QueueLogLine, events: list[WireEvent], held: list[WireEvent]
-    ) -> bool:
-        """Safety net: the decoder must accept every event, else the line is dead-lettered. A
-        held-back event is checked as of its own instant (the end of a long wrap-up lies ahead of
-        the clock when the line is read; it is released only once due)."""
-        now = int(time.time() * 1000)
-        instants = [now] * len(events) + [max(now, e["ts"]) for e in held]
-        for event, as_of in zip(events + held, instants, strict=True):
-            result = decode_object(event, as_of)
-            if isinstance(result, Rejection):
-                reason = f"mapped event refused: {result.describe()}"
-                self.stats.dead_letters.append(DeadLetter(line.line_no, reason, line.raw))
-                return False
-            if self.decoded is not None:
-                self.decoded[event["event_id"]] = result
-        return True
+        if line.ts_ms < held.due_ms and agent not in held.events:
+            return []  # none is due and none is this agent's: the line would keep them all
+        return held.release(agent, line.event, line.ts_ms)
 
     def _prune(self) -> None:
         """Forget visits idle for longer than the retention (the engine forgets them too)."""
         self._since_prune = 0
         self._pruned_at_ms = self._latest_ms
-        horizon = self._latest_ms - self.retention_ms
-        for key in [k for k, v in self._visits.items() if v.last_ms < horizon]:
-            del self._visits[key]
+        self._visits.prune(self._latest_ms - self.retention_ms)
 
 
 # -- batch use ------------------------------------------------------------------------------------
@@ -494,7 +286,7 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[str]:
     undecodable bytes kept as surrogates."""
     with open(path, "rb") as fh:
         for raw in fh:
-            yield strip_eol(raw.decode("utf-8", "surrogateescape"))
+            yield raw.decode("utf-8", "surrogateescape").rstrip("\r\n")  # `strip_eol`
 
 
 def queue_log_events(

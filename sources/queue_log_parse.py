@@ -40,9 +40,12 @@ _COLUMNS: Final = {
 _DATA_COLUMNS: Final = ("data1", "data2", "data3", "data4", "data5")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class QueueLogLine:
-    """One parsed line. `data` is the event's parameters (trailing empty ones dropped)."""
+    """One parsed line. `data` is the event's parameters (trailing empty ones dropped).
+
+    Nothing changes a line once parsed; the class is not frozen only because a frozen
+    dataclass sets each field through `object.__setattr__`, a quarter of a line's parse."""
 
     line_no: int
     raw: str
@@ -78,6 +81,8 @@ def strip_eol(raw: str) -> str:
 def split_data(text: str) -> tuple[str, ...]:
     """Event parameters from the `|`-joined data, without trailing empty ones."""
     parts = text.split("|")
+    if parts[-1]:  # nothing to drop (`split` gives one part at least)
+        return tuple(parts)
     while parts and not parts[-1]:
         parts.pop()
     return tuple(parts)
@@ -88,6 +93,9 @@ def epoch_ms(text: str) -> int | None:
     A fraction is cut to whole milliseconds toward the past (never rounded up into the next
     second, minute or interval), with integer arithmetic."""
     text = text.strip()
+    if text.isdecimal():  # whole seconds (or milliseconds): the usual case, `_NUMBER_RE` without
+        value = int(text)  # a fraction ("decimal" is `\d`: any Unicode digit, as `int` reads)
+        return value if value >= 100_000_000_000 else value * 1000
     if not _NUMBER_RE.match(text):
         return None
     whole, _, fraction = text.partition(".")
@@ -106,7 +114,11 @@ def _check_ts(ts_ms: int | None, text: str) -> int | str:
 
 def parse_pipe_line(raw: str, line_no: int) -> QueueLogLine | DeadLetter:
     """Parse one flat-file line `epoch|callid|queue|agent|EVENT|data...`."""
-    line = strip_eol(raw)
+    return _pipe_line(strip_eol(raw), line_no)
+
+
+def _pipe_line(line: str, line_no: int) -> QueueLogLine | DeadLetter:
+    """`parse_pipe_line` of a line without its terminator (`LineParser` has stripped it)."""
     parts = line.split("|", 5)
     if len(parts) < 5:
         return DeadLetter(
@@ -115,9 +127,9 @@ def parse_pipe_line(raw: str, line_no: int) -> QueueLogLine | DeadLetter:
             f"got {len(parts)}",
             line,
         )
-    ts = _check_ts(epoch_ms(parts[0]), parts[0])
-    if isinstance(ts, str):
-        return DeadLetter(line_no, ts, line)
+    ts = epoch_ms(parts[0])
+    if ts is None or ts < MIN_EPOCH_S * 1000:
+        return DeadLetter(line_no, str(_check_ts(ts, parts[0])), line)
     event = parts[4].strip()
     if not event:
         return DeadLetter(line_no, "empty event name", line)
@@ -216,8 +228,8 @@ class LineParser:
 
     def parse(self, raw: str, line_no: int) -> QueueLogLine | DeadLetter | None:
         """One line; None for blank lines and CSV header lines."""
-        line = strip_eol(raw)
-        if not line.strip():
+        line = raw.rstrip("\r\n")  # `strip_eol`
+        if not line or line.isspace():  # blank: `not line.strip()` without the copy
             return None
         if not self._seen_first:
             self._seen_first = True
@@ -228,7 +240,7 @@ class LineParser:
             if line == self.layout.header:
                 return None  # a repeated header (concatenated exports)
             return parse_csv_line(line, line_no, self.layout, self.zone)
-        return parse_pipe_line(line, line_no)
+        return _pipe_line(line, line_no)
 
     def state(self) -> str | None:
         """What must be kept to go on parsing after a restart mid-file: the CSV header."""

@@ -100,6 +100,21 @@ def test_a_failed_worker_falls_back_to_the_engines_here(
     assert orjson.dumps(report) == expected
 
 
+def test_workers_that_cannot_start_leave_the_engines_here(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunks are still pickled as if sent; the engines here read them back."""
+    spec = _spec(log, "day")
+    expected, _ = _existing(log, spec)
+
+    def no_processes(method: str | None = None) -> Any:
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(fast, "get_context", no_processes)
+    report, _ = range_report_of_queue_log(log, BOOK, spec, parallel=True)
+    assert orjson.dumps(report) == expected
+
+
 def test_lines_the_decoder_refuses_are_dead_letters_as_before(tmp_path: Path) -> None:
     """The checks the mapper does not make: an instant too far ahead, a call id too long for a
     ring's contact id; the decoder's own words name them."""
@@ -141,13 +156,20 @@ def test_the_range_engine_keeps_the_engines_interval_and_total_buckets(log: Path
 def test_the_agent_engine_in_report_mode_tracks_no_writes(log: Path) -> None:
     from ccpulse.schemas.events import AgentEvent
     from ccpulse.streams.kpi.agents import AgentEngine
+    from ccpulse.streams.kpi.report_mode import RangeAgentEngine
 
     agent_events = [e for e in queue_log_typed(log)[0] if isinstance(e, AgentEvent)]
-    full, report = AgentEngine(BOOK), AgentEngine(BOOK, changelog=False)
+    full, report = AgentEngine(BOOK), RangeAgentEngine(BOOK)
     assert [full.apply(e) for e in agent_events] == [report.apply(e) for e in agent_events]
     assert full.drain_writes() and report.drain_writes() == []
     assert full.dirty_tenants() == {"default"} and report.dirty_tenants() == set()
     assert report.data["default"].buckets == full.data["default"].buckets
+    # ... bucket for bucket and field for field in the same order (report mode adds an appended
+    # event's items straight to their buckets, the changelog mode groups them by bucket first).
+    def ordered(engine: AgentEngine) -> list[Any]:
+        return [(k, b[0], list(b[1].items())) for k, b in engine.data["default"].buckets.items()]
+
+    assert ordered(report) == ordered(full)
 
 
 FULL_DAY = ROOT / "tests" / "data" / "queue_log" / "full-day.queue_log"
