@@ -237,9 +237,7 @@ class EventBuilder:
             event["contact_id"] = contact_id
         return event
 
-    def _checked(
-        self, line: QueueLogLine, events: list[WireEvent], held: list[WireEvent]
-    ) -> bool:
+    def _checked(self, line: QueueLogLine, events: list[WireEvent], held: list[WireEvent]) -> bool:
         """Safety net: the decoder must accept every event, else the line is dead-lettered. A
         held-back event is checked as of its own instant (the end of a long wrap-up lies ahead of
         the clock when the line is read; it is released only once due)."""
