@@ -216,6 +216,20 @@ def _today(report: dict[str, Any]) -> dict[str, Any]:
     return queue["channels"]["all"]["today"]["figures"]  # type: ignore[no-any-return]
 
 
+def clear_of_interval_edges(interval_ms: int = 15 * 60_000) -> int:
+    """The time now (ms), after waiting if needed so that the last 65 s and the next 90 s
+    (events written a minute ago, queried within a minute and a half) are one 15-minute
+    interval: the current interval's series then hold the fresh contacts. The zones used here
+    are whole hours from UTC, so the intervals start at multiples of 15 minutes of epoch time."""
+    now = int(time.time() * 1000)
+    into = now % interval_ms
+    if into < 65_000:
+        time.sleep((65_000 - into) / 1000)
+    elif interval_ms - into < 90_000:
+        time.sleep((interval_ms - into + 65_000) / 1000)
+    return int(time.time() * 1000)
+
+
 def test_every_dashboard_query_returns_series(
     deployment: Deployment, prometheus_for: Callable[[], Prometheus], tmp_path: Path
 ) -> None:
@@ -231,7 +245,7 @@ def test_every_dashboard_query_returns_series(
     deployment.config = config(tmp_path / "ccpulse.toml")
     deployment.start_worker()
     prom = prometheus_for()
-    now = int(time.time() * 1000)
+    now = clear_of_interval_edges()
     events = history(seed=3, contacts=600, end_ms=now - 120_000, span_ms=3 * 3_600_000)
     for tenant, queue in QUEUES:  # the current interval has an answer and a waiting contact
         fresh = {"tenant": tenant, "queue": queue, "channel": "voice"}
