@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,13 @@ from ccpulse.sinks.redis_families import agent_hashes, survey_hashes, ticket_has
 from ccpulse.sinks.redis_sink import flatten
 
 QUEUES = (("default", "sales"), ("default", "support"), ("acme", "billing"), ("acme", "returns"))
+
+
+def local_noon_zone() -> str:
+    """A fixed-offset zone where it is about noon now: "today" then holds the last hours
+    whatever the time of the run, and the report's day equals the worker's."""
+    offset = (12 - datetime.now(UTC).hour + 12) % 24 - 12  # -12 .. 11 hours
+    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
 
 
 def history(seed: int, contacts: int, end_ms: int, span_ms: int) -> list[dict[str, Any]]:

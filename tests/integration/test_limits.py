@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Deployment
+from tests.integration.helpers import local_noon_zone
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,12 @@ def test_queues_and_agents_past_the_caps_are_dead_lettered_and_counted(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     config = tmp_path / "ccpulse.toml"
-    config.write_text("[limits]\nmax_queues_per_tenant = 1\nmax_agents_per_tenant = 2\n")
+    # The contacts are a minute old and counted "today": in a zone where it is about noon, no
+    # midnight falls between them and the worker's figures, whatever the time of the run.
+    config.write_text(
+        f'[defaults]\ntime_zone = "{local_noon_zone()}"\n\n'
+        "[limits]\nmax_queues_per_tenant = 1\nmax_agents_per_tenant = 2\n"
+    )
     deployment.config = config
     now = int(time.time() * 1000)
     deployment.start_worker()

@@ -8,7 +8,6 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from ccpulse.embedded import Service, start_prometheus
 from ccpulse.monitoring.generate import rule_files
 from tests.integration.conftest import Deployment
-from tests.integration.helpers import QUEUES, history, report_for
+from tests.integration.helpers import QUEUES, history, local_noon_zone, report_for
 
 pytestmark = pytest.mark.integration
 
 #: Scrape and rule evaluation every second, so the test needs seconds, not minutes.
 INTERVAL = "1s"
-
-
-def local_noon_zone() -> str:
-    """A fixed-offset zone where it is about noon now: "today" then holds the last hours
-    whatever the time of the run, and the report's day equals the worker's."""
-    offset = (12 - datetime.now(UTC).hour + 12) % 24 - 12  # -12 .. 11 hours
-    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
 
 
 def config(path: Path) -> Path:
