@@ -11,7 +11,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import Deployment
-from tests.integration.helpers import QUEUES, history, wait_until_published_equals_report
+from tests.integration.helpers import (
+    QUEUES,
+    history,
+    report_for,
+    wait_until_published_equals_report,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +96,19 @@ def test_redis_and_metrics_equal_the_report(deployment: Deployment, tmp_path: Pa
         for family in text_string_to_metric_families(scrape)
         for s in family.samples
     }
-    for snap in report["queues"]:
+    # The gauges are the worker's latest snapshot of each queue, taken after the Redis hashes
+    # compared above: each is compared with the report at its own instant (a midnight may have
+    # passed since, and "today" started again).
+    as_of = {(dict(labels)["tenant"], dict(labels)["queue"]): value
+             for (name, labels), value in samples.items()
+             if name == "ccpulse_queue_as_of_timestamp_seconds"}  # fmt: skip
+    reports = {report["as_of_ms"]: report}
+    for queue in report["queues"]:
+        at_ms = round(as_of[(queue["tenant"], queue["queue"])] * 1000)
+        if at_ms not in reports:
+            reports[at_ms] = report_for(events, at_ms, config)
+        (snap,) = [s for s in reports[at_ms]["queues"]
+                   if (s["tenant"], s["queue"]) == (queue["tenant"], queue["queue"])]  # fmt: skip
         for channel, view in snap["channels"].items():
             labels = {"tenant": snap["tenant"], "queue": snap["queue"], "channel": channel}
             today = view["today"]["figures"]
