@@ -90,6 +90,7 @@ class Publishing:
         for (tenant, queue), record in metas:
             engine.restore_meta(tenant, queue, record)
         engine.drain_changes()
+        engine.freeze_idle()  # as the live engine keeps them (the watermarks are known now)
         for family in families.values():
             family.finish_restore()
         self.dirty.update((partition, qkey) for qkey in engine.queues)
@@ -152,7 +153,7 @@ class Publishing:
                     (partition, statekeys.bucket_key(partition, tenant, queue, bkey), None)
                 )
             for (tenant, queue), cid in changes.contacts:
-                contact = engine.queues[(tenant, queue)].contacts[cid]
+                contact = engine.queues[(tenant, queue)].contacts.peek(cid)
                 writes.append((partition, statekeys.contact_key(partition, tenant, queue, cid),
                                _record_bytes(contact.to_record())))  # fmt: skip
             for (tenant, queue), cid in changes.deleted_contacts:
