@@ -2,7 +2,8 @@
 
 Per queue one hash, replaced atomically, that a wallboard reads with one HGETALL; an index of
 queues; completed intervals as JSON per interval; a pub/sub notice on every change. All writes
-of one flush go in one MULTI/EXEC round trip, and every key has a TTL so a vanished queue goes.
+of one flush go in one MULTI/EXEC round trip (a flush of many hashes written in full: a few),
+and every key has a TTL so a vanished queue goes.
 """
 
 from __future__ import annotations
