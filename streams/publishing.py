@@ -23,7 +23,7 @@ from ccpulse.streams.kpi.snapshot import ALL_CHANNELS
 from ccpulse.streams.limits import Admission
 
 #: Interval hashes written to Redis per flush at most (see `Publishing.interval_records`).
-MAX_INTERVALS_PER_FLUSH = 1000
+MAX_INTERVALS_PER_FLUSH = 4000
 #: Queue snapshots taken per flush at most: a flush of every queue of a big worker (after a
 #: rebalance, or Redis came back empty) would be one enormous transaction that may never finish
 #: in time. The rest stay pending and go out in the next flushes, in turn.
@@ -144,7 +144,7 @@ class Publishing:
                 qs = engine.queues[(tenant, queue)]
                 bucket = qs.buckets[bkey]
                 if bkey[0] == "i":  # keyed with the queue's own (tenant, queue): a day of
-                    # intervals for 10,000 queues waits here while they go out, 1,000 a flush
+                    # intervals for 10,000 queues waits here while they go out, 4,000 a flush
                     self.dirty_intervals[(partition, qs.key, bkey[2])] = None
                 writes.append((partition, statekeys.bucket_key(partition, tenant, queue, bkey),
                                _record_bytes(bucket.to_record())))  # fmt: skip
