@@ -81,6 +81,17 @@ class RedisSettings:
     catch_up_lag_messages: int = 500
     catch_up_backlog_seconds: float = 2.0
     catch_up_flush_interval_seconds: float = 5.0
+    #: While catching up, publishing takes at most this share of the time: flushes that take
+    #: longer than `catch_up_flush_interval_seconds` times this (thousands of queues) are
+    #: spaced further apart, each at least its own length divided by this share.
+    catch_up_flush_share: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 0 < self.catch_up_flush_share <= 1:
+            raise ValueError(
+                f"[redis] catch_up_flush_share must be > 0 and <= 1, "
+                f"got {self.catch_up_flush_share!r}"
+            )
     #: The hash of an interval still open is rewritten at most this often (its figures are in
     #: the queue hash's current_interval fields, written at every flush); an interval that has
     #: ended, and any late change to one, goes out at the next flush.

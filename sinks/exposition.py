@@ -12,17 +12,54 @@ time. The response has no Content-Length; the server ends it by closing the conn
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.samples import Sample
 
 #: Rendered families are gathered into chunks of about this many bytes before being sent.
 CHUNK_BYTES = 256 * 1024
 #: What the OpenMetrics encoder ends every rendering with; said once, after the last family.
 _EOF = b"# EOF\n"
+
+
+M = TypeVar("M", bound=Metric)
+T = TypeVar("T")
+#: Items (queues, say) whose samples a `Streamed` family builds at a time.
+STREAMED_ITEMS = 256
+
+
+class Streamed(Metric, Generic[M, T]):
+    """A metric family whose samples are made while the encoder reads them, a few items at a
+    time: `new()` makes an empty family of the kind wanted and `fill(family, item)` adds an
+    item's samples to it, as with any prometheus_client family.
+
+    At 10,000 queues a family of windowed gauges has ~100,000 samples, each a tuple with a
+    dict of labels: ~50 MB held for one family, where its rendered text is ~10 MB. Read once
+    per scrape (as the encoders and `restricted_registry` do); every read makes them anew.
+    """
+
+    def __init__(self, new: Callable[[], M], items: Sequence[T], fill: Callable[[M, T], None]):
+        shape = new()
+        super().__init__(shape.name, shape.documentation, shape.type, shape.unit)
+        self._new, self._items, self._fill = new, items, fill
+
+    @property  # type: ignore[override]
+    def samples(self) -> Iterator[Sample]:
+        items, fill = self._items, self._fill
+        for start in range(0, len(items), STREAMED_ITEMS):
+            family = self._new()
+            for item in items[start : start + STREAMED_ITEMS]:
+                fill(family, item)
+            yield from family.samples
+
+    @samples.setter
+    def samples(self, value: Any) -> None:
+        """`Metric.__init__` sets an empty list; the samples are made, not kept."""
 
 
 class _OneFamily(Collector):

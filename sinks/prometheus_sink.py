@@ -24,6 +24,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ccpulse.schemas.events import BLOCK_REASONS, DEQUEUE_REASONS
+from ccpulse.sinks.exposition import Streamed
 from ccpulse.sinks.prometheus_families import agent_metrics, survey_metrics, ticket_metrics
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.figures import service_level_parts
@@ -147,10 +148,12 @@ def _labels(snap: dict[str, Any], channel: str) -> list[str]:
 def _window_gauges(snapshots: Iterable[dict[str, Any]]) -> Iterator[Metric]:
     snaps = list(snapshots)
     for key, suffix, help_text in WINDOW_GAUGES:
-        family = GaugeMetricFamily(
-            f"ccpulse_queue_{suffix}", help_text, labels=["tenant", "queue", "channel", "window"]
-        )
-        for snap in snaps:
+
+        def new(suffix: str = suffix, help_text: str = help_text) -> GaugeMetricFamily:
+            labels = ["tenant", "queue", "channel", "window"]
+            return GaugeMetricFamily(f"ccpulse_queue_{suffix}", help_text, labels=labels)
+
+        def fill(family: GaugeMetricFamily, snap: dict[str, Any], key: str = key) -> None:
             for channel, view in snap["channels"].items():
                 windows = [(w, view[w]["figures"]) for w in WINDOWS]
                 windows += [(f"rolling_{span}", f) for span, f in view["rolling"].items()]
@@ -158,24 +161,26 @@ def _window_gauges(snapshots: Iterable[dict[str, Any]]) -> Iterator[Metric]:
                     value = figs.get(key)
                     if value is not None:
                         family.add_metric([*_labels(snap, channel), window], float(value))
-        yield family
+
+        yield Streamed(new, snaps, fill)
 
 
 def _live_gauges(snapshots: Iterable[dict[str, Any]]) -> Iterator[Metric]:
-    waiting = GaugeMetricFamily(
-        "ccpulse_queue_contacts_waiting", "Contacts waiting in queue now",
-        labels=["tenant", "queue", "channel"],
-    )  # fmt: skip
-    longest = GaugeMetricFamily(
-        "ccpulse_queue_longest_wait_seconds", "Wait of the oldest contact in queue now",
-        labels=["tenant", "queue", "channel"],
-    )  # fmt: skip
-    for snap in snapshots:
-        for channel, live in snap["live"].items():
-            waiting.add_metric(_labels(snap, channel), live["in_queue"])
-            longest.add_metric(_labels(snap, channel), live["longest_wait_seconds"])
-    yield waiting
-    yield longest
+    snaps = list(snapshots)
+    for name, help_text, field_name in (
+        ("ccpulse_queue_contacts_waiting", "Contacts waiting in queue now", "in_queue"),
+        ("ccpulse_queue_longest_wait_seconds", "Wait of the oldest contact in queue now",
+         "longest_wait_seconds"),
+    ):  # fmt: skip
+
+        def new(name: str = name, help_text: str = help_text) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, help_text, labels=["tenant", "queue", "channel"])
+
+        def fill(family: GaugeMetricFamily, snap: dict[str, Any], name: str = field_name) -> None:
+            for channel, live in snap["live"].items():
+                family.add_metric(_labels(snap, channel), live[name])
+
+        yield Streamed(new, snaps, fill)
 
 
 def _queue_times(snapshots: Iterable[dict[str, Any]]) -> Iterator[Metric]:
@@ -219,13 +224,22 @@ def _le(bound: float) -> str:
     return str(int(bound)) if bound == int(bound) else str(bound)
 
 
-def _totals(totals: dict[tuple[str, str, str], tuple[list[int], QueuePolicy]]) -> Iterator[Metric]:
+Totals = dict[tuple[str, str, str], tuple[list[int], QueuePolicy]]
+
+
+def _totals(totals: Totals) -> Iterator[Metric]:
     labels = ["tenant", "queue", "channel"]
+    items = list(totals.items())
     for idx, name, help_text in TOTAL_COUNTERS:
-        family = CounterMetricFamily(name, help_text, labels=labels)
-        for lv, (tally, _) in totals.items():
+
+        def new(name: str = name, help_text: str = help_text) -> CounterMetricFamily:
+            return CounterMetricFamily(name, help_text, labels=labels)
+
+        def fill(family: CounterMetricFamily, item: Any, idx: int = idx) -> None:
+            lv, (tally, _) = item
             family.add_metric(list(lv), tally[idx])
-        yield family
+
+        yield Streamed(new, items, fill)
     met = CounterMetricFamily(
         "ccpulse_contacts_service_level_met",
         "Contacts that met the service level, by the queue's formula", labels=labels,
@@ -241,11 +255,22 @@ def _totals(totals: dict[tuple[str, str, str], tuple[list[int], QueuePolicy]]) -
     yield met
     yield counted
     for name, help_text, slots, sum_idx, within_idx in WAIT_HISTOGRAMS:
-        hist = HistogramMetricFamily(name, help_text, labels=labels)
-        for lv, (tally, policy) in totals.items():
+
+        def new_hist(name: str = name, help_text: str = help_text) -> HistogramMetricFamily:
+            return HistogramMetricFamily(name, help_text, labels=labels)
+
+        def fill_hist(
+            hist: HistogramMetricFamily,
+            item: Any,
+            slots: int = slots,
+            sum_idx: int = sum_idx,
+            within_idx: int = within_idx,
+        ) -> None:
+            lv, (tally, policy) = item
             buckets = wait_buckets(tally, slots, within_idx, policy.sl_threshold_seconds)
             hist.add_metric(list(lv), buckets, tally[sum_idx] / 1000)
-        yield hist
+
+        yield Streamed(new_hist, items, fill_hist)
     for reasons, by_reason, name, help_text in (
         (BLOCK_REASONS, k.BLOCKED_BY_REASON, "ccpulse_contacts_blocked",
          "Contacts refused before queueing, by reason"),
@@ -267,7 +292,7 @@ def _totals(totals: dict[tuple[str, str, str], tuple[list[int], QueuePolicy]]) -
     yield handle
 
 
-def _limits(totals: dict[tuple[str, str, str], tuple[list[int], QueuePolicy]]) -> Iterator[Metric]:
+def _limits(totals: Totals) -> Iterator[Metric]:
     """Each channel's configured alert limits, carried as series so that one alert rule serves
     every queue whatever its limits."""
     labels = ["tenant", "queue", "channel"]

@@ -2,11 +2,13 @@
 
 Per queue one hash, replaced atomically, that a wallboard reads with one HGETALL; an index of
 queues; completed intervals as JSON per interval; a pub/sub notice on every change. All writes
-of one flush go in one MULTI/EXEC round trip, and every key has a TTL so a vanished queue goes.
+of one flush go in one MULTI/EXEC round trip (a flush of many hashes written in full: a few),
+and every key has a TTL so a vanished queue goes.
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 import uuid
@@ -93,6 +95,8 @@ def _now_ms() -> int:
 
 #: Every hash is written in full at least this often, whatever else happened to it.
 FULL_WRITE_SECONDS = 300
+#: Queue and interval hashes written in full per transaction at most (see `RedisSink.publish`).
+MAX_FULL_WRITES = 200
 #: Distinct field layouts the sink keeps shared copies of (queue, interval, agent hashes...).
 MAX_LAYOUTS = 10_000
 #: Field names per (prefix, channel, figure names): built once, shared by every hash and flush.
@@ -179,9 +183,60 @@ class RedisSink:
         intervals: list[dict[str, Any]] | None = None,
         families: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
-        """Update each queue's hash, record intervals, refresh the index, notify."""
+        """Update each queue's hash, record intervals, refresh the index, notify.
+
+        One transaction, unless the flush writes more than `MAX_FULL_WRITES` queue and
+        interval hashes in full (the first flush after a start, a rebalance or Redis losing
+        its keys): then one transaction per that many, in order, the other families' hashes
+        with the last. The commands of a full write are the whole hash; a thousand of them
+        queued at once took about 50 MB of the worker's peak memory.
+        """
+        intervals = intervals or []
+        cut = self._cuts(snapshots, intervals)
+        newest = written = 0
+        for (s0, i0), (s1, i1) in [*itertools.pairwise(cut), (cut[-1], (None, None))]:
+            last = s1 is None
+            n, w = await self._publish(
+                snapshots[s0:s1], intervals[i0:i1], families if last else None
+            )
+            newest, written = max(newest, n), max(written, w)
+        self._expire_cache(newest or written)
+
+    def _cuts(
+        self, snapshots: list[dict[str, Any]], intervals: list[dict[str, Any]]
+    ) -> list[tuple[int, int]]:
+        """Where the flush's transactions start: (snapshot index, interval index) each."""
+        cuts = [(0, 0)]
+        if len(snapshots) + len(intervals) <= MAX_FULL_WRITES:
+            return cuts
+        full = 0
+        now_ms = _now_ms()
+        due = self._full_due_ms
+        keys = [
+            (queue_key(self.prefix, snap["tenant"], snap["queue"]), snap["as_of_ms"])
+            for snap in snapshots
+        ] + [
+            (interval_key(self.prefix, r["tenant"], r["queue"], r["start_ms"]), now_ms)
+            for r in intervals
+        ]
+        for n, (key, at_ms) in enumerate(keys):
+            if key not in self._written or at_ms >= due.get(key, 0):
+                if full == MAX_FULL_WRITES:
+                    cuts.append((min(n, len(snapshots)), max(0, n - len(snapshots))))
+                    full = 0
+                full += 1
+        return cuts
+
+    async def _publish(
+        self,
+        snapshots: list[dict[str, Any]],
+        intervals: list[dict[str, Any]],
+        families: list[tuple[str, dict[str, Any]]] | None,
+    ) -> tuple[int, int]:
+        """One transaction of `publish`; returns the newest snapshot's `as_of_ms` and the
+        latest write's time (0 when none)."""
         if not (snapshots or intervals or families):
-            return
+            return 0, 0
         ttl = self.settings.ttl_seconds
         index = f"{self.prefix}:queues"
         pipe = self._transaction()
@@ -203,7 +258,7 @@ class RedisSink:
         keep_s = self.settings.interval_retention_hours * 3600
         #: Per queue, the interval starts written in this flush, and those written in full.
         indexed: dict[tuple[str, str], tuple[dict[str, int], list[int]]] = {}
-        for record in intervals or ():
+        for record in intervals:
             tenant, queue, start_ms = record["tenant"], record["queue"], record["start_ms"]
             key = interval_key(self.prefix, tenant, queue, start_ms)
             fields = {"start": record["start"], "end": record["end"], "start_ms": str(start_ms)}
@@ -261,7 +316,7 @@ class RedisSink:
             except BaseException:
                 self.forget_written()  # those hashes hold only changed fields: all in full next
                 raise
-        self._expire_cache(newest or max((u.written_ms for u in updates), default=0))
+        return newest, max((u.written_ms for u in updates), default=0)
 
     def _transaction(self) -> _Transaction:
         """A MULTI/EXEC pipeline, typed as the calls this sink makes on it."""

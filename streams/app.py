@@ -45,18 +45,32 @@ SnapshotHandler = Callable[[list[dict[str, Any]], Pipeline], Awaitable[None]]
 
 class FlushPacer:
     """Whether a flush tick should publish: always while the worker keeps up; while it catches
-    up on a backlog, at most every `catch_up_seconds`.
+    up on a backlog, at most every `catch_up_seconds`, and spaced so that flushing takes at
+    most `share` of the time (a flush of 2,000 queues can take a second or two).
 
     Catching up means more than `lag_messages` input messages wait and they are more than
     `backlog_seconds` of work at the rate messages were processed since the previous tick.
     """
 
-    def __init__(self, lag_messages: int, backlog_seconds: float, catch_up_seconds: float) -> None:
+    def __init__(
+        self,
+        lag_messages: int,
+        backlog_seconds: float,
+        catch_up_seconds: float,
+        share: float = 0.2,
+    ) -> None:
         self.lag_messages = lag_messages
         self.backlog_seconds = backlog_seconds
         self.catch_up_seconds = catch_up_seconds
+        self.share = share
         self.last = float("-inf")
+        #: How long the last flush took (seconds), as told by `spent`.
+        self.cost = 0.0
         self._tick: tuple[float, int] | None = None
+
+    def spent(self, seconds: float) -> None:
+        """The flush just done took this long."""
+        self.cost = seconds
 
     def due(self, now: float, lag: int, processed: int) -> bool:
         """`lag`: messages waiting now; `processed`: messages processed so far (a counter)."""
@@ -65,7 +79,7 @@ class FlushPacer:
             rate = (processed - self._tick[1]) / (now - self._tick[0])
         self._tick = (now, processed)
         behind = lag > self.lag_messages and lag > rate * self.backlog_seconds
-        if behind and now - self.last < self.catch_up_seconds:
+        if behind and now - self.last < max(self.catch_up_seconds, self.cost / self.share):
             return False
         self.last = now
         return True
@@ -320,7 +334,8 @@ def create_app(
     if on_snapshots is not None:
         redis = settings.redis
         pacer = FlushPacer(redis.catch_up_lag_messages, redis.catch_up_backlog_seconds,
-                           redis.catch_up_flush_interval_seconds)  # fmt: skip
+                           redis.catch_up_flush_interval_seconds,
+                           redis.catch_up_flush_share)  # fmt: skip
 
         interval = settings.redis.flush_interval_seconds
 
@@ -342,6 +357,7 @@ def create_app(
                     await on_snapshots(pipeline.snapshots(int(time.time() * 1000)), pipeline)
                 except Exception:  # a sink's bug must not stop publishing for good
                     log.exception("publishing figures failed; trying again at the next flush")
+                pacer.spent(time.monotonic() - now)
 
     app.ccpulse_pipeline = pipeline  # type: ignore[attr-defined]
     return app, pipeline

@@ -23,7 +23,7 @@ from ccpulse.streams.kpi.snapshot import ALL_CHANNELS
 from ccpulse.streams.limits import Admission
 
 #: Interval hashes written to Redis per flush at most (see `Publishing.interval_records`).
-MAX_INTERVALS_PER_FLUSH = 1000
+MAX_INTERVALS_PER_FLUSH = 4000
 #: Queue snapshots taken per flush at most: a flush of every queue of a big worker (after a
 #: rebalance, or Redis came back empty) would be one enormous transaction that may never finish
 #: in time. The rest stay pending and go out in the next flushes, in turn.
@@ -90,6 +90,7 @@ class Publishing:
         for (tenant, queue), record in metas:
             engine.restore_meta(tenant, queue, record)
         engine.drain_changes()
+        engine.freeze_idle()  # as the live engine keeps them (the watermarks are known now)
         for family in families.values():
             family.finish_restore()
         self.dirty.update((partition, qkey) for qkey in engine.queues)
@@ -143,7 +144,7 @@ class Publishing:
                 qs = engine.queues[(tenant, queue)]
                 bucket = qs.buckets[bkey]
                 if bkey[0] == "i":  # keyed with the queue's own (tenant, queue): a day of
-                    # intervals for 10,000 queues waits here while they go out, 1,000 a flush
+                    # intervals for 10,000 queues waits here while they go out, 4,000 a flush
                     self.dirty_intervals[(partition, qs.key, bkey[2])] = None
                 writes.append((partition, statekeys.bucket_key(partition, tenant, queue, bkey),
                                _record_bytes(bucket.to_record())))  # fmt: skip
@@ -152,7 +153,7 @@ class Publishing:
                     (partition, statekeys.bucket_key(partition, tenant, queue, bkey), None)
                 )
             for (tenant, queue), cid in changes.contacts:
-                contact = engine.queues[(tenant, queue)].contacts[cid]
+                contact = engine.queues[(tenant, queue)].contacts.peek(cid)
                 writes.append((partition, statekeys.contact_key(partition, tenant, queue, cid),
                                _record_bytes(contact.to_record())))  # fmt: skip
             for (tenant, queue), cid in changes.deleted_contacts:

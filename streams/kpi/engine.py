@@ -25,6 +25,8 @@ from ccpulse.streams.kpi.contact import (
     role_item,
 )
 from ccpulse.streams.kpi.housekeeping import (
+    FREEZE_EVERY,
+    IDLE_CONTACT_MS,
     Changes,
     Housekeeping,
     QueueKey,
@@ -34,6 +36,7 @@ from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState
 from ccpulse.streams.kpi.windows import MINUTE_MS, minute_start
 
 __all__ = ["Changes", "Engine", "QueueKey", "Verdict"]
+
 
 class Verdict(StrEnum):
     """What `Engine.apply` did with an event."""
@@ -55,6 +58,9 @@ class Engine(Housekeeping):
         #: Minute buckets older than the longest rolling window (plus slack) are never read.
         self.minute_horizon_ms = (max(settings.rolling_minutes, default=0) + 10) * MINUTE_MS
         self.retention_ms = settings.interval_retention_hours * 3_600_000
+        self.idle_contact_ms = IDLE_CONTACT_MS
+        self.freeze_every = self.freeze_at = FREEZE_EVERY
+        self.new_contacts = 0
         self.queues: dict[QueueKey, QueueState] = {}
         self.changes = Changes()
 
@@ -76,7 +82,10 @@ class Engine(Housekeeping):
         if pos is not None and qs.pos >= pos:
             return Verdict.REPLAYED
         contact_id = event.contact_id
-        contact = qs.contacts.get(contact_id)
+        store = qs.contacts
+        contact = store.hot.get(contact_id)
+        if contact is None and store.cold:
+            contact = store.get(contact_id)  # thawed, if frozen
         if pos is not None and contact is not None and contact.pos >= pos:
             self._advance(qs, qkey, event.ts_ms, pos)
             return Verdict.REPLAYED
@@ -89,7 +98,8 @@ class Engine(Housekeeping):
             contact = None
         role = ROLE_OF[event.type]
         if contact is None:
-            contact = qs.contacts[contact_id] = Contact(qs.key, contact_id)
+            contact = store.hot[contact_id] = Contact(qs.key, contact_id)  # not frozen: not found
+            self.new_contacts += 1
             alone = True
         else:
             alone = adds_alone(contact, role)
@@ -137,6 +147,8 @@ class Engine(Housekeeping):
         changes.queues.add(qkey)
         if qs.minute_buckets > qs.minute_gc_at:  # last: the event is wholly applied by now
             self._drop_old_minutes(qkey, qs)
+        if self.new_contacts > self.freeze_at:
+            self.freeze_idle()
         return Verdict.APPLIED
 
     def apply_all(self, events: Iterable[ContactEvent]) -> dict[Verdict, int]:

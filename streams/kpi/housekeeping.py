@@ -18,6 +18,11 @@ QueueKey = tuple[str, str]
 #: A queue's minute buckets are checked against the rolling horizon when there are more than
 #: this many and twice as many as the last check left.
 MINUTE_GC_SLACK = 16
+#: Contacts with no event for this long (queue event time) are kept frozen: touched again,
+#: they thaw (contact_store.py). Half an hour covers nearly every call's talk and wrap-up.
+IDLE_CONTACT_MS = 30 * 60_000
+#: `Engine.apply` looks for idle contacts to freeze after at least this many new contacts.
+FREEZE_EVERY = 4096
 
 
 @dataclass(slots=True)
@@ -40,6 +45,11 @@ class Housekeeping:
     max_wait_ms: int
     minute_horizon_ms: int
     retention_ms: int
+    idle_contact_ms: int
+    #: Contacts created since `freeze_idle` last ran, and the count that runs it again.
+    new_contacts: int
+    freeze_at: int
+    freeze_every: int
 
     def queue(self, tenant: str, queue: str) -> QueueState:
         raise NotImplementedError  # Engine's
@@ -131,6 +141,7 @@ class Housekeeping:
 
     def collect_garbage(self) -> int:
         """Drop contacts past lateness and buckets past retention; returns records dropped.
+        Then freeze the contacts idle for `IDLE_CONTACT_MS` (see contact_store.py).
 
         Driven by each queue's watermark (event time), so it changes no figure: a dropped
         contact could only be touched again by an event that is itself too late.
@@ -140,9 +151,9 @@ class Housekeeping:
             horizon = qs.watermark_ms - self.lateness_ms
             stale = [
                 cid
-                for cid, c in qs.contacts.items()
-                if c.last_ts_ms < horizon
-                and (cid not in qs.waiting or qs.watermark_ms - c.last_ts_ms > self.max_wait_ms)
+                for cid, last_ts_ms in qs.contacts.last_ts_ms()
+                if last_ts_ms < horizon
+                and (cid not in qs.waiting or qs.watermark_ms - last_ts_ms > self.max_wait_ms)
             ]
             for cid in stale:
                 self._retire_contact(qs, qkey, cid, qs.contacts[cid])
@@ -160,5 +171,34 @@ class Housekeeping:
             ]
             self._drop_buckets(qkey, qs, old)
             dropped += len(stale) + len(old)
+        self.freeze_idle()
         return dropped
 
+    def freeze_idle(self) -> int:
+        """Freeze the contacts idle for `idle_contact_ms` of their queue's event time, not
+        waiting and with no state write pending; returns how many.
+
+        Run by `collect_garbage`, and by `apply` whenever the contacts new since the last run
+        outnumber those it left as objects (and at least `freeze_every` are new): a backlog
+        of a day is not held as objects until the first garbage collection, and the scans
+        cost about as much as the contacts they follow."""
+        frozen = hot = 0
+        pending = self.changes.contacts  # left for now: their state writes would thaw them
+        for qkey, qs in self.queues.items():
+            store = qs.contacts
+            floor = qs.watermark_ms - self.idle_contact_ms
+            waiting = qs.waiting
+            idle = [
+                cid
+                for cid, contact in store.hot.items()
+                if contact.last_ts_ms < floor
+                and cid not in waiting
+                and not (pending and (qkey, cid) in pending)
+            ]
+            for cid in idle:
+                store.freeze(cid)
+            frozen += len(idle)
+            hot += len(store.hot)
+        self.new_contacts = 0
+        self.freeze_at = max(self.freeze_every, hot)
+        return frozen

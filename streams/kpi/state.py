@@ -13,6 +13,7 @@ from typing import Any
 
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.contact import Contact
+from ccpulse.streams.kpi.contact_store import ContactStore
 from ccpulse.streams.kpi.policy import PolicyBook, QueuePolicy
 from ccpulse.streams.kpi.windows import Calendar
 
@@ -76,7 +77,7 @@ class QueueState:
         self.policy = book.for_queue(tenant, queue)
         self.calendar = Calendar(self.policy.time_zone, self.policy.interval_ms)
         self._channel_policies: dict[str, QueuePolicy] = {}
-        self.contacts: dict[str, Contact] = {}
+        self.contacts = ContactStore(self.key)
         self.buckets: dict[BucketKey, Bucket] = {}
         #: How many of the buckets are minute buckets, and the count that triggers dropping
         #: those past the rolling horizon (so a fast replay of a day does not keep them all).

@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
 import redis
 
-from ccpulse.config import RedisSettings
+from ccpulse.config import LimitsSettings, RedisSettings
 from ccpulse.embedded import Service
-from ccpulse.sinks.redis_sink import FULL_WRITE_SECONDS, RedisSink, flatten
+from ccpulse.sinks.redis_sink import FULL_WRITE_SECONDS, MAX_FULL_WRITES, RedisSink, flatten
 from ccpulse.streams.kpi import PolicyBook
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
 
@@ -218,3 +219,55 @@ def test_a_redis_emptied_between_flushes_gets_every_interval_again(
     starts = sorted(int(m) for m in client.zrange("cc:intervals:default:sales", 0, -1))
     assert starts == [T0, T0 + 15 * 60_000]
     assert client.hget(f"cc:interval:default:sales:{T0}", "all.offered") == b"1"
+
+
+def test_a_flush_of_many_hashes_in_full_goes_in_transactions_of_a_bounded_size(
+    settings: RedisSettings, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first flush of 450 queues and their 900 intervals writes them all in full, in
+    transactions of at most `MAX_FULL_WRITES` such hashes, in order; the next flush, of changes
+    only, is one transaction again. Every hash holds its snapshot exactly either way."""
+    pipeline = Pipeline(PolicyBook(), LimitsSettings(max_queues=1000))
+    for n in range(450):
+        events = [
+            {"event_id": f"o{n}", "type": "contact.offered", "ts": T0 + n, "queue": f"q{n:03d}",
+             "contact_id": f"c{n}"},
+            {"event_id": f"a{n}", "type": "contact.answered", "ts": T0 + 16 * 60_000 + n,
+             "queue": f"q{n:03d}", "contact_id": f"c{n}", "agent_id": "a"},
+        ]  # fmt: skip
+        key = f"default/q{n:03d}".encode()
+        pipeline.process(Message("cc", 0, n, key, orjson.dumps(events)), lambda _: None)
+    pipeline.table_writes()
+    sent: list[tuple[int, int]] = []
+    flushed: list[list[dict[str, Any]]] = []
+
+    async def two_flushes() -> None:
+        sink = RedisSink(settings)
+        one_transaction = sink._publish
+
+        async def counted(
+            snapshots: list[Any], intervals: list[Any], families: Any
+        ) -> tuple[int, int]:
+            sent.append((len(snapshots), len(intervals)))
+            return await one_transaction(snapshots, intervals, families)
+
+        monkeypatch.setattr(sink, "_publish", counted)
+        for now in (T0 + 20 * 60_000, T0 + 20 * 60_000 + 1000):
+            snapshots = pipeline.snapshots(now, everything=True)
+            await sink.publish(snapshots, pipeline.interval_records(limit=2000))
+            flushed.append(snapshots)
+            sent.append((-1, -1))  # the end of a flush
+        await sink.close()
+
+    asyncio.run(two_flushes())
+    first = sent[: sent.index((-1, -1))]
+    assert first == [(200, 0), (200, 0), (50, 150), (0, 200), (0, 200), (0, 200), (0, 150)]
+    assert all(n + m <= MAX_FULL_WRITES for n, m in first)
+    # The second: changes only (the intervals were all taken by the first).
+    assert sent[len(first) + 1 :] == [(450, 0), (-1, -1)]
+    for snap in flushed[1]:
+        assert _stored(client, f"cc:queue:default:{snap['queue']}") == flatten(snap)
+    assert client.zcard("cc:queues") == 450
+    intervals = client.keys("cc:interval:default:*")
+    assert len(intervals) == 900
+    assert {client.hget(k, "all.offered") for k in intervals} == {b"1", b"0"}

@@ -450,15 +450,39 @@ def check_snapshot(engine: Engine, q: QueueSpec, expected: Expected, now: int) -
         assert_same_figures(view["today"]["figures"], today_counts, rules, f"{channel} today")
 
 
-def feed(engine: Engine, events: list[ContactEvent], replay_from: int | None) -> None:
+def written(engine: Engine, i: int, gc_every: int | None) -> None:
+    """As the worker after a batch: the changes go to the state table (only then can their
+    contacts be frozen); with `gc_every`, the garbage collection runs after the first event
+    and every `gc_every` events from there: contacts and buckets past their horizons are
+    dropped, idle contacts frozen."""
+    engine.drain_changes()
+    if gc_every and i % gc_every == 0:
+        engine.collect_garbage()
+
+
+def freezing_soon(engine: Engine, idle_minutes: int) -> None:
+    """Contacts idle for `idle_minutes` frozen, looked for after every other new contact:
+    many more are thawed again than with the shipped half hour and 4,096."""
+    engine.idle_contact_ms = idle_minutes * MIN
+    engine.freeze_every = engine.freeze_at = 2
+
+
+def feed(
+    engine: Engine, events: list[ContactEvent], replay_from: int | None, gc_every: int | None
+) -> None:
+    """Apply the events (with positions, then replayed from `replay_from`, if given), each
+    `written` after."""
     if replay_from is None:
-        for e in events:
+        for i, e in enumerate(events):
             assert engine.apply(e) in (Verdict.APPLIED, Verdict.DUPLICATE)
+            written(engine, i, gc_every)
         return
     for pos, e in enumerate(events):
         assert engine.apply(e, pos=pos) in (Verdict.APPLIED, Verdict.DUPLICATE)
+        written(engine, pos, gc_every)
     for pos in range(replay_from, len(events)):
         assert engine.apply(events[pos], pos=pos) is Verdict.REPLAYED
+        written(engine, pos, gc_every)
 
 
 @settings(
@@ -470,16 +494,26 @@ def feed(engine: Engine, events: list[ContactEvent], replay_from: int | None) ->
     history=histories(),
     attribution=st.sampled_from(["outcome", "arrival"]),
     replay=st.booleans(),
+    gc_every=st.none() | st.integers(1, 8),
+    idle_minutes=st.sampled_from([0, 1, 5, 30]),
     data=st.data(),
 )
 def test_intervals_and_today_equal_a_direct_count(
-    history: tuple[list[QueueSpec], list[bytes]], attribution: str, replay: bool, data: Any
+    history: tuple[list[QueueSpec], list[bytes]],
+    attribution: str,
+    replay: bool,
+    gc_every: int | None,
+    idle_minutes: int,
+    data: Any,
 ) -> None:
     specs, messages = history
     events = decode_all(messages)
     engine = Engine(build_book(specs, attribution, lateness_seconds=30 * 86_400))
+    freezing_soon(engine, idle_minutes)
     replay_from = data.draw(st.integers(0, len(events)), label="replay_from") if replay else None
-    feed(engine, events, replay_from)
+    feed(engine, events, replay_from, gc_every)
+    frozen = sum(len(qs.contacts.cold) for qs in engine.queues.values())
+    event(f"contacts frozen at the end: {'some' if frozen else 'none'}")
     assert sum(qs.too_late for qs in engine.queues.values()) == 0
     latest = max(e.ts_ms for e in events)
     earliest_ts = min(e.ts_ms for e in events)
@@ -593,12 +627,16 @@ def late_arrivals(draw: st.DrawFn) -> tuple[QueueSpec, list[ContactEvent]]:
     lateness_minutes=st.sampled_from([1, 5, 15, 30]),
     max_wait_is_lateness=st.booleans(),
     attribution=st.sampled_from(["outcome", "arrival"]),
+    gc_every=st.none() | st.integers(1, 8),
+    idle_minutes=st.sampled_from([0, 1, 5, 30]),
 )
 def test_lateness_rules(
     case: tuple[QueueSpec, list[ContactEvent]],
     lateness_minutes: int,
     max_wait_is_lateness: bool,
     attribution: str,
+    gc_every: int | None,
+    idle_minutes: int,
 ) -> None:
     q, arrivals = case
     lateness = lateness_minutes * 60
@@ -606,7 +644,11 @@ def test_lateness_rules(
     engine = Engine(
         build_book([q], attribution, lateness_seconds=lateness, max_wait_seconds=max_wait)
     )
-    verdicts = [engine.apply(e) for e in arrivals]
+    freezing_soon(engine, idle_minutes)
+    verdicts = []
+    for i, e in enumerate(arrivals):  # garbage collection (and freezing) changes no figure
+        verdicts.append(engine.apply(e))
+        written(engine, i, gc_every)
     expected, too_late, duplicates = expected_with_lateness(
         q, arrivals, lateness * 1000, max_wait * 1000, attribution == "arrival"
     )

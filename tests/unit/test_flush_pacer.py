@@ -3,6 +3,8 @@ catches up on a backlog (redis.catch_up_* settings)."""
 
 from __future__ import annotations
 
+import pytest
+
 from ccpulse.streams.app import FlushPacer
 
 
@@ -46,3 +48,27 @@ def test_publishing_resumes_at_the_first_tick_after_catching_up() -> None:
     assert not p.due(1.0, lag=501, processed=200)
     assert p.due(1.5, lag=500, processed=300)  # caught up: no waiting for the catch-up interval
     assert p.due(2.0, lag=0, processed=400)
+
+
+def test_while_catching_up_slow_flushes_take_at_most_a_fifth_of_the_time() -> None:
+    """Flushes of 2 s (thousands of queues) while catching up: one every 10 s, not every 5 s;
+    back to every 5 s once they are quick again."""
+    p = pacer()
+    ticks = [t * 0.5 for t in range(60)]  # 0.0 .. 29.5 s
+    published = []
+    for t in ticks:
+        if p.due(t, lag=190_000 - int(t * 6000), processed=int(t * 6000)):
+            published.append(t)
+            p.spent(2.0 if t < 15 else 0.1)
+    assert published == [0.0, 10.0, 20.0, 25.0]
+
+
+def test_the_share_of_time_for_flushing_is_a_setting() -> None:
+    from ccpulse.config import RedisSettings, load_settings
+
+    assert load_settings(env={"CCPULSE_REDIS_CATCH_UP_FLUSH_SHARE": "0.5"}).redis == RedisSettings(
+        catch_up_flush_share=0.5
+    )
+    for wrong in ("0", "1.5"):
+        with pytest.raises(ValueError, match="catch_up_flush_share must be > 0 and <= 1"):
+            load_settings(env={"CCPULSE_REDIS_CATCH_UP_FLUSH_SHARE": wrong})
