@@ -7,16 +7,39 @@ events, bad ones become `Rejection`s naming the event and the field.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
 
+from ccpulse.schemas.decode_fields import (
+    _KNOWN_IDS,
+    _KNOWN_NAMES,
+    MAX_DURATION_S,
+    MAX_FUTURE_MS,
+    MAX_ID_LEN,
+    MAX_KNOWN_NAMES,
+    MIN_TS_MS,
+    NAME_RE,
+    RFC3339_RE,
+    SHOWN_CHARS,
+    _choice,
+    _duration,
+    _flag,
+    _ident,
+    _Invalid,
+    _label,
+    _name,
+    _shared,
+    _show,
+    _tenant,
+    _ts,
+    _ts_ms,
+    datetime_ms,
+)
 from ccpulse.schemas.events import (
     ABANDONED,
     AGENT_RING_NO_ANSWER,
@@ -47,35 +70,27 @@ from ccpulse.schemas.events import (
     TicketEvent,
 )
 
-#: Clock skew tolerated between a producer and ccpulse before an event counts as "from the future".
-MAX_FUTURE_MS: Final = 5 * 60 * 1000
-#: Instants before 2000-01-01 are almost always epoch seconds sent where milliseconds belong.
-MIN_TS_MS: Final = 946_684_800_000
-#: No real wait, talk, hold or wrap lasts a week; longer values are corrupt input.
-MAX_DURATION_S: Final = 7 * 86_400
-NAME_RE: Final = re.compile(r"^\w[\w .@+~-]{0,127}\Z")
-#: RFC 3339 date-time (what JSON Schema's "date-time" means): "T", seconds, and Z or +hh:mm.
-RFC3339_RE: Final = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})\Z"
-)
-MAX_ID_LEN: Final = 256
+__all__ = [
+    "MAX_DURATION_S",
+    "MAX_FUTURE_MS",
+    "MAX_ID_LEN",
+    "MAX_KNOWN_NAMES",
+    "MIN_TS_MS",
+    "NAME_RE",
+    "RFC3339_RE",
+    "SHOWN_CHARS",
+    "SURVEY_SCORE_RANGE",
+    "DecodeResult",
+    "Rejection",
+    "datetime_ms",
+    "decode_message",
+    "decode_object",
+]
 
-_NAIVE_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\Z")
-_FRACTION_RE: Final = re.compile(r"(\.\d{6})\d+")  # datetime keeps microseconds
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS: Final = timedelta(milliseconds=1)
 #: Known event types, each mapped to its one shared string (see `_shared`).
 _KNOWN_TYPES: Final = {t: t for t in (*CONTACT_TYPES, *AGENT_TYPES, *TICKET_TYPES, SURVEY_RESPONSE)}
 _CHANNELS: Final = {c: c for c in CHANNELS}
-#: Names already validated, each mapped to one shared copy. Tenants, queues and agents repeat
-#: in every event: a decoded event refers to the shared string instead of holding its own (the
-#: engine keeps a day of events), and a known name skips the pattern check. Bounded, so a flood
-#: of distinct names cannot grow it without end; past the bound names are checked every time.
-_KNOWN_NAMES: dict[str, str] = {}
-#: The same for agent ids, which follow the (looser) id rule: kept apart so that an id never
-#: passes as a validated name.
-_KNOWN_IDS: dict[str, str] = {}
-MAX_KNOWN_NAMES: Final = 100_000
+_AGENT_STATES: Final = {c: c for c in AGENT_STATES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,17 +128,6 @@ class DecodeResult:
     excess: int = 0
     #: Elements the message held (decoded or not).
     elements: int = 0
-
-
-class _Invalid(Exception):
-    def __init__(self, field_name: str | None, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field_name
-        self.reason = reason
-
-
-#: Characters of a refused value quoted in an error message.
-SHOWN_CHARS: Final = 80
 
 
 def decode_message(
@@ -219,19 +223,6 @@ def _element_bytes(obj: Any) -> bytes:
     return bytes(memoryview(out))
 
 
-def _show(value: Any) -> str:
-    """A refused value for an error message: its repr, cut to `SHOWN_CHARS` characters."""
-    if isinstance(value, str | list | dict) and len(value) > SHOWN_CHARS:
-        value = (
-            value[:SHOWN_CHARS] if not isinstance(value, dict) else dict(list(value.items())[:8])
-        )
-    try:
-        text = repr(value)
-    except RecursionError:
-        return f"<{type(value).__name__} nested too deep>"
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
-
-
 def _validate(obj: Any, now_ms: int) -> Event:
     if not isinstance(obj, dict):
         raise _Invalid(None, f"must be a JSON object, got {type(obj).__name__}")
@@ -248,15 +239,26 @@ def _validate(obj: Any, now_ms: int) -> Event:
 
 
 def _agent(obj: dict[str, Any], etype: str, now_ms: int) -> AgentEvent:
+    # The common valid shapes are checked inline (as in `_contact`); the agent id is shared
+    # like the names, since a timeline keeps a day of its events.
     event_id = _ident(obj, "event_id")
-    ts_ms = _ts(obj, now_ms)
-    tenant = _name(obj, "tenant", default="default")
-    agent_id = _ident(obj, "agent_id")
-    queue = _name(obj, "queue") if obj.get("queue") is not None else None
+    ts_ms = _ts_ms(obj, now_ms)
+    tenant = _tenant(obj)
+    value = obj.get("agent_id")
+    agent_id = _KNOWN_IDS.get(value) if type(value) is str else None
+    if agent_id is None:
+        agent_id = _shared(_ident(obj, "agent_id"), _KNOWN_IDS)
+    value = obj.get("queue")
+    queue = None if value is None else _KNOWN_NAMES.get(value) if type(value) is str else None
+    if queue is None and value is not None:
+        queue = _name(obj, "queue")
     state = reason = contact_id = None
     ring_ms = wait_ms = None
     if etype == AGENT_STATE:
-        state = _choice(obj, "state", AGENT_STATES)
+        value = obj.get("state")
+        state = _AGENT_STATES.get(value) if type(value) is str else None
+        if state is None:
+            state = _choice(obj, "state", AGENT_STATES)
         if obj.get("reason") is not None:
             reason = _label(obj, "reason")
         wait_ms = _duration(obj, "wait_seconds", required=False)  # checked on every state
@@ -272,8 +274,8 @@ def _agent(obj: dict[str, Any], etype: str, now_ms: int) -> AgentEvent:
 
 def _ticket(obj: dict[str, Any], etype: str, now_ms: int) -> TicketEvent:
     event_id = _ident(obj, "event_id")
-    ts_ms = _ts(obj, now_ms)
-    tenant = _name(obj, "tenant", default="default")
+    ts_ms = _ts_ms(obj, now_ms)
+    tenant = _tenant(obj)
     ticket_id = _ident(obj, "ticket_id")
     created = etype == TICKET_CREATED
     channel = priority = group = agent_id = status = None
@@ -305,8 +307,8 @@ SURVEY_SCORE_RANGE: Final = {"csat": (0.0, 10.0), "nps": (0.0, 10.0), "ces": (1.
 
 def _survey(obj: dict[str, Any], etype: str, now_ms: int) -> SurveyEvent:
     event_id = _ident(obj, "event_id")
-    ts_ms = _ts(obj, now_ms)
-    tenant = _name(obj, "tenant", default="default")
+    ts_ms = _ts_ms(obj, now_ms)
+    tenant = _tenant(obj)
     survey = _choice(obj, "survey", SURVEY_KINDS)
     score = obj.get("score")
     if isinstance(score, bool) or not isinstance(score, int | float) or score != score:
@@ -318,31 +320,19 @@ def _survey(obj: dict[str, Any], etype: str, now_ms: int) -> SurveyEvent:
         )
     if survey == "nps" and score != int(score):
         raise _Invalid("score", f"an nps score is a whole number 0-10, got {_show(score)}")
-    channel = obj.get("channel", "voice")
-    if channel not in CHANNELS:
-        raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, got {_show(channel)}")
-    queue = _name(obj, "queue") if obj.get("queue") is not None else None
-    ids = {
-        name: (_ident(obj, name) if obj.get(name) is not None else None)
-        for name in ("agent_id", "contact_id", "ticket_id")
-    }
+    value = obj.get("channel", "voice")
+    channel = _CHANNELS.get(value) if type(value) is str else None
+    if channel is None:
+        raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, got {_show(value)}")
+    value = obj.get("queue")
+    queue = None if value is None else _KNOWN_NAMES.get(value) if type(value) is str else None
+    if queue is None and value is not None:
+        queue = _name(obj, "queue")
+    agent_id = _ident(obj, "agent_id") if obj.get("agent_id") is not None else None
+    contact_id = _ident(obj, "contact_id") if obj.get("contact_id") is not None else None
+    ticket_id = _ident(obj, "ticket_id") if obj.get("ticket_id") is not None else None
     return SurveyEvent(event_id, etype, ts_ms, tenant, survey, float(score), channel, queue,
-                       ids["agent_id"], ids["contact_id"], ids["ticket_id"])  # fmt: skip
-
-
-def _label(obj: dict[str, Any], name: str) -> str:
-    """A free-text label such as a pause reason: 1-64 printable characters."""
-    value = obj.get(name)
-    if not isinstance(value, str) or not value or len(value) > 64 or not value.isprintable():
-        raise _Invalid(name, f"must be 1-64 printable characters, got {_show(value)}")
-    return value
-
-
-def _flag(obj: dict[str, Any], name: str, default: bool) -> bool:
-    value = obj.get(name, default)
-    if not isinstance(value, bool):
-        raise _Invalid(name, f"must be true or false, got {_show(value)}")
-    return value
+                       agent_id, contact_id, ticket_id)  # fmt: skip
 
 
 def _from_cloudevent(ce: dict[str, Any]) -> dict[str, Any]:
@@ -423,102 +413,6 @@ def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
         event_id, etype, ts_ms, tenant, queue, channel, contact_id, agent_id,
         wait_ms, reason, to_queue, talk_ms, hold_ms, wrap_ms, resolved,
     )  # fmt: skip
-
-
-def _ident(obj: dict[str, Any], name: str) -> str:
-    value = obj.get(name)
-    if type(value) is not str or not value:
-        raise _Invalid(name, "required non-empty string missing" if value is None else
-                       f"must be a non-empty string, got {_show(value)}")  # fmt: skip
-    if len(value) > MAX_ID_LEN or not value.isprintable():
-        raise _Invalid(name, f"must be at most {MAX_ID_LEN} printable characters")
-    return value
-
-
-def _shared(value: str, known: dict[str, str] = _KNOWN_NAMES) -> str:
-    """The one shared copy of a validated name (or, with `_KNOWN_IDS`, id) that repeats."""
-    found = known.get(value)
-    if found is not None:
-        return found
-    if len(known) < MAX_KNOWN_NAMES:
-        known[value] = value
-    return value
-
-
-def _name(obj: dict[str, Any], name: str, default: str | None = None) -> str:
-    value = obj.get(name, default)
-    if isinstance(value, str):
-        found = _KNOWN_NAMES.get(value)
-        if found is not None:
-            return found
-    if value is None:
-        raise _Invalid(name, "required string missing")
-    if not isinstance(value, str) or not NAME_RE.match(value):
-        raise _Invalid(
-            name,
-            "must be 1-128 letters, digits, spaces or _ . @ + ~ -, starting with a letter, "
-            f"digit or _, got {_show(value)}",
-        )
-    return _shared(value)
-
-
-def _choice(obj: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:
-    value = obj.get(name)
-    if value not in allowed:
-        raise _Invalid(name, f"must be one of {', '.join(allowed)}, got {_show(value)}")
-    return str(value)
-
-
-def _duration(obj: dict[str, Any], name: str, required: bool) -> int | None:
-    value = obj.get(name)
-    if value is None:
-        if required:
-            raise _Invalid(name, "required number of seconds missing")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Invalid(name, f"must be a number of seconds, got {_show(value)}")
-    if value != value or value < 0:
-        raise _Invalid(name, f"must be a non-negative number of seconds, got {_show(value)}")
-    if value > MAX_DURATION_S:
-        raise _Invalid(name, f"must be at most {MAX_DURATION_S} seconds, got {_show(value)}")
-    ms: int = round(value * 1000)
-    return ms
-
-
-def datetime_ms(parsed: datetime) -> int:
-    """Epoch milliseconds of an aware date-time, the fraction cut toward the past (never
-    rounded up into the next second or interval), with exact integer arithmetic."""
-    return (parsed - _EPOCH) // _ONE_MS
-
-
-def _ts(obj: dict[str, Any], now_ms: int) -> int:
-    value = obj.get("ts")
-    if value is None:
-        raise _Invalid("ts", "required timestamp missing")
-    if isinstance(value, bool):
-        raise _Invalid("ts", f"must be RFC 3339 or epoch milliseconds, got {_show(value)}")
-    if isinstance(value, int):
-        ts_ms = value
-    elif isinstance(value, str):
-        if not RFC3339_RE.match(value):
-            hint = "needs an offset or Z" if _NAIVE_RE.match(value) else "expected e.g."
-            raise _Invalid(
-                "ts", f"not an RFC 3339 timestamp ({hint} 2026-03-10T09:00:00Z): {_show(value)}"
-            )
-        try:
-            parsed = datetime.fromisoformat(_FRACTION_RE.sub(r"\1", value))
-        except ValueError:
-            raise _Invalid("ts", f"not a valid date or time: {_show(value)}") from None
-        ts_ms = datetime_ms(parsed)
-    else:
-        raise _Invalid("ts", f"must be RFC 3339 or integer epoch milliseconds, got {_show(value)}")
-    if ts_ms < MIN_TS_MS:
-        raise _Invalid(
-            "ts", f"{_show(value)} is before 2000 (epoch seconds instead of milliseconds?)"
-        )
-    if ts_ms > now_ms + MAX_FUTURE_MS:
-        raise _Invalid("ts", f"{_show(value)} is more than {MAX_FUTURE_MS // 1000} s in the future")
-    return ts_ms
 
 
 #: Each event type: its one shared string (see `_shared`) and the function that validates it.

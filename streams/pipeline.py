@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ccpulse.config import LimitsSettings
-from ccpulse.schemas import AgentEvent, ContactEvent, decode_message, routing_key
+from ccpulse.schemas import AgentEvent, ContactEvent, decode_message
 from ccpulse.streams.deadletter import (
     DeadLetter,
     Message,
@@ -23,7 +23,7 @@ from ccpulse.streams.deadletter import (
 )
 from ccpulse.streams.kpi import Engine, PolicyBook, Verdict
 from ccpulse.streams.kpi.engine import QueueKey
-from ccpulse.streams.kpi.families import family_of, new_family_engines
+from ccpulse.streams.kpi.families import ROUTES, new_family_engines
 from ccpulse.streams.kpi.family import FamilyEngine
 from ccpulse.streams.limits import Admission
 from ccpulse.streams.publishing import Publishing, TableWrite
@@ -33,6 +33,8 @@ __all__ = ["DeadLetter", "Message", "Pipeline", "TableWrite"]
 #: Events per message are numbered within the message's offset: pos = offset * 2**20 + index.
 POS_SHIFT = 20
 MAX_EVENTS_PER_MESSAGE = 1 << POS_SHIFT
+#: A family engine's verdict (a string) as the Verdict it names.
+VERDICTS: dict[str, Verdict] = {str(v): v for v in Verdict}
 
 
 @dataclass(slots=True)
@@ -148,11 +150,13 @@ class Pipeline(Publishing):
                         continue
                 verdict = apply(event, base + index)
             else:
-                if expected != routing_key(event):
+                # The key of any other event is "tenant/#family" (routing_key), by parts too.
+                family, key = ROUTES[type(event)]
+                name = event.tenant
+                if name != tenant or queue != key or expected is None:
                     health.misrouted += 1
                     dead_letter(misrouted(event, msg, expected))
                     continue
-                name = event.tenant
                 if name not in tenants or (
                     type(event) is AgentEvent and event.agent_id not in agents.get(name, ())
                 ):
@@ -166,7 +170,7 @@ class Pipeline(Publishing):
                         dead_letter(over_limit(event, msg, refused[1]))
                         continue
                 families = families or self.family_engines(partition)
-                verdict = Verdict(families[family_of(event)].apply(event, base + index))  # type: ignore[index]
+                verdict = VERDICTS[families[family].apply(event, base + index)]
             if event.ts_ms > latest:
                 latest = event.ts_ms
             if verdict is Verdict.APPLIED:

@@ -165,10 +165,12 @@ class Publishing:
                 writes.append((partition, statekeys.meta_key(partition, *qkey),
                                _record_bytes(qs.meta_record())))  # fmt: skip
                 self.dirty.add((partition, qkey))
+        sep = statekeys.SEP
         for partition, families in self.families.items():
             for name, family in families.items():
+                prefix = statekeys.family_prefix(partition, name)  # + the record key's parts
                 for record_key, record in family.drain_writes():
-                    key = statekeys.family_key(partition, name, record_key)
+                    key = (prefix + sep.join(record_key)).encode()
                     writes.append(
                         (partition, key, None if record is None else _record_bytes(record))
                     )

@@ -26,6 +26,12 @@ def family_key(partition: int, family: str, record_key: tuple[str, ...]) -> byte
     return SEP.join((str(partition), "f", family, *record_key)).encode()
 
 
+def family_prefix(partition: int, family: str) -> str:
+    """What every `family_key` of a family's records in a partition starts with: the key of
+    `record_key` is `(family_prefix(...) + SEP.join(record_key)).encode()`."""
+    return SEP.join((str(partition), "f", family, ""))
+
+
 def meta_key(partition: int, tenant: str, queue: str) -> bytes:
     return SEP.join((str(partition), "q", tenant, queue)).encode()
 

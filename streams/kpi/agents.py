@@ -1,226 +1,71 @@
 """Agent states: logged-in, available, on-contact, wrap-up and paused time, contacts handled,
 occupancy and utilisation, per agent, per queue and for all agents; and who is in what state now.
 
-An agent's figures are a pure function of its time-ordered events. State segments between two
-consecutive events are split exactly at interval boundaries; the open segment after the last
-event counts up to the instant a snapshot is taken. An event arriving out of order re-derives
-the segments after it (their old contribution is subtracted, the new one added), so figures do
-not depend on arrival order. Definitions: docs/agent-kpis.md.
+An agent's figures are a pure function of its time-ordered events (agent_state.py). State
+segments between two consecutive events are split exactly at interval boundaries; the open
+segment after the last event counts up to the instant a snapshot is taken. An event arriving out
+of order re-derives the segments after it (their old contribution is subtracted, the new one
+added), so figures do not depend on arrival order. Definitions: docs/agent-kpis.md.
+
+The engine's records, its restore and garbage collection are in agent_records.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from ccpulse.schemas.events import AGENT_LOGIN, AGENT_LOGOUT, AGENT_RING_NO_ANSWER, AgentEvent
-from ccpulse.streams.kpi.family import RecordWrite
+from ccpulse.schemas.events import AgentEvent
+from ccpulse.streams.kpi.agent_records import AgentRecords
+from ccpulse.streams.kpi.agent_state import (
+    AGENT,
+    ALL,
+    OFFLINE,
+    QUEUE,
+    TIMED_STATES,
+    AgentState,
+    BucketKey,
+    ByArrival,
+    Entry,
+    Item,
+    ScopeFields,
+    Tally,
+    TenantAgents,
+    Timeline,
+    fold,
+    point_field,
+    point_instant,
+    point_items,
+    point_scopes,
+    segment_items,
+    segment_scopes,
+)
 from ccpulse.streams.kpi.policy import Attribution, PolicyBook
 from ccpulse.streams.kpi.windows import Calendar
 
-ALL = "all"
-#: Scope kinds of a tally: one agent, one queue, or every agent of the tenant.
-AGENT, QUEUE = "agent", "queue"
-Tally = dict[str, int]
-#: (scope kind, scope name, interval start) -> tally.
-BucketKey = tuple[str, str, int]
-#: A contribution item: (scope kind, scope name, instant, field, amount).
-Item = tuple[str, str, int, str, int]
-TIMED_STATES = ("available", "on_contact", "wrap_up", "paused")
+#: Segment scopes kept for the agents' states (`AgentEngine._scopes`) at most.
+MAX_CACHED_SCOPES: Final = 65_536
+
+__all__ = [
+    "AGENT",
+    "ALL",
+    "OFFLINE",
+    "QUEUE",
+    "TIMED_STATES",
+    "AgentEngine",
+    "AgentState",
+    "BucketKey",
+    "ByArrival",
+    "Item",
+    "Tally",
+    "TenantAgents",
+    "Timeline",
+    "fold",
+    "point_items",
+    "segment_items",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class AgentState:
-    """What an agent is doing: derived by folding its events in time order."""
-
-    logged_in: bool = False
-    queues: frozenset[str] = frozenset()
-    state: str = "offline"
-    reason: str | None = None
-    #: The queue of the contact being handled (on_contact / wrap_up), if known.
-    contact_queue: str | None = None
-    since_ms: int = 0
-    #: Whether any login, logout or state event has been folded: only an agent's first such
-    #: event can be an implicit login.
-    seen: bool = False
-
-    def to_record(self) -> list[Any]:
-        return [self.logged_in, sorted(self.queues), self.state, self.reason,
-                self.contact_queue, self.since_ms, self.seen]  # fmt: skip
-
-    @classmethod
-    def from_record(cls, r: list[Any]) -> AgentState:
-        # Records written before `seen` existed: an agent with a state start had been seen.
-        seen = bool(r[6]) if len(r) > 6 else bool(r[0] or r[5])
-        return cls(r[0], frozenset(r[1]), r[2], r[3], r[4], r[5], seen)
-
-
-OFFLINE = AgentState()
-
-
-def fold(before: AgentState, e: AgentEvent) -> AgentState:
-    """The state after event `e` (see docs/agent-kpis.md for each rule)."""
-    queues, logged_in = before.queues, before.logged_in
-    state, reason, cq = before.state, before.reason, before.contact_queue
-    if e.type == AGENT_LOGIN:
-        queues = queues | {e.queue} if e.queue else queues
-        logged_in = True
-        if state == "offline":
-            state, reason, cq = "available", None, None
-    elif e.type == AGENT_LOGOUT:
-        queues = queues - {e.queue} if e.queue else frozenset()
-        if not queues:
-            logged_in, state, reason, cq = False, "offline", None, None
-    elif e.type == AGENT_RING_NO_ANSWER:
-        return before
-    elif e.state == "offline":
-        queues, logged_in, state, reason, cq = frozenset(), False, "offline", None, None
-    elif not logged_in and before.seen:
-        # A state of an agent who logged out (Wazo's UNPAUSEALL right after the logoff, a
-        # completion after a logoff mid-call): only a first event is an implicit login.
-        return before
-    else:  # a first event that is a state: the agent logged in before the log started
-        logged_in = True
-        if e.queue and e.state in ("on_contact", "wrap_up"):
-            cq = e.queue
-        elif e.state == "wrap_up" and state == "on_contact":
-            cq = before.contact_queue
-        else:
-            cq = None
-        state, reason = e.state or "available", e.reason if e.state == "paused" else None
-    changed = (state, reason, cq) != (before.state, before.reason, before.contact_queue)
-    since = e.ts_ms if changed or not before.logged_in else before.since_ms
-    return AgentState(logged_in, queues, state, reason, cq, since, True)
-
-
-def segment_items(agent: str, s: AgentState, start: int, end: int, cal: Calendar) -> list[Item]:
-    """Time of one state segment [start, end), split at interval boundaries, per scope."""
-    if not s.logged_in or end <= start:
-        return []
-    fields = ["logged_in_ms", f"{s.state}_ms"]
-    if s.state == "paused":
-        fields.append(f"paused_ms:{s.reason or 'unspecified'}")
-    handling = s.state in ("on_contact", "wrap_up")
-    member = s.queues or frozenset()
-    items: list[Item] = []
-    t = start
-    while t < end:
-        stop = min(end, cal.interval_end(cal.interval_start(t)))
-        d = stop - t
-        for f in fields:
-            items.append((AGENT, agent, t, f, d))
-            items.append((ALL, "", t, f, d))
-            for q in member:
-                if handling and s.contact_queue and q != s.contact_queue and f != "logged_in_ms":
-                    continue  # handling time belongs to the contact's own queue
-                items.append((QUEUE, q, t, f, d))
-            if (
-                handling
-                and s.contact_queue
-                and s.contact_queue not in member
-            ):  # handling a queue's contact counts as logged in to it, so occupancy stays <= 1
-                items.append((QUEUE, s.contact_queue, t, f, d))
-        t = stop
-    return items
-
-
-#: Whether a queue attributes contacts by arrival: (tenant, queue) -> bool.
-ByArrival = Callable[[str, str], bool]
-
-
-def point_items(
-    agent: str, e: AgentEvent, after: AgentState, by_arrival: ByArrival | None = None
-) -> list[Item]:
-    """Counts an event carries itself: a contact handled, a ring left unanswered. A contact
-    handled in a queue that attributes by arrival counts at its entry: the `on_contact`'s
-    instant minus its `wait_seconds`."""
-    if e.type == AGENT_RING_NO_ANSWER:
-        field = "ring_no_answer"
-    elif e.state == "on_contact" and after.state == "on_contact":  # not by a logged-out agent
-        field = "handled"
-    else:
-        return []
-    queues = {e.queue} if e.queue else set(after.queues)
-    at = e.ts_ms
-    if field == "handled" and e.wait_ms and e.queue and by_arrival is not None:
-        at -= e.wait_ms if by_arrival(e.tenant, e.queue) else 0
-    return [(AGENT, agent, at, field, 1), (ALL, "", at, field, 1)] + [
-        (QUEUE, q, at, field, 1) for q in sorted(queues)
-    ]
-
-
-class Timeline:
-    """One agent's events since `base` (the state folded from events already dropped)."""
-
-    __slots__ = ("base", "base_ms", "events", "ids", "pos", "states")
-
-    def __init__(self) -> None:
-        self.base = OFFLINE
-        self.base_ms: int | None = None
-        self.events: list[tuple[int, str, AgentEvent]] = []
-        #: The ids of `events`, so that a duplicate is found without a scan of the timeline.
-        self.ids: set[str] = set()
-        self.states: list[AgentState] = []
-        self.pos = -1
-
-    def state_before(self, i: int) -> AgentState:
-        return self.states[i - 1] if i > 0 else self.base
-
-    def refold(self, start: int) -> None:
-        del self.states[start:]
-        s = self.state_before(start)
-        for _, _, e in self.events[start:]:
-            s = fold(s, e)
-            self.states.append(s)
-
-    def closed_items(
-        self, agent: str, first: int, cal: Calendar, by_arrival: ByArrival | None = None
-    ) -> list[Item]:
-        """Items of the closed segments from event `first - 1` on, and point items from `first`."""
-        items: list[Item] = []
-        lo = max(first - 1, 0)
-        if first == 0 and self.base_ms is not None and self.events:
-            items += segment_items(agent, self.base, self.base_ms, self.events[0][0], cal)
-        for i in range(lo, len(self.events) - 1):
-            items += segment_items(
-                agent, self.states[i], self.events[i][0], self.events[i + 1][0], cal
-            )
-        for i in range(first, len(self.events)):
-            items += point_items(agent, self.events[i][2], self.states[i], by_arrival)
-        return items
-
-    @property
-    def current(self) -> AgentState:
-        return self.states[-1] if self.states else self.base
-
-    @property
-    def last_ms(self) -> int | None:
-        return self.events[-1][0] if self.events else self.base_ms
-
-
-class TenantAgents:
-    """All agent state of one tenant."""
-
-    __slots__ = (
-        "buckets",
-        "calendar",
-        "duplicates",
-        "pos",
-        "timelines",
-        "too_late",
-        "watermark_ms",
-    )
-
-    def __init__(self, calendar: Calendar) -> None:
-        self.calendar = calendar
-        self.timelines: dict[str, Timeline] = {}
-        self.buckets: dict[BucketKey, list[Any]] = {}  # key -> [pos, tally]
-        self.watermark_ms = 0
-        self.pos = -1
-
-
-class AgentEngine:
+class AgentEngine(AgentRecords):
     """Agent figures for any number of tenants; one instance per input partition."""
 
     family = "agents"
@@ -233,9 +78,13 @@ class AgentEngine:
         self.lateness_ms = self.book.engine.lateness_seconds * 1000
         self.retention_ms = self.book.engine.interval_retention_hours * 3_600_000
         self.data: dict[str, TenantAgents] = {}
-        self._writes: dict[tuple[str, ...], None] = {}  # ordered set of dirty record keys
+        self._init_records()
         self._dirty: set[str] = set()
         self._arrival: dict[tuple[str, str], bool] = {}
+        self._scope_cache: dict[tuple[Any, ...], list[ScopeFields]] = {}
+        #: At least the highest position any bucket holds: an event past it finds no bucket
+        #: that already holds it, so its items need no replay guard.
+        self._bucket_pos = -1
 
     def _tenant(self, tenant: str) -> TenantAgents:
         found = self.data.get(tenant)
@@ -248,37 +97,61 @@ class AgentEngine:
         return sorted(self.data)
 
     def apply(self, event: AgentEvent, pos: int | None = None) -> str:
-        t = self._tenant(event.tenant)
+        tenant = event.tenant
+        t = self.data.get(tenant) or self._tenant(tenant)
         if pos is not None and t.pos >= pos:
             return "replayed"
-        tl = t.timelines.get(event.agent_id)
+        agent = event.agent_id
+        tl = t.timelines.get(agent)
         if pos is not None and tl is not None and tl.pos >= pos:
             self._advance(t, event, pos)
             return "replayed"
-        if t.watermark_ms - event.ts_ms > self.lateness_ms or (
-            tl is not None and tl.base_ms is not None and event.ts_ms <= tl.base_ms
+        ts = event.ts_ms
+        if t.watermark_ms - ts > self.lateness_ms or (
+            tl is not None and tl.base_ms is not None and ts <= tl.base_ms
         ):
-            self._count(t, event.tenant, "too_late", pos)
+            self._count(t, tenant, "too_late", pos)
             self._advance(t, event, pos)
             return "too_late"
         if tl is None:
-            tl = t.timelines[event.agent_id] = Timeline()
-        entry = (event.ts_ms, event.event_id, event)
-        if event.event_id in tl.ids:
-            self._count(t, event.tenant, "duplicates", pos)
+            tl = t.timelines[agent] = Timeline()
+        eid = event.event_id
+        if eid in tl.ids:
+            self._count(t, tenant, "duplicates", pos)
             self._advance(t, event, pos)
             return "duplicate"
-        index = _insertion_index(tl.events, entry)
-        old = tl.closed_items(event.agent_id, index, t.calendar, self.by_arrival)
-        tl.events.insert(index, entry)
-        tl.ids.add(event.event_id)
-        tl.refold(index)
-        new = tl.closed_items(event.agent_id, index, t.calendar, self.by_arrival)
-        self._apply_diff(t, event.tenant, old, new, pos)
+        events = tl.events
+        entry = (ts, eid, event)
+        n = len(events)
+        last = events[-1] if n else None
+        if last is None or last[0] < ts or (last[0] == ts and last[1] < eid):
+            # The usual case: the agent's next event in time order. It closes the segment of
+            # the state before it and adds its own counts; nothing is taken back.
+            before = tl.states[n - 1] if n else tl.base
+            after = fold(before, event)
+            events.append(entry)
+            tl.ids.add(eid)
+            tl.states.append(after)
+            prev_ms = events[n - 1][0] if n else tl.base_ms
+            if pos is None or pos > self._bucket_pos:
+                self._add_appended(t, tenant, agent, before, prev_ms, event, after, pos)
+            else:  # a replay: buckets may hold this event already
+                new = [] if prev_ms is None else segment_items(agent, before, prev_ms, ts,
+                                                               t.calendar)  # fmt: skip
+                new += point_items(agent, event, after, self.by_arrival)
+                self._apply_diff(t, tenant, [], new, pos)
+        else:
+            index = _insertion_index(events, entry)
+            old = tl.closed_items(agent, index, t.calendar, self.by_arrival)
+            events.insert(index, entry)
+            tl.ids.add(eid)
+            tl.refold(index)
+            new = tl.closed_items(agent, index, t.calendar, self.by_arrival)
+            self._apply_diff(t, tenant, old, new, pos)
         if pos is not None:
             tl.pos = pos
         if self.changelog:
-            self._writes[(event.tenant, "a", event.agent_id)] = None
+            self._write_event(t, tenant, event, -1 if pos is None else pos)
         self._advance(t, event, pos)
         return "applied"
 
@@ -292,15 +165,103 @@ class AgentEngine:
         return found
 
     def _advance(self, t: TenantAgents, e: AgentEvent, pos: int | None) -> None:
-        t.watermark_ms = max(t.watermark_ms, e.ts_ms)
+        if e.ts_ms > t.watermark_ms:
+            t.watermark_ms = e.ts_ms
         if pos is not None and pos > t.pos:
             t.pos = pos
         if self.changelog:
-            self._writes[(e.tenant, "q")] = None
+            self._tenant_writes[e.tenant] = None
             self._dirty.add(e.tenant)
 
     def _count(self, t: TenantAgents, tenant: str, what: str, pos: int | None) -> None:
         self._apply_diff(t, tenant, [], [(ALL, "", 0, what, 1)], pos, total=True)
+
+    def _add_appended(
+        self, t: TenantAgents, tenant: str, agent: str, before: AgentState, prev_ms: int | None,
+        e: AgentEvent, after: AgentState, pos: int | None,
+    ) -> None:  # fmt: skip
+        """Add the items of an event appended to its agent's timeline straight to their buckets:
+        the segment of `before` it closes (from `prev_ms`) and its point items. Only when no
+        bucket holds `pos` or later. Each bucket gets the additions `_apply_diff` would make of
+        the same items, in the same order, and the buckets are met in the same order."""
+        cal = t.calendar
+        buckets = t.buckets
+        writes = self._tenant_bucket_writes(tenant) if self.changelog else None
+        end = e.ts_ms
+        point = point_field(e, after)
+        #: The buckets of the segment's last piece, which the point items mostly count in.
+        last: dict[tuple[str, str], list[Any]] = {}
+        last_interval = -1
+        if prev_ms is not None and before.logged_in and prev_ms < end:
+            scopes = self._scopes(agent, before)
+            start = prev_ms
+            while start < end:
+                interval, stop = cal.interval_bounds(start)
+                if stop > end:
+                    stop = end
+                d = stop - start
+                for kind, name, fields in scopes:
+                    bkey = (kind, name, interval)
+                    bucket = buckets.get(bkey)
+                    if bucket is None:
+                        bucket = buckets[bkey] = [-1, {}]
+                    tally: Tally = bucket[1]
+                    for field in fields:
+                        value = tally.get(field, 0) + d
+                        if value:
+                            tally[field] = value
+                        else:
+                            tally.pop(field, None)
+                    if pos is not None:
+                        bucket[0] = pos
+                    if writes is not None:
+                        writes[bkey] = None
+                    if point is not None:
+                        last[(kind, name)] = bucket
+                last_interval = interval
+                start = stop
+        if point is None:
+            if pos is not None:
+                self._bucket_pos = pos
+            return
+        interval = cal.interval_bounds(point_instant(e, point, self.by_arrival))[0]
+        if interval != last_interval:
+            last = {}
+        for scope in point_scopes(agent, e, after):
+            bucket = last.get(scope)
+            if bucket is None:  # not met by the segment: look it up, and write it
+                bkey = (scope[0], scope[1], interval)
+                bucket = buckets.get(bkey)
+                if bucket is None:
+                    bucket = buckets[bkey] = [-1, {}]
+                if writes is not None:
+                    writes[bkey] = None
+            tally = bucket[1]
+            value = tally.get(point, 0) + 1
+            if value:
+                tally[point] = value
+            else:
+                tally.pop(point, None)
+            if pos is not None:
+                bucket[0] = pos
+        if pos is not None:
+            self._bucket_pos = pos
+
+    def _scopes(self, agent: str, s: AgentState) -> list[ScopeFields]:
+        """`segment_scopes`, kept for the few states an agent goes through."""
+        key = (agent, s.state, s.reason, s.contact_queue, s.queues)
+        found = self._scope_cache.get(key)
+        if found is None:
+            if len(self._scope_cache) >= MAX_CACHED_SCOPES:
+                self._scope_cache.clear()
+            found = self._scope_cache[key] = segment_scopes(agent, s)
+        return found
+
+    def _tenant_bucket_writes(self, tenant: str) -> dict[BucketKey, None]:
+        found = self._bucket_writes.get(tenant)
+        if found is None:
+            found = self._bucket_writes[tenant] = {}
+        return found
 
     def _apply_diff(
         self, t: TenantAgents, tenant: str, old: list[Item], new: list[Item], pos: int | None,
@@ -335,73 +296,9 @@ class AgentEngine:
             if pos is not None:
                 bucket[0] = pos
             if self.changelog:
-                self._writes[(tenant, "b", bkey[0], bkey[1], str(bkey[2]))] = None
-
-    # -- changelog -------------------------------------------------------------------------
-
-    def drain_writes(self) -> list[RecordWrite]:
-        """Buckets first, then timelines, then tenant metas (replay-safe order)."""
-        keys = list(self._writes)
-        self._writes.clear()
-        rank = {"b": 0, "a": 1, "q": 2}
-        keys.sort(key=lambda k: rank[k[1]])
-        out: list[RecordWrite] = []
-        for key in keys:
-            t = self.data.get(key[0])
-            out.append((key, None if t is None else self._record(t, key)))
-        return out
-
-    def _record(self, t: TenantAgents, key: tuple[str, ...]) -> list[Any] | None:
-        if key[1] == "b":
-            bucket = t.buckets.get((key[2], key[3], int(key[4])))
-            return None if bucket is None else [bucket[0], dict(bucket[1])]
-        if key[1] == "a":
-            tl = t.timelines.get(key[2])
-            if tl is None:
-                return None
-            return [tl.pos, tl.base_ms, tl.base.to_record(),
-                    [_event_record(e) for _, _, e in tl.events]]  # fmt: skip
-        return [t.pos, t.watermark_ms]
-
-    def restore(self, key: tuple[str, ...], record: list[Any]) -> None:
-        t = self._tenant(key[0])
-        if key[1] == "b":
-            t.buckets[(key[2], key[3], int(key[4]))] = [record[0], dict(record[1])]
-        elif key[1] == "a":
-            tl = t.timelines[key[2]] = Timeline()
-            tl.pos, tl.base_ms, tl.base = record[0], record[1], AgentState.from_record(record[2])
-            tl.events = [(r[2], r[0], AgentEvent(*r)) for r in record[3]]
-            tl.ids = {eid for _, eid, _ in tl.events}
-        else:
-            t.pos, t.watermark_ms = record[0], record[1]
-
-    def finish_restore(self) -> None:
-        for t in self.data.values():
-            for tl in t.timelines.values():
-                tl.refold(0)
-        self._writes.clear()
-        self._dirty.update(self.data)
-
-    def dirty_tenants(self) -> set[str]:
-        dirty, self._dirty = self._dirty, set()
-        return dirty
-
-    def collect_garbage(self) -> None:
-        """Fold events past lateness into each timeline's base; drop buckets past retention."""
-        for tenant, t in self.data.items():
-            horizon = t.watermark_ms - self.lateness_ms
-            for agent, tl in t.timelines.items():
-                old = sum(1 for ts, _, _ in tl.events if ts < horizon)
-                if old:
-                    tl.base, tl.base_ms = tl.states[old - 1], tl.events[old - 1][0]
-                    tl.ids.difference_update(eid for _, eid, _ in tl.events[:old])
-                    del tl.events[:old]
-                    del tl.states[:old]
-                    self._writes[(tenant, "a", agent)] = None
-            floor = t.watermark_ms - max(self.retention_ms, self.lateness_ms)
-            for bkey in [b for b in t.buckets if b[2] and b[2] < floor]:
-                del t.buckets[bkey]
-                self._writes[(tenant, "b", *map(str, bkey))] = None
+                self._tenant_bucket_writes(tenant)[bkey] = None
+        if pos is not None and pos > self._bucket_pos:
+            self._bucket_pos = pos
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -412,7 +309,7 @@ class AgentEngine:
         return tenant_snapshot(self._tenant(tenant), tenant, now_ms)
 
 
-def _insertion_index(events: list[tuple[int, str, AgentEvent]], entry: tuple[int, str, Any]) -> int:
+def _insertion_index(events: list[Entry], entry: tuple[int, str, Any]) -> int:
     lo, hi = 0, len(events)
     key = (entry[0], entry[1])
     if not hi or (events[-1][0], events[-1][1]) < key:
@@ -424,8 +321,3 @@ def _insertion_index(events: list[tuple[int, str, AgentEvent]], entry: tuple[int
         else:
             hi = mid
     return lo
-
-
-def _event_record(e: AgentEvent) -> list[Any]:
-    return [e.event_id, e.type, e.ts_ms, e.tenant, e.agent_id, e.queue, e.state, e.reason,
-            e.contact_id, e.ring_ms, e.wait_ms]  # fmt: skip

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ccpulse.schemas.events import AgentEvent, Event, SurveyEvent, TicketEvent
+from ccpulse.schemas.events import (
+    AGENTS_KEY,
+    SURVEYS_KEY,
+    TICKETS_KEY,
+    AgentEvent,
+    Event,
+    SurveyEvent,
+    TicketEvent,
+)
 from ccpulse.streams.kpi.agents import AgentEngine
 from ccpulse.streams.kpi.family import FamilyEngine
 from ccpulse.streams.kpi.policy import PolicyBook
@@ -21,6 +29,13 @@ FAMILY_OF: dict[type, str] = {
     AgentEvent: "agents",
     SurveyEvent: "surveys",
     TicketEvent: "tickets",
+}
+
+#: Event type -> (its family, the queue part of its routing key "tenant/<key>").
+ROUTES: dict[type, tuple[str, str]] = {
+    AgentEvent: ("agents", AGENTS_KEY),
+    SurveyEvent: ("surveys", SURVEYS_KEY),
+    TicketEvent: ("tickets", TICKETS_KEY),
 }
 
 

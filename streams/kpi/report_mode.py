@@ -6,17 +6,14 @@ Same arithmetic, same interval and running-total buckets as `Engine` and `AgentE
 * `RangeEngine` keeps no minute buckets, which only the rolling windows of a live snapshot read
   (a range report never does). A contact's items go to two buckets instead of three: a quarter of
   the engine's time on a large replay.
-* `RangeAgentEngine` tracks no changelog writes and no dirty tenants (`changelog=False`), and
-  adds the items of an event appended to its agent's timeline straight to their buckets: a
-  report replays without positions and such an event only adds (its old contribution is
-  empty), so the grouping of a diff's items by bucket, for the replay guard and the changelog,
-  is not needed. Each bucket gets the same additions in the same order; that grouping was a
-  quarter of the agent engine's time.
+* `RangeAgentEngine` tracks no changelog writes and no dirty tenants (`changelog=False`). An
+  event appended to its agent's timeline has its items added straight to their buckets by
+  `AgentEngine` itself (in any mode, when no bucket can hold the event already).
 """
 
 from __future__ import annotations
 
-from ccpulse.streams.kpi.agents import AgentEngine, Item, Tally, TenantAgents
+from ccpulse.streams.kpi.agents import AgentEngine
 from ccpulse.streams.kpi.engine import Engine
 from ccpulse.streams.kpi.policy import PolicyBook
 from ccpulse.streams.kpi.state import BucketKey, QueueState
@@ -34,26 +31,3 @@ class RangeAgentEngine(AgentEngine):
 
     def __init__(self, book: PolicyBook | None = None) -> None:
         super().__init__(book, changelog=False)
-
-    def _apply_diff(
-        self, t: TenantAgents, tenant: str, old: list[Item], new: list[Item], pos: int | None,
-        total: bool = False,
-    ) -> None:  # fmt: skip
-        if old or pos is not None:  # an event out of order, or a replay with positions
-            super()._apply_diff(t, tenant, old, new, pos, total)
-            return
-        interval_start = t.calendar.interval_start
-        buckets = t.buckets
-        last_at = start = -1
-        for kind, name, at, field, amount in new:
-            if at != last_at:  # the items of one segment piece share their instant
-                last_at, start = at, 0 if total else interval_start(at)
-            bucket = buckets.get((kind, name, start))
-            if bucket is None:
-                bucket = buckets[(kind, name, start)] = [-1, {}]
-            tally: Tally = bucket[1]
-            value = tally.get(field, 0) + amount
-            if value:
-                tally[field] = value
-            else:
-                tally.pop(field, None)

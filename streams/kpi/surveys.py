@@ -189,7 +189,8 @@ class SurveyEngine:
             self._add(st, event, delta, pos)
         st.seen[event.event_id] = [-1 if pos is None else pos, event.ts_ms]
         self._changes.seen.add((st.tenant, event.event_id))
-        self._changes.deleted.discard((st.tenant, "seen", event.event_id))
+        if self._changes.deleted:
+            self._changes.deleted.discard((st.tenant, "seen", event.event_id))
         self._advance(st, event.ts_ms, pos)
         return Verdict.APPLIED
 
@@ -215,6 +216,7 @@ class SurveyEngine:
         if event.agent_id is not None:
             rows.append(("agent", event.agent_id))
         periods = (("i", cal.interval_start(event.ts_ms)), ("d", cal.day_bounds(event.ts_ms)[0]))
+        changed, deleted = self._changes.tallies, self._changes.deleted
         for period in periods:
             tallies = st.periods.setdefault(period, {})
             for row in rows:
@@ -227,8 +229,9 @@ class SurveyEngine:
                     tally[slot] += value
                 if pos is not None:
                     tally[0] = pos
-                self._changes.tallies.add((st.tenant, period, row))
-                self._changes.deleted.discard(_tally_key(st.tenant, period, row))
+                changed.add((st.tenant, period, row))
+                if deleted:  # deletions wait for the next drain only after a garbage collection
+                    deleted.discard(_tally_key(st.tenant, period, row))
 
     def _count(self, st: TenantSurveys, slot: int, pos: int | None) -> None:
         if pos is not None and st.totals[0] >= pos:

@@ -10,34 +10,35 @@ the open tickets at snapshot time. Definitions and worked examples: docs/ticket-
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
-from collections import Counter
+from bisect import bisect_right
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any
 
 from ccpulse.schemas.events import TICKET_PRIORITIES, TICKETS_KEY, TicketEvent
 from ccpulse.streams.kpi.business_hours import BusinessSchedule, make_clock
 from ccpulse.streams.kpi.contact import Absorbed
 from ccpulse.streams.kpi.engine import Verdict
 from ccpulse.streams.kpi.family import RecordKey, RecordWrite
-from ccpulse.streams.kpi.figures import ratio
 from ccpulse.streams.kpi.policy import PolicyBook
+from ccpulse.streams.kpi.tickets_buckets import (
+    BucketKey,
+    TicketBucket,
+    bucket_keys,
+    difference,
+    figures,
+    figures_with_breakdowns,
+    nearest_rank,
+)
 from ccpulse.streams.kpi.tickets_hours import (
-    CREATED,
     DEFAULT_TARGETS,
     DUPLICATES,
-    FIELDS,
     FRT,
     FRT_BREACH,
     FRT_COUNT,
     FRT_SUM,
-    ONE_TOUCH,
-    REOPENED,
     RES_BREACH,
     RES_COUNT,
     RES_SUM,
-    RESOLVED,
-    SOLVED,
     TOO_LATE,
     Derived,
     Item,
@@ -60,103 +61,6 @@ __all__ = [
     "figures",
     "nearest_rank",
 ]
-
-#: Bucket key within a tenant: (interval start ms, dimension, value); dimension "all" has "".
-BucketKey = tuple[int, str, str]
-DIMENSIONS: Final = ("channel", "group", "priority")
-
-# -- buckets and figures ---------------------------------------------------------------------
-
-
-class TicketBucket:
-    """Counts of one interval and dimension value, with every FRT and resolution time (ms) kept
-    sorted, so that medians and percentiles are exact."""
-
-    __slots__ = ("counts", "frt", "pos", "res")
-
-    def __init__(self) -> None:
-        self.counts = [0] * len(FIELDS)
-        self.frt: list[int] = []
-        self.res: list[int] = []
-        self.pos = -1
-
-    def change(self, sign: int, kind: int, value: int) -> None:
-        if kind < FRT:
-            self.counts[kind] += sign * value
-            return
-        count, total, values = (
-            (FRT_COUNT, FRT_SUM, self.frt) if kind == FRT else (RES_COUNT, RES_SUM, self.res)
-        )
-        self.counts[count] += sign
-        self.counts[total] += sign * value
-        if sign > 0:
-            insort(values, value)
-        else:
-            i = bisect_left(values, value)
-            if i < len(values) and values[i] == value:
-                del values[i]
-
-    def add(self, other: TicketBucket) -> None:
-        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
-        self.frt.extend(other.frt)
-        self.res.extend(other.res)
-
-    def to_record(self) -> list[Any]:
-        return [self.pos, self.counts, self.frt, self.res]
-
-    @classmethod
-    def from_record(cls, record: list[Any]) -> TicketBucket:
-        b = cls()
-        b.pos, b.counts, b.frt, b.res = record[0], list(record[1]), list(record[2]), list(record[3])
-        return b
-
-
-def nearest_rank(values: list[int], percent: int) -> int | None:
-    """Nearest-rank percentile of sorted values: the ceil(percent/100 * n)-th smallest."""
-    if not values:
-        return None
-    return values[max(1, -(-percent * len(values) // 100)) - 1]
-
-
-def _seconds(ms: int | None) -> float | None:
-    return None if ms is None else ms / 1000
-
-
-def figures(b: TicketBucket) -> dict[str, Any]:
-    """The KPIs of one bucket (or a sum of buckets); ratios None without a denominator."""
-    c = b.counts
-    frt, res = sorted(b.frt), sorted(b.res)
-    return {
-        "created": c[CREATED],
-        "solved": c[SOLVED],
-        "reopened": c[REOPENED],
-        "resolved": c[RESOLVED],
-        "one_touch_resolved": c[ONE_TOUCH],
-        "frt_count": c[FRT_COUNT],
-        "frt_avg_seconds": c[FRT_SUM] / c[FRT_COUNT] / 1000 if c[FRT_COUNT] else None,
-        "frt_median_seconds": _seconds(nearest_rank(frt, 50)),
-        "frt_p90_seconds": _seconds(nearest_rank(frt, 90)),
-        "resolution_count": c[RES_COUNT],
-        "resolution_avg_seconds": c[RES_SUM] / c[RES_COUNT] / 1000 if c[RES_COUNT] else None,
-        "resolution_median_seconds": _seconds(nearest_rank(res, 50)),
-        "resolution_p90_seconds": _seconds(nearest_rank(res, 90)),
-        "fcr_rate": ratio(c[ONE_TOUCH], c[RESOLVED]),
-        "reopen_rate": ratio(c[REOPENED], c[SOLVED]),
-        "frt_breaches": c[FRT_BREACH],
-        "resolution_breaches": c[RES_BREACH],
-    }
-
-
-def _figures_with_breakdowns(parts: dict[tuple[str, str], TicketBucket]) -> dict[str, Any]:
-    out = figures(parts.get(("all", ""), TicketBucket()))
-    used = sorted((dv, b) for dv, b in parts.items() if any(b.counts))
-    out["created_by_channel"] = {
-        v: b.counts[CREATED] for (d, v), b in used if d == "channel" and b.counts[CREATED]
-    }
-    for dim in DIMENSIONS:
-        out[f"by_{dim}"] = {v: figures(b) for (d, v), b in used if d == dim}
-    return out
-
 
 # -- the engine ------------------------------------------------------------------------------
 
@@ -190,7 +94,9 @@ class TicketEngine:
         self.lateness_ms = self.book.engine.lateness_seconds * 1000
         self.retention_ms = self.book.engine.interval_retention_hours * 3_600_000
         self.states: dict[str, TenantState] = {}
-        self._writes: dict[RecordKey, int] = {}  # record key -> write order class
+        self._writes: dict[RecordKey, int] = {}  # ticket and meta record key -> write order
+        #: Buckets changed, (tenant, bucket key, None for the totals), written first.
+        self._bucket_writes: dict[tuple[str, BucketKey | None], None] = {}
         self._dirty: set[str] = set()
 
     def state(self, tenant: str) -> TenantState:
@@ -278,16 +184,21 @@ class TicketEngine:
     ) -> None:
         """Move a ticket's contribution from `old` to `new` (multisets), and add `extra`
         input accounting to the running totals; each bucket skips a position it holds."""
-        before, after = Counter(old), Counter(new)
         ops: dict[BucketKey | None, list[tuple[int, int, int]]] = {}
         total_ops = ops.setdefault(None, [(1, kind, n) for kind, n in extra.items()])
-        for sign, items in ((-1, before - after), (1, after - before)):
-            for (at, kind, value, channel, group, priority), n in items.items():
-                start = st.calendar.interval_start(at)
+        interval_start = st.calendar.interval_start
+        for sign, items in difference(old, new):
+            for (at, kind, value, channel, group, priority), n in items:
+                start = interval_start(at)
+                op = (sign, kind, value)
                 for _ in range(n):
-                    total_ops.append((sign, kind, value))
-                    for key in _keys(start, channel, group, priority):
-                        ops.setdefault(key, []).append((sign, kind, value))
+                    total_ops.append(op)
+                    for key in bucket_keys(start, channel, group, priority):
+                        found = ops.get(key)
+                        if found is None:
+                            ops[key] = [op]
+                        else:
+                            found.append(op)
         floor = self._floor(st)
         for bkey, bucket_ops in ops.items():
             if not bucket_ops:
@@ -300,9 +211,11 @@ class TicketEngine:
                 bucket = st.buckets[bkey] = TicketBucket()
             if pos is not None and bucket.pos >= pos:
                 continue
+            counts = bucket.counts
             for sign, kind, value in bucket_ops:
-                if bkey is None and kind >= FRT:
-                    counts = bucket.counts  # totals keep counts and sums, not the values
+                if kind < FRT:
+                    counts[kind] += sign * value
+                elif bkey is None:  # totals keep counts and sums, not the values
                     c, t = (FRT_COUNT, FRT_SUM) if kind == FRT else (RES_COUNT, RES_SUM)
                     counts[c] += sign
                     counts[t] += sign * value
@@ -310,7 +223,7 @@ class TicketEngine:
                     bucket.change(sign, kind, value)
             if pos is not None:
                 bucket.pos = pos
-            self._writes[_bucket_record_key(st.tenant, bkey)] = 0
+            self._bucket_writes[(st.tenant, bkey)] = None
 
     def _expired(self, st: TenantState, ticket: Ticket) -> bool:
         """Solved or closed (or never created) with no event for lateness + retention."""
@@ -334,10 +247,11 @@ class TicketEngine:
         """Changed records: buckets, then tickets, then tenant meta (a record found written
         implies every record before it was), each the current record or None if deleted."""
         writes, self._writes = self._writes, {}
-        out: list[RecordWrite] = []
-        for key, _ in sorted(writes.items(), key=lambda kv: (kv[1], kv[0])):
-            out.append((key, self._record(key)))
-        return out
+        buckets, self._bucket_writes = self._bucket_writes, {}
+        keys = sorted(_bucket_record_key(tenant, bkey) for tenant, bkey in buckets)
+        keys += sorted(key for key, order in writes.items() if order == 1)
+        keys += sorted(key for key, order in writes.items() if order == 2)
+        return [(key, self._record(key)) for key in keys]
 
     def _record(self, key: RecordKey) -> list[Any] | None:
         st = self.states[key[0]]
@@ -389,7 +303,7 @@ class TicketEngine:
             floor = self._floor(st)
             for key in [k for k in st.buckets if floor is not None and k[0] < floor]:
                 del st.buckets[key]
-                self._writes[_bucket_record_key(st.tenant, key)] = 0
+                self._bucket_writes[(st.tenant, key)] = None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -417,7 +331,7 @@ class TicketEngine:
             return {
                 "start": cal.label(start),
                 "end": cal.label(cal.interval_end(start)),
-                "figures": _figures_with_breakdowns(parts.get(start, {})),
+                "figures": figures_with_breakdowns(parts.get(start, {})),
             }
 
         total = st.total.counts
@@ -430,7 +344,7 @@ class TicketEngine:
             "clock": "business" if st.clock.business else "elapsed",
             "now": live,
             "current_interval": entry(current),
-            "today": {"start": cal.label(day_start), "figures": _figures_with_breakdowns(today)},
+            "today": {"start": cal.label(day_start), "figures": figures_with_breakdowns(today)},
             "intervals": [entry(s) for s in sorted(parts)],
             "pipeline": {
                 "too_late": total[TOO_LATE],
@@ -479,7 +393,7 @@ class TicketEngine:
                 if floor is not None and start < floor:
                     continue
                 p = parts.setdefault(start, {})
-                for _, dim, value in _keys(start, channel, group, priority):
+                for _, dim, value in bucket_keys(start, channel, group, priority):
                     p.setdefault((dim, value), TicketBucket()).counts[kind] += 1
         return {
             "open": sum(by_group.values()),
@@ -496,16 +410,6 @@ class TicketEngine:
             "overdue": {"first_response": overdue[FRT_BREACH], "resolution": overdue[RES_BREACH]},
             "oldest_open_age_seconds": None if oldest is None else (now_ms - oldest) / 1000,
         }
-
-
-def _keys(start: int, channel: str, group: str, priority: str) -> tuple[BucketKey, ...]:
-    """The buckets an item at interval `start` counts in: all, its channel, group, priority."""
-    return (
-        (start, "all", ""),
-        (start, "channel", channel),
-        (start, "group", group),
-        (start, "priority", priority),
-    )
 
 
 def _bucket_record_key(tenant: str, key: BucketKey | None) -> RecordKey:

@@ -27,7 +27,7 @@ def _day_bounds(zone_name: str, ordinal: int) -> tuple[int, int]:
 class Calendar:
     """Fast interval arithmetic for one time zone and interval length."""
 
-    __slots__ = ("_cur_end", "_cur_start", "interval_ms", "zone", "zone_name")
+    __slots__ = ("_cur_end", "_cur_interval", "_cur_start", "interval_ms", "zone", "zone_name")
 
     def __init__(self, zone_name: str, interval_ms: int) -> None:
         self.zone_name = zone_name
@@ -35,6 +35,7 @@ class Calendar:
         self.interval_ms = interval_ms
         self._cur_start = 0
         self._cur_end = 0
+        self._cur_interval = (0, 0)
 
     def day_bounds(self, ts_ms: int) -> tuple[int, int]:
         """[start, end) of the local day containing `ts_ms`."""
@@ -59,6 +60,14 @@ class Calendar:
         """End of the interval starting at `start_ms` (cut short at local midnight)."""
         _, day_end = self.day_bounds(start_ms)
         return min(start_ms + self.interval_ms, day_end)
+
+    def interval_bounds(self, ts_ms: int) -> tuple[int, int]:
+        """[start, end) of the interval containing `ts_ms` (the last one asked for is kept)."""
+        found = self._cur_interval
+        if not found[0] <= ts_ms < found[1]:
+            start = self.interval_start(ts_ms)
+            found = self._cur_interval = (start, self.interval_end(start))
+        return found
 
     def label(self, ts_ms: int) -> str:
         """RFC 3339 local time with offset: unambiguous across a DST fall-back."""

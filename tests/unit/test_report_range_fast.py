@@ -165,8 +165,7 @@ def test_the_agent_engine_in_report_mode_tracks_no_writes(log: Path) -> None:
     assert full.dirty_tenants() == {"default"} and report.dirty_tenants() == set()
     assert report.data["default"].buckets == full.data["default"].buckets
 
-    # ... bucket for bucket and field for field in the same order (report mode adds an appended
-    # event's items straight to their buckets, the changelog mode groups them by bucket first).
+    # ... bucket for bucket and field for field in the same order.
     def ordered(engine: AgentEngine) -> list[Any]:
         return [(k, b[0], list(b[1].items())) for k, b in engine.data["default"].buckets.items()]
 

@@ -1,0 +1,262 @@
+"""An agent's state and what its state segments and events contribute (pure functions of the
+agent's time-ordered events), and the timelines that hold them; shared by the agent engine
+(agents.py, agent_records.py) and its views (agent_views.py). Definitions: docs/agent-kpis.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from ccpulse.schemas.events import AGENT_LOGIN, AGENT_LOGOUT, AGENT_RING_NO_ANSWER, AgentEvent
+from ccpulse.streams.kpi.windows import Calendar
+
+ALL = "all"
+#: Scope kinds of a tally: one agent, one queue, or every agent of the tenant.
+AGENT, QUEUE = "agent", "queue"
+Tally = dict[str, int]
+#: (scope kind, scope name, interval start) -> tally.
+BucketKey = tuple[str, str, int]
+#: A contribution item: (scope kind, scope name, instant, field, amount).
+Item = tuple[str, str, int, str, int]
+#: The fields a state segment adds to one scope: (scope kind, scope name, fields).
+ScopeFields = tuple[str, str, tuple[str, ...]]
+TIMED_STATES = ("available", "on_contact", "wrap_up", "paused")
+LOGGED_IN_MS = "logged_in_ms"
+HANDLING_STATES = frozenset(("on_contact", "wrap_up"))
+
+
+class AgentState(NamedTuple):
+    """What an agent is doing: derived by folding its events in time order. A named tuple, not
+    a frozen dataclass: one is built per event, four times as fast."""
+
+    logged_in: bool = False
+    queues: frozenset[str] = frozenset()
+    state: str = "offline"
+    reason: str | None = None
+    #: The queue of the contact being handled (on_contact / wrap_up), if known.
+    contact_queue: str | None = None
+    since_ms: int = 0
+    #: Whether any login, logout or state event has been folded: only an agent's first such
+    #: event can be an implicit login.
+    seen: bool = False
+
+    def to_record(self) -> list[Any]:
+        return [self.logged_in, sorted(self.queues), self.state, self.reason,
+                self.contact_queue, self.since_ms, self.seen]  # fmt: skip
+
+    @classmethod
+    def from_record(cls, r: list[Any]) -> AgentState:
+        # Records written before `seen` existed: an agent with a state start had been seen.
+        seen = bool(r[6]) if len(r) > 6 else bool(r[0] or r[5])
+        return cls(r[0], frozenset(r[1]), r[2], r[3], r[4], r[5], seen)
+
+
+OFFLINE = AgentState()
+
+
+def fold(before: AgentState, e: AgentEvent) -> AgentState:
+    """The state after event `e` (see docs/agent-kpis.md for each rule)."""
+    queues, logged_in = before.queues, before.logged_in
+    state, reason, cq = before.state, before.reason, before.contact_queue
+    if e.type == AGENT_LOGIN:
+        queues = queues | {e.queue} if e.queue else queues
+        logged_in = True
+        if state == "offline":
+            state, reason, cq = "available", None, None
+    elif e.type == AGENT_LOGOUT:
+        queues = queues - {e.queue} if e.queue else frozenset()
+        if not queues:
+            logged_in, state, reason, cq = False, "offline", None, None
+    elif e.type == AGENT_RING_NO_ANSWER:
+        return before
+    elif e.state == "offline":
+        queues, logged_in, state, reason, cq = frozenset(), False, "offline", None, None
+    elif not logged_in and before.seen:
+        # A state of an agent who logged out (Wazo's UNPAUSEALL right after the logoff, a
+        # completion after a logoff mid-call): only a first event is an implicit login.
+        return before
+    else:  # a first event that is a state: the agent logged in before the log started
+        logged_in = True
+        if e.queue and e.state in ("on_contact", "wrap_up"):
+            cq = e.queue
+        elif e.state == "wrap_up" and state == "on_contact":
+            cq = before.contact_queue
+        else:
+            cq = None
+        state, reason = e.state or "available", e.reason if e.state == "paused" else None
+    changed = (state, reason, cq) != (before.state, before.reason, before.contact_queue)
+    since = e.ts_ms if changed or not before.logged_in else before.since_ms
+    return AgentState(logged_in, queues, state, reason, cq, since, True)
+
+
+def segment_items(agent: str, s: AgentState, start: int, end: int, cal: Calendar) -> list[Item]:
+    """Time of one state segment [start, end), split at interval boundaries, per scope."""
+    if not s.logged_in or end <= start:
+        return []
+    fields = ["logged_in_ms", f"{s.state}_ms"]
+    if s.state == "paused":
+        fields.append(f"paused_ms:{s.reason or 'unspecified'}")
+    handling = s.state in ("on_contact", "wrap_up")
+    member = s.queues or frozenset()
+    items: list[Item] = []
+    t = start
+    while t < end:
+        stop = min(end, cal.interval_end(cal.interval_start(t)))
+        d = stop - t
+        for f in fields:
+            items.append((AGENT, agent, t, f, d))
+            items.append((ALL, "", t, f, d))
+            for q in member:
+                if handling and s.contact_queue and q != s.contact_queue and f != "logged_in_ms":
+                    continue  # handling time belongs to the contact's own queue
+                items.append((QUEUE, q, t, f, d))
+            if (
+                handling and s.contact_queue and s.contact_queue not in member
+            ):  # handling a queue's contact counts as logged in to it, so occupancy stays <= 1
+                items.append((QUEUE, s.contact_queue, t, f, d))
+        t = stop
+    return items
+
+
+def segment_scopes(agent: str, s: AgentState) -> list[ScopeFields]:
+    """The scopes a segment of logged-in state `s` counts in, each with its fields: the items
+    of `segment_items` grouped by scope, in the order each scope first occurs there (its first
+    field, logged-in time, counts in every scope), each scope's fields in their item order."""
+    fields: tuple[str, ...] = (LOGGED_IN_MS, f"{s.state}_ms")
+    if s.state == "paused":
+        fields += (f"paused_ms:{s.reason or 'unspecified'}",)
+    scopes: list[ScopeFields] = [(AGENT, agent, fields), (ALL, "", fields)]
+    cq = s.contact_queue if s.state in HANDLING_STATES else None
+    if not cq:
+        scopes += [(QUEUE, q, fields) for q in s.queues]
+        return scopes
+    logged_in_only = tuple(f for f in fields if f == LOGGED_IN_MS)
+    scopes += [(QUEUE, q, fields if q == cq else logged_in_only) for q in s.queues]
+    if cq not in s.queues:
+        scopes.append((QUEUE, cq, fields))
+    return scopes
+
+
+#: Whether a queue attributes contacts by arrival: (tenant, queue) -> bool.
+ByArrival = Callable[[str, str], bool]
+
+
+def point_field(e: AgentEvent, after: AgentState) -> str | None:
+    """The count an event carries itself, if any: a contact handled, a ring left unanswered."""
+    if e.type == AGENT_RING_NO_ANSWER:
+        return "ring_no_answer"
+    if e.state == "on_contact" and after.state == "on_contact":  # not by a logged-out agent
+        return "handled"
+    return None
+
+
+def point_instant(e: AgentEvent, field: str, by_arrival: ByArrival | None = None) -> int:
+    """When an event's count counts: a contact handled in a queue that attributes by arrival
+    counts at its entry, the `on_contact`'s instant minus its `wait_seconds`."""
+    at = e.ts_ms
+    if field == "handled" and e.wait_ms and e.queue and by_arrival is not None:
+        at -= e.wait_ms if by_arrival(e.tenant, e.queue) else 0
+    return at
+
+
+def point_scopes(agent: str, e: AgentEvent, after: AgentState) -> list[tuple[str, str]]:
+    """The scopes an event's count counts in: the agent, all, and its queue (else all the
+    agent's queues)."""
+    queues = {e.queue} if e.queue else set(after.queues)
+    return [(AGENT, agent), (ALL, ""), *((QUEUE, q) for q in sorted(queues))]
+
+
+def point_items(
+    agent: str, e: AgentEvent, after: AgentState, by_arrival: ByArrival | None = None
+) -> list[Item]:
+    """Counts an event carries itself (`point_field`), at `point_instant`, per scope."""
+    field = point_field(e, after)
+    if field is None:
+        return []
+    at = point_instant(e, field, by_arrival)
+    return [(kind, name, at, field, 1) for kind, name in point_scopes(agent, e, after)]
+
+
+def event_record(e: AgentEvent) -> list[Any]:
+    """An event as its changelog record (AgentEvent(*record) reads it back)."""
+    return [e.event_id, e.type, e.ts_ms, e.tenant, e.agent_id, e.queue, e.state, e.reason,
+            e.contact_id, e.ring_ms, e.wait_ms]  # fmt: skip
+
+
+#: An event of a timeline: (ts_ms, event_id, event), in that order.
+Entry = tuple[int, str, AgentEvent]
+
+
+class Timeline:
+    """One agent's events since `base` (the state folded from events already dropped)."""
+
+    __slots__ = ("base", "base_ms", "events", "ids", "pos", "states")
+
+    def __init__(self) -> None:
+        self.base = OFFLINE
+        self.base_ms: int | None = None
+        self.events: list[Entry] = []
+        #: The ids of `events`, so that a duplicate is found without a scan of the timeline.
+        self.ids: set[str] = set()
+        self.states: list[AgentState] = []
+        self.pos = -1
+
+    def state_before(self, i: int) -> AgentState:
+        return self.states[i - 1] if i > 0 else self.base
+
+    def refold(self, start: int) -> None:
+        del self.states[start:]
+        s = self.state_before(start)
+        for _, _, e in self.events[start:]:
+            s = fold(s, e)
+            self.states.append(s)
+
+    def closed_items(
+        self, agent: str, first: int, cal: Calendar, by_arrival: ByArrival | None = None
+    ) -> list[Item]:
+        """Items of the closed segments from event `first - 1` on, and point items from `first`."""
+        items: list[Item] = []
+        lo = max(first - 1, 0)
+        if first == 0 and self.base_ms is not None and self.events:
+            items += segment_items(agent, self.base, self.base_ms, self.events[0][0], cal)
+        for i in range(lo, len(self.events) - 1):
+            items += segment_items(
+                agent, self.states[i], self.events[i][0], self.events[i + 1][0], cal
+            )
+        for i in range(first, len(self.events)):
+            items += point_items(agent, self.events[i][2], self.states[i], by_arrival)
+        return items
+
+    @property
+    def current(self) -> AgentState:
+        return self.states[-1] if self.states else self.base
+
+    @property
+    def last_ms(self) -> int | None:
+        return self.events[-1][0] if self.events else self.base_ms
+
+
+class TenantAgents:
+    """All agent state of one tenant."""
+
+    __slots__ = (
+        "batches",
+        "buckets",
+        "calendar",
+        "duplicates",
+        "pos",
+        "timelines",
+        "too_late",
+        "watermark_ms",
+    )
+
+    def __init__(self, calendar: Calendar) -> None:
+        self.calendar = calendar
+        self.timelines: dict[str, Timeline] = {}
+        self.buckets: dict[BucketKey, list[Any]] = {}  # key -> [pos, tally]
+        self.watermark_ms = 0
+        self.pos = -1
+        #: The event records written (or to write), by (agent, event id) of their first event,
+        #: with the latest instant of their events (in a list: agent_records.py).
+        self.batches: dict[tuple[str, str], list[int]] = {}
