@@ -144,9 +144,15 @@ class AgentRecords:
         and is written again without them."""
         self._clear_writes()
         restored, self._restored = self._restored, []
+        #: Events that event records hold already (only when there are timelines to migrate):
+        #: a migration cut short wrote some, maybe with events applied after it (so one
+        #: written again under its first event's key would replace a record holding more).
+        recorded: set[tuple[str, str, str]] | None = set() if self._legacy else None
         for key, batch in restored:
             t = self._tenant(key[0])
             kept = False
+            if recorded is not None:
+                recorded.update((key[0], r[4], r[0]) for _, r in batch)
             for pos, r in batch:
                 tl = t.timelines.get(r[4])
                 if tl is None:
@@ -170,8 +176,9 @@ class AgentRecords:
         for tenant, agent in legacy if self.changelog else ():
             t = self.data[tenant]
             tl = t.timelines[agent]
-            for _, _, e in tl.events:
-                self._write_event(t, tenant, e, tl.pos)
+            for _, eid, e in tl.events:
+                if recorded is None or (tenant, agent, eid) not in recorded:
+                    self._write_event(t, tenant, e, tl.pos)
             self._agent_writes[(tenant, agent)] = None
         self._dirty.update(self.data)
 
