@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import orjson
+import random
+from dataclasses import replace
 
+import orjson
+import pytest
+
+from ccpulse.streams.kpi import agent_records
 from ccpulse.streams.kpi.agents import AgentEngine
 from tests.unit.test_agent_records import (
     BOOK,
+    LATER_EVENTS,
     LEGACY_EVENTS,
     LEGACY_LOG,
     Changelog,
+    _history,
     _legacy_run,
     _restored,
 )
@@ -37,3 +44,43 @@ def test_a_migration_cut_short_keeps_the_events_drained_with_it() -> None:
     log.update(engine.drain_writes())  # the second migration completes
     now = at("10:30:00")
     assert _restored(log).snapshot("default", now) == clean.snapshot("default", now)
+
+
+@pytest.mark.parametrize("cap", [3, agent_records.MAX_BATCH_EVENTS])
+@pytest.mark.parametrize("seed", range(12))
+def test_replay_after_crashes_from_a_changelog_to_migrate(
+    seed: int, cap: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As test_replay_after_crash_with_garbage_collection_gives_the_clean_figures, starting from
+    # a changelog whose timeline records hold their events: crashes can cut the migration short.
+    monkeypatch.setattr(agent_records, "MAX_BATCH_EVENTS", cap)
+    rng = random.Random(seed)
+    events = [replace(e, ts_ms=e.ts_ms + 3_600_000) for e in _history(rng)]
+    events = [*LATER_EVENTS, *events]
+    base = len(LEGACY_EVENTS)
+    clean = AgentEngine(BOOK)
+    _legacy_run(clean)
+    for pos, e in enumerate(events, start=base):
+        clean.apply(e, pos)
+    changelog: Changelog = {tuple(k): r for k, r in orjson.loads(LEGACY_LOG.read_bytes())}
+    engine = _restored(changelog)
+    pos = committed = 0
+    while pos < len(events):
+        engine.apply(events[pos], base + pos)
+        pos += 1
+        if rng.random() < 0.1:
+            engine.collect_garbage()
+        if pos % 4 and pos < len(events):
+            continue
+        writes = engine.drain_writes()
+        if pos == len(events) or rng.random() < 0.7:
+            changelog.update(writes)
+            committed = pos
+            continue
+        changelog.update(writes[: rng.randrange(len(writes) + 1)])
+        engine = _restored(changelog)
+        pos = committed
+    now = max(e.ts_ms for e in events) + 60_000
+    expected = clean.snapshot("default", now)
+    assert engine.snapshot("default", now) == expected
+    assert _restored(changelog).snapshot("default", now) == expected
