@@ -5,10 +5,11 @@ the garbage collection that folds old events into each timeline's base. Part of 
 Records (docs/agent-kpis.md#exactly-once), listed by `drain_writes` in this order:
 
 * `(tenant, "b", kind, name, start_ms)`: `[pos, tally]`, one interval of one scope;
-* `(tenant, "e", agent, event_id)`: `[[pos, event], ...]`, events applied to the tenant's
+* `(tenant, "e", agent, event_id, pos)`: `[[pos, event], ...]`, events applied to the tenant's
   timelines since the previous drain (at most `MAX_BATCH_EVENTS`), each with its position,
-  keyed by the first; written once (events never change), after the tallies they changed, so
-  a record found means its events are applied;
+  keyed by the first and its position (an id a producer reuses once garbage collection forgot
+  it starts a record of its own); written once (events never change), after the tallies they
+  changed, so a record found means its events are applied;
 * `(tenant, "a", agent)`: `[pos, base_ms, base_state]`, the state folded from events already
   dropped, written when garbage collection moves it (an agent without one has dropped none);
 * `(tenant, "q")`: `[pos, watermark_ms]`;
@@ -38,8 +39,8 @@ from ccpulse.streams.kpi.family import RecordWrite
 #: Events in one event record at most (about 200 bytes each): a drain after a burst of events
 #: writes several, none near the broker's message size limit.
 MAX_BATCH_EVENTS: Final = 1000
-#: (tenant, agent, event id) of the first event of an event record.
-BatchKey = tuple[str, str, str]
+#: (tenant, agent, event id, position) of the first event of an event record.
+BatchKey = tuple[str, str, str, str]
 
 
 class AgentRecords:
@@ -80,10 +81,10 @@ class AgentRecords:
         """Add an event applied to a timeline of tenant `t` to the events to write."""
         batch = self._open_batches.get(tenant)
         if batch is None:
-            key = (tenant, e.agent_id, e.event_id)
+            key = (tenant, e.agent_id, e.event_id, str(pos))
             batch = self._open_batches[tenant] = (key, [], [e.ts_ms])
             self._event_writes[key] = batch[1]
-            t.batches[(e.agent_id, e.event_id)] = batch[2]
+            t.batches[key[1:]] = batch[2]
         elif e.ts_ms > batch[2][0]:
             batch[2][0] = e.ts_ms
         events = batch[1]
@@ -101,9 +102,9 @@ class AgentRecords:
                 bucket = buckets.get(bkey)
                 record = None if bucket is None else [bucket[0], dict(bucket[1])]
                 out.append(((tenant, "b", bkey[0], bkey[1], str(bkey[2])), record))
-        for (tenant, agent, first), events in self._event_writes.items():
+        for (tenant, agent, first, at), events in self._event_writes.items():
             batch = [[pos, event_record(e)] for pos, e in events]
-            out.append(((tenant, "e", agent, first), batch))
+            out.append(((tenant, "e", agent, first, at), batch))
         for tenant, agent in self._agent_writes:
             tl = self.data[tenant].timelines.get(agent)
             timeline = None if tl is None else [tl.pos, tl.base_ms, tl.base.to_record()]
@@ -111,15 +112,15 @@ class AgentRecords:
         for tenant in self._tenant_writes:
             t = self.data[tenant]
             out.append(((tenant, "q"), [t.pos, t.watermark_ms]))
-        for tenant, agent, first in self._event_deletes:
-            out.append(((tenant, "e", agent, first), None))
+        for tenant, agent, first, at in self._event_deletes:
+            out.append(((tenant, "e", agent, first, at), None))
         self._clear_writes()
         return out
 
     def restore(self, key: tuple[str, ...], record: list[Any]) -> None:
         kind = key[1]
         if kind == "e":  # into the timelines once every record is read (see finish_restore)
-            self._restored.append(((key[0], key[2], key[3]), record))
+            self._restored.append(((key[0], key[2], key[3], key[4]), record))
             return
         t = self._tenant(key[0])
         if kind == "b":
@@ -164,7 +165,7 @@ class AgentRecords:
                         tl.ids.add(r[0])
                         tl.events.append((r[2], r[0], AgentEvent(*r)))
             if kept:
-                t.batches[(key[1], key[2])] = [max(r[2] for _, r in batch)]
+                t.batches[key[1:]] = [max(r[2] for _, r in batch)]
             elif self.changelog:
                 self._event_deletes[key] = None
         for t in self.data.values():
@@ -210,9 +211,9 @@ class AgentRecords:
 
     def _drop_batches(self, tenant: str, t: TenantAgents, horizon: int) -> None:
         """Delete the event records whose every event is before `horizon`."""
-        for agent, first in [k for k, last in t.batches.items() if last[0] < horizon]:
-            del t.batches[(agent, first)]
-            key = (tenant, agent, first)
+        for agent, first, at in [k for k, last in t.batches.items() if last[0] < horizon]:
+            del t.batches[(agent, first, at)]
+            key = (tenant, agent, first, at)
             self._event_writes.pop(key, None)  # not written yet: nothing of it is needed
             batch = self._open_batches.get(tenant)
             if batch is not None and batch[0] == key:

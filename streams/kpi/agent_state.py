@@ -257,6 +257,6 @@ class TenantAgents:
         self.buckets: dict[BucketKey, list[Any]] = {}  # key -> [pos, tally]
         self.watermark_ms = 0
         self.pos = -1
-        #: The event records written (or to write), by (agent, event id) of their first event,
-        #: with the latest instant of their events (in a list: agent_records.py).
-        self.batches: dict[tuple[str, str], list[int]] = {}
+        #: The event records written (or to write), by (agent, event id, position) of their
+        #: first event, with the latest instant of their events (in a list: agent_records.py).
+        self.batches: dict[tuple[str, str, str], list[int]] = {}

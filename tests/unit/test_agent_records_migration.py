@@ -1,4 +1,5 @@
-"""Review: crashes during the migration of timeline records that held their events."""
+"""Crashes while migrating timeline records that held their events, and ids reused after
+garbage collection: no event record is ever replaced by one holding fewer events."""
 
 from __future__ import annotations
 
@@ -84,3 +85,30 @@ def test_replay_after_crashes_from_a_changelog_to_migrate(
     expected = clean.snapshot("default", now)
     assert engine.snapshot("default", now) == expected
     assert _restored(changelog).snapshot("default", now) == expected
+
+
+def test_an_id_reused_after_garbage_collection_starts_a_record_of_its_own() -> None:
+    """A producer that reuses an event id once garbage collection has forgotten it (a daily
+    counter, say) gets a record of its own for the event: the record of the first use, which
+    still holds other agents' events, is not replaced, and a restore holds every agent."""
+    book = replace(BOOK, engine=replace(BOOK.engine, lateness_seconds=1800))
+    engine, log = AgentEngine(book), {}
+    first = [ev("x", "login", "09:00:00"), ev("y", "login", "09:50:00", agent="bob"),
+             ev("z", "login", "10:00:00", agent="carol")]  # fmt: skip
+    for pos, event in enumerate(first):
+        engine.apply(event, pos)
+    log.update(engine.drain_writes())
+    engine.collect_garbage()  # the horizon is 09:30: x is folded, and its id forgotten
+    log.update(engine.drain_writes())
+    engine.apply(ev("x", "state", "10:05:00", state="paused"), 3)  # the same id, a new event
+    log.update(engine.drain_writes())
+    records = [k for k, r in log.items() if k[1] == "e" and r is not None]
+    assert len(records) == 2
+    back = AgentEngine(book)
+    for key, record in log.items():
+        if record is not None:
+            back.restore(key, orjson.loads(orjson.dumps(record)))
+    back.finish_restore()
+    assert sorted(back.data["default"].timelines) == sorted(engine.data["default"].timelines)
+    now = at("10:10:00")
+    assert back.snapshot("default", now) == engine.snapshot("default", now)
