@@ -211,7 +211,6 @@ class RedisSink:
             return cuts
         full = 0
         now_ms = _now_ms()
-        due = self._full_due_ms
         keys = [
             (queue_key(self.prefix, snap["tenant"], snap["queue"]), snap["as_of_ms"])
             for snap in snapshots
@@ -220,7 +219,7 @@ class RedisSink:
             for r in intervals
         ]
         for n, (key, at_ms) in enumerate(keys):
-            if key not in self._written or at_ms >= due.get(key, 0):
+            if self._in_full(key, at_ms):
                 if full == MAX_FULL_WRITES:
                     cuts.append((min(n, len(snapshots)), max(0, n - len(snapshots))))
                     full = 0
@@ -333,7 +332,7 @@ class RedisSink:
         digests = array("q", map(digest, values))
         before = self._written.get(key)
         probe = None
-        if before is None or now_ms >= self._full_due_ms.get(key, 0):
+        if before is None or self._in_full(key, now_ms):
             # In full: the first time, and again every FULL_WRITE_SECONDS (spread over a
             # minute by key), which heals whatever else may have changed the hash meanwhile.
             pipe.delete(key)
@@ -366,6 +365,11 @@ class RedisSink:
         # The fields are kept only to repair a hash found lost after a write of its changes: a
         # flush writing 1,000 queue hashes in full would otherwise hold all their fields twice.
         return _HashUpdate(key, fields if probe is not None else {}, ttl, probe, now_ms)
+
+    def _in_full(self, key: str, now_ms: int) -> bool:
+        """Whether hash `key` is written in full (DEL + HSET) rather than by its changes: the
+        first time, and every `FULL_WRITE_SECONDS` after."""
+        return key not in self._written or now_ms >= self._full_due_ms.get(key, 0)
 
     def forget_written(self) -> None:
         """Write every hash in full next time: another worker may have written them since

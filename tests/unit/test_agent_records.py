@@ -56,8 +56,8 @@ def _legacy_run(engine: AgentEngine) -> Changelog:
     return log
 
 
-def _restored(log: Changelog) -> AgentEngine:
-    engine = AgentEngine(BOOK)
+def _restored(log: Changelog, book: PolicyBook = BOOK) -> AgentEngine:
+    engine = AgentEngine(book)
     for key, record in log.items():
         if record is not None:
             engine.restore(key, orjson.loads(orjson.dumps(record)))
@@ -140,6 +140,37 @@ def _history(rng: random.Random) -> list[AgentEvent]:
     return events
 
 
+def _run_with_crashes(
+    engine: AgentEngine,
+    events: list[AgentEvent],
+    base: int,
+    changelog: Changelog,
+    rng: random.Random,
+    kept: float,
+) -> AgentEngine:
+    """Apply `events` at positions from `base`, their writes flushed into `changelog` every
+    four events, garbage collection now and then. A flush is kept whole with odds `kept`;
+    otherwise a crash keeps a random prefix of it, and the input is replayed from the last
+    complete flush by an engine restored from the changelog. Returns the last engine."""
+    pos = committed = 0
+    while pos < len(events):
+        engine.apply(events[pos], base + pos)
+        pos += 1
+        if rng.random() < 0.1:
+            engine.collect_garbage()
+        if pos % 4 and pos < len(events):
+            continue
+        writes = engine.drain_writes()
+        if pos == len(events) or rng.random() < kept:
+            changelog.update(writes)
+            committed = pos
+            continue
+        changelog.update(writes[: rng.randrange(len(writes) + 1)])
+        engine = _restored(changelog)
+        pos = committed
+    return engine
+
+
 @pytest.mark.parametrize("cap", [3, agent_records.MAX_BATCH_EVENTS])
 @pytest.mark.parametrize("seed", range(12))
 def test_replay_after_crash_with_garbage_collection_gives_the_clean_figures(
@@ -154,23 +185,7 @@ def test_replay_after_crash_with_garbage_collection_gives_the_clean_figures(
     # Writes flushed every few events, garbage collection now and then; a crash keeps a random
     # prefix of the last flush, and the input is replayed from the last complete flush.
     changelog: Changelog = {}
-    engine = AgentEngine(BOOK)
-    pos = committed = 0
-    while pos < len(events):
-        engine.apply(events[pos], pos)
-        pos += 1
-        if rng.random() < 0.1:
-            engine.collect_garbage()
-        if pos % 4 and pos < len(events):
-            continue
-        writes = engine.drain_writes()
-        if pos == len(events) or rng.random() < 0.8:
-            changelog.update(writes)
-            committed = pos
-            continue
-        changelog.update(writes[: rng.randrange(len(writes) + 1)])
-        engine = _restored(changelog)
-        pos = committed
+    engine = _run_with_crashes(AgentEngine(BOOK), events, 0, changelog, rng, kept=0.8)
     assert all(len(r) <= cap for k, r in changelog.items() if k[1] == "e" and r is not None)
     now = max(e.ts_ms for e in events) + 60_000
     expected = clean.snapshot("default", now)

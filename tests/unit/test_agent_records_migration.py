@@ -20,6 +20,7 @@ from tests.unit.test_agent_records import (
     _history,
     _legacy_run,
     _restored,
+    _run_with_crashes,
 )
 from tests.unit.test_agents import at, ev
 
@@ -64,23 +65,7 @@ def test_replay_after_crashes_from_a_changelog_to_migrate(
     for pos, e in enumerate(events, start=base):
         clean.apply(e, pos)
     changelog: Changelog = {tuple(k): r for k, r in orjson.loads(LEGACY_LOG.read_bytes())}
-    engine = _restored(changelog)
-    pos = committed = 0
-    while pos < len(events):
-        engine.apply(events[pos], base + pos)
-        pos += 1
-        if rng.random() < 0.1:
-            engine.collect_garbage()
-        if pos % 4 and pos < len(events):
-            continue
-        writes = engine.drain_writes()
-        if pos == len(events) or rng.random() < 0.7:
-            changelog.update(writes)
-            committed = pos
-            continue
-        changelog.update(writes[: rng.randrange(len(writes) + 1)])
-        engine = _restored(changelog)
-        pos = committed
+    engine = _run_with_crashes(_restored(changelog), events, base, changelog, rng, kept=0.7)
     now = max(e.ts_ms for e in events) + 60_000
     expected = clean.snapshot("default", now)
     assert engine.snapshot("default", now) == expected
@@ -104,11 +89,7 @@ def test_an_id_reused_after_garbage_collection_starts_a_record_of_its_own() -> N
     log.update(engine.drain_writes())
     records = [k for k, r in log.items() if k[1] == "e" and r is not None]
     assert len(records) == 2
-    back = AgentEngine(book)
-    for key, record in log.items():
-        if record is not None:
-            back.restore(key, orjson.loads(orjson.dumps(record)))
-    back.finish_restore()
+    back = _restored(log, book)
     assert sorted(back.data["default"].timelines) == sorted(engine.data["default"].timelines)
     now = at("10:10:00")
     assert back.snapshot("default", now) == engine.snapshot("default", now)
