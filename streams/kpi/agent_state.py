@@ -107,7 +107,7 @@ def segment_items(agent: str, s: AgentState, start: int, end: int, cal: Calendar
         for f in fields:
             items.append((AGENT, agent, t, f, d))
             items.append((ALL, "", t, f, d))
-            for q in member:
+            for q in sorted(member):  # one order, however the set was built
                 if handling and s.contact_queue and q != s.contact_queue and f != "logged_in_ms":
                     continue  # handling time belongs to the contact's own queue
                 items.append((QUEUE, q, t, f, d))
@@ -129,10 +129,10 @@ def segment_scopes(agent: str, s: AgentState) -> list[ScopeFields]:
     scopes: list[ScopeFields] = [(AGENT, agent, fields), (ALL, "", fields)]
     cq = s.contact_queue if s.state in HANDLING_STATES else None
     if not cq:
-        scopes += [(QUEUE, q, fields) for q in s.queues]
+        scopes += [(QUEUE, q, fields) for q in sorted(s.queues)]
         return scopes
     logged_in_only = tuple(f for f in fields if f == LOGGED_IN_MS)
-    scopes += [(QUEUE, q, fields if q == cq else logged_in_only) for q in s.queues]
+    scopes += [(QUEUE, q, fields if q == cq else logged_in_only) for q in sorted(s.queues)]
     if cq not in s.queues:
         scopes.append((QUEUE, cq, fields))
     return scopes
