@@ -260,6 +260,7 @@ def test_every_dashboard_query_returns_series(
             {**fresh, "contact_id": f"{queue}-f2", "event_id": f"{queue}-f2o",
              "type": "contact.offered", "ts": now - 30_000},
         ]  # fmt: skip
+
     # An agent's time today counts its open state up to the wall clock, so an agent event read
     # after Prometheus has scraped that open state makes the series drop, and the occupancy
     # rules' deltas over such a catch-up are arbitrary. The agents' events and the older
