@@ -62,6 +62,8 @@ class Publishing:
         #: Partitions revoked in a rebalance and not (yet) given back: not published, since
         #: their new owner may already be writing the same Redis hashes.
         self.suspended: set[int] = set()
+        #: Tombstones for minute records found on restore, written with the next writes.
+        self._stale_minutes: list[TableWrite] = []
 
     # -- partitions --------------------------------------------------------------------------
 
@@ -71,9 +73,15 @@ class Publishing:
         engine = self.engines[partition] = Engine(self.book)
         families = self.families[partition] = new_family_engines(self.book)
         metas, contacts = [], []
+        rebuilt = engine.minutes_from_contacts
         for key, value in items:
             part, kind, rest = statekeys.parse(key)
             if part != partition or value is None or kind == "fence":
+                continue
+            if kind == "b" and rebuilt and rest[2] == "m":
+                # Written by a version that kept minutes in the changelog: rebuilt below, and
+                # deleted with the next writes so that no later restore reads them again.
+                self._stale_minutes.append((partition, key, None))
                 continue
             record = orjson.loads(value)
             if kind == "b":
@@ -89,6 +97,8 @@ class Publishing:
             engine.restore_contact(tenant, queue, contact_id, record)
         for (tenant, queue), record in metas:
             engine.restore_meta(tenant, queue, record)
+        if rebuilt:
+            engine.rebuild_minutes()  # from the contacts, by the watermarks
         engine.drain_changes()
         engine.freeze_idle()  # as the live engine keeps them (the watermarks are known now)
         for family in families.values():
@@ -113,6 +123,7 @@ class Publishing:
         self.families.pop(partition, None)
         self.dirty = {d for d in self.dirty if d[0] != partition}
         self.dirty_intervals = {d: None for d in self.dirty_intervals if d[0] != partition}
+        self._stale_minutes = [w for w in self._stale_minutes if w[0] != partition]
         self._published_interval.clear()
         self.recount()
         return list(engine.queues) if engine else []
@@ -137,10 +148,13 @@ class Publishing:
 
         That order is what makes replay exact (see docs/exactly-once.md).
         """
-        writes: list[TableWrite] = []
+        writes, self._stale_minutes = self._stale_minutes, []
         for partition, engine in self.engines.items():
             changes = engine.drain_changes()
+            skipped = "m" if engine.minutes_from_contacts else ""  # rebuilt on restore
             for (tenant, queue), bkey in changes.buckets:
+                if bkey[0] == skipped:
+                    continue
                 qs = engine.queues[(tenant, queue)]
                 bucket = qs.buckets[bkey]
                 if bkey[0] == "i":  # keyed with the queue's own (tenant, queue): a day of
@@ -149,6 +163,8 @@ class Publishing:
                 writes.append((partition, statekeys.bucket_key(partition, tenant, queue, bkey),
                                _record_bytes(bucket.to_record())))  # fmt: skip
             for (tenant, queue), bkey in changes.deleted_buckets:
+                if bkey[0] == skipped:
+                    continue
                 writes.append(
                     (partition, statekeys.bucket_key(partition, tenant, queue, bkey), None)
                 )

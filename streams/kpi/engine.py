@@ -57,6 +57,10 @@ class Engine(Housekeeping):
         self.max_wait_ms = settings.max_wait_seconds * 1000
         #: Minute buckets older than the longest rolling window (plus slack) are never read.
         self.minute_horizon_ms = (max(settings.rolling_minutes, default=0) + 10) * MINUTE_MS
+        #: Every contact with an item within the rolling horizon is held (lateness covers the
+        #: horizon): minute buckets are then rebuilt from the contacts on restore and never
+        #: written to the changelog, half the state writes of a queue with few events a minute.
+        self.minutes_from_contacts = self.lateness_ms >= self.minute_horizon_ms
         self.retention_ms = settings.interval_retention_hours * 3_600_000
         self.idle_contact_ms = IDLE_CONTACT_MS
         self.freeze_every = self.freeze_at = FREEZE_EVERY

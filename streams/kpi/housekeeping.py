@@ -44,6 +44,7 @@ class Housekeeping:
     lateness_ms: int
     max_wait_ms: int
     minute_horizon_ms: int
+    minutes_from_contacts: bool
     retention_ms: int
     idle_contact_ms: int
     #: Contacts created since `freeze_idle` last ran, and the count that runs it again.
@@ -107,6 +108,37 @@ class Housekeeping:
         if bkey[0] == "m" and bkey not in qs.buckets:
             qs.minute_buckets += 1
         qs.buckets[bkey] = Bucket.from_record(record)
+
+    def rebuild_minutes(self) -> None:
+        """Minute buckets from the contacts held, after a restore that read none (see
+        `minutes_from_contacts`): each within the rolling horizon of its queue's watermark is
+        the sum of the held contacts' items in it, as the live engine keeps it. A minute
+        straddling the horizon's floor may differ from the live one; it is never read."""
+        for qs in self.queues.values():
+            buckets = qs.buckets
+            for bkey in [b for b in buckets if b[0] == "m"]:
+                del buckets[bkey]
+            qs.minute_buckets = 0
+            floor = qs.watermark_ms - self.minute_horizon_ms
+            recent = [cid for cid, last in qs.contacts.last_ts_ms() if last >= floor]
+            for cid in recent:
+                contact = qs.contacts.peek(cid)
+                for at, channel, delta in contribution(contact, qs.policy_for(contact.channel)):
+                    if at < floor:
+                        continue
+                    bkey = ("m", channel, minute_start(at))
+                    bucket = buckets.get(bkey)
+                    if bucket is None:
+                        bucket = buckets[bkey] = Bucket()
+                        qs.minute_buckets += 1
+                    tally = bucket.tally
+                    for idx, value in delta:
+                        if idx < k.SIZE:
+                            if idx in k.MAX_FIELDS:
+                                if value > tally[idx]:
+                                    tally[idx] = value
+                            else:
+                                tally[idx] += value
 
     def restore_contact(self, tenant: str, queue: str, contact_id: str, record: list[Any]) -> None:
         qs = self.queue(tenant, queue)

@@ -9,7 +9,14 @@ import random
 import orjson
 import pytest
 
-from ccpulse.streams.kpi import Attribution, PolicyBook, QueuePolicy, queue_snapshot
+from ccpulse.streams import statekeys
+from ccpulse.streams.kpi import (
+    Attribution,
+    EngineSettings,
+    PolicyBook,
+    QueuePolicy,
+    queue_snapshot,
+)
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline, TableWrite
 
 T0 = 1_773_100_800_000  # 2026-03-10T00:00:00Z
@@ -83,17 +90,18 @@ def _ignore(_: DeadLetter) -> None:
 def _run_with_crashes(
     messages: list[Message], book: PolicyBook, rng: random.Random, crashes: int
 ) -> Pipeline:
-    """Process with `crashes` deaths: a random prefix of unflushed writes survives each one."""
+    """Process with `crashes` deaths, each after a random message (one of them among the last
+    tenth): a random prefix of unflushed writes survives each one."""
     changelog: list[TableWrite] = []
     committed = {0: 0, 1: 0}  # next offset to read, per partition
     pipeline = Pipeline(book)
-    crash_points = sorted(rng.sample(range(1, len(messages)), crashes))
-    cursor = 0
+    last_tenth = rng.randrange(len(messages) * 9 // 10, len(messages))
+    crash_points = sorted({*rng.sample(range(1, len(messages)), crashes - 1), last_tenth})
     while True:
         pending: list[TableWrite] = []
         consumed = 0
         stop = crash_points.pop(0) if crash_points else None
-        for msg in messages:
+        for cursor, msg in enumerate(messages):
             if msg.offset < committed[msg.partition]:
                 continue
             pipeline.process(msg, _ignore)
@@ -106,7 +114,6 @@ def _run_with_crashes(
                 committed[msg.partition] = msg.offset + 1
                 for other in committed:  # the commit covers every partition's acked events
                     committed[other] = max(committed[other], _next_offset(messages, other, msg))
-            cursor += 1
             if stop is not None and cursor >= stop:
                 break
         else:
@@ -134,21 +141,59 @@ def _next_offset(messages: list[Message], partition: int, upto: Message) -> int:
     return best
 
 
+#: The default lateness (a day) holds every contact of the rolling horizon: minute buckets are
+#: rebuilt from the contacts on restore. Half an hour holds fewer: they are written.
+LATENESS = {"minutes rebuilt": 86_400, "minutes written": 1_800}
+
+
+@pytest.mark.parametrize("minutes", sorted(LATENESS))
 @pytest.mark.parametrize("attribution", [Attribution.OUTCOME, Attribution.ARRIVAL])
 @pytest.mark.parametrize("seed", range(6))
 def test_crashes_at_random_points_give_the_figures_of_a_clean_run(
-    seed: int, attribution: Attribution
+    seed: int, attribution: Attribution, minutes: str
 ) -> None:
     rng = random.Random(seed)
-    book = PolicyBook(default=QueuePolicy(attribution=attribution))
+    settings = EngineSettings(lateness_seconds=LATENESS[minutes])
+    book = PolicyBook(default=QueuePolicy(attribution=attribution), engine=settings)
     messages = _messages(_history(rng, 300), rng)
     clean = Pipeline(book)
     for msg in messages:
         clean.process(msg, _ignore)
-    clean.table_writes()
+    writes = clean.table_writes()
+    assert any(b"\x1fm\x1f" in key for _, key, _ in writes) is (minutes == "minutes written")
     crashed = _run_with_crashes(messages, book, rng, crashes=12)
-    now = T0 + 5 * 3_600_000
-    assert _figures(crashed, now) == _figures(clean, now)
+    # Later, and right after the last events, when the rolling windows hold most of them.
+    last = max(qs.watermark_ms for e in clean.engines.values() for qs in e.queues.values())
+    for now in (T0 + 5 * 3_600_000, last + 20_000):
+        assert _figures(crashed, now) == _figures(clean, now)
+    rolling = _figures(clean, last + 20_000)[("default", "sales")]["channels"]["all"]["rolling"]
+    assert rolling["60m"]["offered"] > 10
+
+
+def test_minute_records_of_an_earlier_version_are_rebuilt_and_deleted() -> None:
+    """A changelog written when minute buckets went to it too: on restore they are read no
+    more, rebuilt from the contacts with the same figures, and deleted with the next writes."""
+    rng = random.Random(7)
+    book = PolicyBook()
+    pipeline = Pipeline(book)
+    for msg in _messages(_history(rng, 200), rng):
+        pipeline.process(msg, _ignore)
+    table = {key: value for _, key, value in pipeline.table_writes()}
+    for engine in pipeline.engines.values():  # the minute records as that version wrote them
+        for (tenant, queue), qs in engine.queues.items():
+            for bkey, bucket in qs.buckets.items():
+                if bkey[0] == "m":
+                    key = statekeys.bucket_key(0 if queue == "sales" else 1, tenant, queue, bkey)
+                    table[key] = orjson.dumps(bucket.to_record())
+    minute_keys = {key for key in table if b"\x1fm\x1f" in key}
+    assert len(minute_keys) > 50
+    restored = Pipeline(book)
+    for partition in (0, 1):
+        restored.restore(partition, [(k, v) for k, v in table.items() if v is not None])
+    last = max(qs.watermark_ms for e in pipeline.engines.values() for qs in e.queues.values())
+    assert _figures(restored, last + 20_000) == _figures(pipeline, last + 20_000)
+    assert {key for _, key, value in restored.table_writes() if value is None} == minute_keys
+    assert restored.table_writes() == []
 
 
 def test_restoring_from_the_table_reproduces_every_figure() -> None:
