@@ -14,14 +14,14 @@ import time
 import uuid
 import zlib
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import orjson
-import redis.asyncio as aioredis
 
 from ccpulse.config import RedisSettings
+from ccpulse.sinks.redis_client import connect
 from ccpulse.sinks.redis_families import FLATTENERS, text
 
 WINDOWS = ("current_interval", "today")
@@ -61,12 +61,6 @@ class _Transaction(Protocol):
     def zremrangebyscore(self, name: str, min: str, max: int) -> object: ...
     def publish(self, channel: str, message: bytes) -> object: ...
     async def execute(self) -> list[Any]: ...
-
-
-def _connect(url: str) -> aioredis.Redis:
-    """A client for `url` (redis-py annotates `from_url` in some releases only)."""
-    connect: Callable[[str], aioredis.Redis] = aioredis.from_url
-    return connect(url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +149,7 @@ class RedisSink:
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
-        self.client = _connect(settings.url)
+        self.client = connect(settings.url)
         self.prefix = settings.key_prefix
         #: The fields last written per hash key, as (field names, `digest` of each value), to
         #: write only changes. Hashes of one kind share their tuple of field names; a value

@@ -271,3 +271,25 @@ def test_a_flush_of_many_hashes_in_full_goes_in_transactions_of_a_bounded_size(
     intervals = client.keys("cc:interval:default:*")
     assert len(intervals) == 900
     assert {client.hget(k, "all.offered") for k in intervals} == {b"1", b"0"}
+
+
+def test_names_beyond_ascii_arrive_as_written(settings: RedisSettings, client: redis.Redis) -> None:
+    """Field values go to Redis as UTF-8 text, whatever packs the command (redis_client.py)."""
+    pipeline = Pipeline(PolicyBook())
+    queue = "ventes-été-東京"
+    event = {"event_id": "o1", "type": "contact.offered", "ts": T0, "queue": queue,
+             "contact_id": "c1"}  # fmt: skip
+    key = f"default/{queue}".encode()
+    pipeline.process(Message("cc", 0, 0, key, orjson.dumps(event)), lambda _: None)
+    pipeline.table_writes()
+    snapshots = pipeline.snapshots(T0 + 60_000)
+
+    async def publish() -> None:
+        sink = RedisSink(settings)
+        await sink.publish(snapshots, [])
+        await sink.close()
+
+    asyncio.run(publish())
+    stored = _stored(client, f"cc:queue:default:{queue}")
+    assert stored == flatten(snapshots[0])
+    assert stored["queue"] == queue and stored["live.all.in_queue"] == "1"
