@@ -85,13 +85,16 @@ class RedisSettings:
     #: longer than `catch_up_flush_interval_seconds` times this (thousands of queues) are
     #: spaced further apart, each at least its own length divided by this share.
     catch_up_flush_share: float = 0.2
+    #: While keeping up, likewise at most this share: a worker of thousands of changing
+    #: queues, whose flush takes longer than the flush interval, flushes less often instead of
+    #: doing nothing else and falling behind.
+    flush_share: float = 0.5
 
     def __post_init__(self) -> None:
-        if not 0 < self.catch_up_flush_share <= 1:
-            raise ValueError(
-                f"[redis] catch_up_flush_share must be > 0 and <= 1, "
-                f"got {self.catch_up_flush_share!r}"
-            )
+        for name in ("catch_up_flush_share", "flush_share"):
+            share = getattr(self, name)
+            if not 0 < share <= 1:
+                raise ValueError(f"[redis] {name} must be > 0 and <= 1, got {share!r}")
     #: The hash of an interval still open is rewritten at most this often (its figures are in
     #: the queue hash's current_interval fields, written at every flush); an interval that has
     #: ended, and any late change to one, goes out at the next flush.

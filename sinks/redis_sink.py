@@ -14,7 +14,7 @@ import time
 import uuid
 import zlib
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -22,7 +22,7 @@ import orjson
 
 from ccpulse.config import RedisSettings
 from ccpulse.sinks.redis_client import connect
-from ccpulse.sinks.redis_families import FLATTENERS, text
+from ccpulse.sinks.redis_families import FLATTENERS
 
 WINDOWS = ("current_interval", "today")
 
@@ -75,12 +75,12 @@ class _HashUpdate:
     written_ms: int
 
 
-def digest(text: str) -> int:
-    """What the sink keeps of a field's text to tell whether it changed: its 64-bit hash
-    (SipHash with this process's random key). Two different texts share one with odds of
-    2**-64 per change; such a change would reach Redis with the hash's next full write, at
-    most `FULL_WRITE_SECONDS` later."""
-    return hash(text)
+#: What the sink keeps of a field's text to tell whether it changed: its 64-bit hash (SipHash
+#: with this process's random key). Two different texts share one with odds of 2**-64 per
+#: change; such a change would reach Redis with the hash's next full write, at most
+#: `FULL_WRITE_SECONDS` later. The builtin itself, so that mapping it over a hash's ~330 values
+#: runs no Python frame per value.
+digest: Callable[[str], int] = hash
 
 
 def _now_ms() -> int:
@@ -107,7 +107,13 @@ def _put_figures(out: dict[str, str], prefix: str, channel: str, figs: dict[str,
         if len(_NAMES) < 10_000:  # channels and windows are few; bounded all the same
             _NAMES[(prefix, channel, names)] = fields
     for field_name, value in zip(fields, figs.values(), strict=True):
-        out[field_name] = text(value)
+        # `text(value)`, inlined: a flush of 2,000 queues renders ~700,000 figures.
+        if value is None:
+            out[field_name] = ""
+        elif value.__class__ is float:
+            out[field_name] = repr(round(value, 6))
+        else:
+            out[field_name] = str(value)
 
 
 def flatten(snapshot: dict[str, Any]) -> dict[str, str]:

@@ -44,9 +44,10 @@ SnapshotHandler = Callable[[list[dict[str, Any]], Pipeline], Awaitable[None]]
 
 
 class FlushPacer:
-    """Whether a flush tick should publish: always while the worker keeps up; while it catches
-    up on a backlog, at most every `catch_up_seconds`, and spaced so that flushing takes at
-    most `share` of the time (a flush of 2,000 queues can take a second or two).
+    """Whether a flush tick should publish: while the worker keeps up, every tick unless
+    flushes take more than `keeping_up_share` of the time; while it catches up on a backlog,
+    at most every `catch_up_seconds`, and spaced so that flushing takes at most `share` of the
+    time (a flush of 2,000 queues can take a second or two).
 
     Catching up means more than `lag_messages` input messages wait and they are more than
     `backlog_seconds` of work at the rate messages were processed since the previous tick.
@@ -58,11 +59,13 @@ class FlushPacer:
         backlog_seconds: float,
         catch_up_seconds: float,
         share: float = 0.2,
+        keeping_up_share: float = 0.5,
     ) -> None:
         self.lag_messages = lag_messages
         self.backlog_seconds = backlog_seconds
         self.catch_up_seconds = catch_up_seconds
         self.share = share
+        self.keeping_up_share = keeping_up_share
         self.last = float("-inf")
         #: How long the last flush took (seconds), as told by `spent`.
         self.cost = 0.0
@@ -79,7 +82,11 @@ class FlushPacer:
             rate = (processed - self._tick[1]) / (now - self._tick[0])
         self._tick = (now, processed)
         behind = lag > self.lag_messages and lag > rate * self.backlog_seconds
-        if behind and now - self.last < max(self.catch_up_seconds, self.cost / self.share):
+        if behind:
+            spacing = max(self.catch_up_seconds, self.cost / self.share)
+        else:
+            spacing = self.cost / self.keeping_up_share
+        if now - self.last < spacing:
             return False
         self.last = now
         return True
@@ -335,7 +342,7 @@ def create_app(
         redis = settings.redis
         pacer = FlushPacer(redis.catch_up_lag_messages, redis.catch_up_backlog_seconds,
                            redis.catch_up_flush_interval_seconds,
-                           redis.catch_up_flush_share)  # fmt: skip
+                           redis.catch_up_flush_share, redis.flush_share)  # fmt: skip
 
         interval = settings.redis.flush_interval_seconds
 

@@ -3,6 +3,8 @@ catches up on a backlog (redis.catch_up_* settings)."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from ccpulse.streams.app import FlushPacer
@@ -69,6 +71,22 @@ def test_the_share_of_time_for_flushing_is_a_setting() -> None:
     assert load_settings(env={"CCPULSE_REDIS_CATCH_UP_FLUSH_SHARE": "0.5"}).redis == RedisSettings(
         catch_up_flush_share=0.5
     )
-    for wrong in ("0", "1.5"):
-        with pytest.raises(ValueError, match="catch_up_flush_share must be > 0 and <= 1"):
-            load_settings(env={"CCPULSE_REDIS_CATCH_UP_FLUSH_SHARE": wrong})
+    assert load_settings(env={"CCPULSE_REDIS_FLUSH_SHARE": "0.3"}).redis.flush_share == 0.3
+    for name in ("catch_up_flush_share", "flush_share"):
+        for wrong in ("0", "1.5"):
+            with pytest.raises(ValueError, match=f"{name} must be > 0 and <= 1"):
+                load_settings(env={f"CCPULSE_REDIS_{name.upper()}": wrong})
+
+
+def test_while_keeping_up_slow_flushes_take_at_most_half_the_time() -> None:
+    """Flushes of 0.8 s every 0.5-s tick (thousands of changing queues) would leave no time for
+    the events: one every 1.6 s or so instead; every tick again once they are quick."""
+    p = pacer()
+    published = []
+    for t in [t * 0.5 for t in range(24)]:  # 0.0 .. 11.5 s, a few hundred messages waiting
+        if p.due(t, lag=300, processed=int(t * 1000)):
+            published.append(t)
+            p.spent(0.8 if t < 6 else 0.1)
+    assert published == [0.0, 2.0, 4.0, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5,
+                         11.0, 11.5]  # fmt: skip
+    assert all(b - a >= 1.6 for a, b in itertools.pairwise(published[:4]))
