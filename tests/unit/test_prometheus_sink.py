@@ -165,3 +165,24 @@ def test_alert_limits_and_interval_end_are_series() -> None:
     # 09:10 UTC is in the 09:00-09:15 interval (default 15 minutes, UTC).
     end = registry.get_sample_value("ccpulse_queue_current_interval_end_timestamp_seconds", queue)
     assert end == (T0 + 900_000) / 1000
+
+
+def test_running_totals_move_with_the_queue_s_snapshot_and_stay_between_them() -> None:
+    """A publish copies the running totals of the queues it has snapshots of, and keeps those
+    of the others from earlier publishes: the counters and gauges of a queue change together."""
+    pipeline = _pipeline(threshold_s=20)
+    registry = CollectorRegistry()
+    sink = PrometheusSink(registry)
+    latest: dict[tuple[str, str], dict[str, object]] = {}
+    totals: dict[tuple[str, str], list[tuple[str, list[int], QueuePolicy]]] = {}
+    sink.update(metrics_view(pipeline, pipeline.snapshots(NOW), latest, None, totals))
+    assert registry.get_sample_value("ccpulse_contacts_offered_total", LABELS) == 6
+    late = _event("o7", "contact.offered", 550, "c7")
+    pipeline.process(Message("cc", 0, 1, b"default/sales", orjson.dumps(late)), lambda _: None)
+    sink.update(metrics_view(pipeline, [], latest, None, totals))  # no snapshot taken yet
+    assert registry.get_sample_value("ccpulse_contacts_offered_total", LABELS) == 6
+    assert registry.get_sample_value("ccpulse_queue_contacts_waiting", LABELS) == 1
+    pipeline.table_writes()  # the queue is due for a snapshot now
+    sink.update(metrics_view(pipeline, pipeline.snapshots(NOW), latest, None, totals))
+    assert registry.get_sample_value("ccpulse_contacts_offered_total", LABELS) == 7
+    assert registry.get_sample_value("ccpulse_queue_contacts_waiting", LABELS) == 2
