@@ -85,9 +85,9 @@ class RedisSettings:
     #: longer than `catch_up_flush_interval_seconds` times this (thousands of queues) are
     #: spaced further apart, each at least its own length divided by this share.
     catch_up_flush_share: float = 0.2
-    #: While keeping up, likewise at most this share: a worker of thousands of changing
-    #: queues, whose flush takes longer than the flush interval, flushes less often instead of
-    #: doing nothing else and falling behind.
+    #: While keeping up with messages waiting, likewise at most this share: a worker of
+    #: thousands of changing queues, whose flush takes longer than the flush interval, flushes
+    #: less often instead of doing nothing else and falling behind.
     flush_share: float = 0.5
 
     def __post_init__(self) -> None:

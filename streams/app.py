@@ -45,7 +45,8 @@ SnapshotHandler = Callable[[list[dict[str, Any]], Pipeline], Awaitable[None]]
 
 class FlushPacer:
     """Whether a flush tick should publish: while the worker keeps up, every tick unless
-    flushes take more than `keeping_up_share` of the time; while it catches up on a backlog,
+    flushes take more than `keeping_up_share` of the time while messages wait (with none
+    waiting, every tick); while it catches up on a backlog,
     at most every `catch_up_seconds`, and spaced so that flushing takes at most `share` of the
     time (a flush of 2,000 queues can take a second or two).
 
@@ -84,8 +85,10 @@ class FlushPacer:
         behind = lag > self.lag_messages and lag > rate * self.backlog_seconds
         if behind:
             spacing = max(self.catch_up_seconds, self.cost / self.share)
-        else:
+        elif lag:
             spacing = self.cost / self.keeping_up_share
+        else:  # nothing waiting: the time is the flushes' (a day of intervals going out)
+            spacing = 0.0
         if now - self.last < spacing:
             return False
         self.last = now

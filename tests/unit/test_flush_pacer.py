@@ -90,3 +90,11 @@ def test_while_keeping_up_slow_flushes_take_at_most_half_the_time() -> None:
     assert published == [0.0, 2.0, 4.0, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5,
                          11.0, 11.5]  # fmt: skip
     assert all(b - a >= 1.6 for a, b in itertools.pairwise(published[:4]))
+
+
+def test_with_nothing_waiting_every_tick_publishes_however_long_flushes_take() -> None:
+    """A caught-up worker with a day of intervals still to write has nothing else to do."""
+    p = pacer()
+    for t in [t * 0.5 for t in range(10)]:
+        assert p.due(t, lag=0, processed=1000)
+        p.spent(0.8)
