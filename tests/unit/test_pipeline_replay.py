@@ -87,6 +87,26 @@ def _ignore(_: DeadLetter) -> None:
     pass
 
 
+def _processed(seed: int) -> tuple[Pipeline, dict[bytes, bytes | None]]:
+    """A pipeline that read 200 contacts' messages, and the state table it wrote."""
+    rng = random.Random(seed)
+    pipeline = Pipeline(PolicyBook())
+    for msg in _messages(_history(rng, 200), rng):
+        pipeline.process(msg, _ignore)
+    return pipeline, {key: value for _, key, value in pipeline.table_writes()}
+
+
+def _restored(table: dict[bytes, bytes | None]) -> Pipeline:
+    restored = Pipeline(PolicyBook())
+    for partition in (0, 1):
+        restored.restore(partition, [(k, v) for k, v in table.items() if v is not None])
+    return restored
+
+
+def _last_event_ms(pipeline: Pipeline) -> int:
+    return max(qs.watermark_ms for e in pipeline.engines.values() for qs in e.queues.values())
+
+
 def _run_with_crashes(
     messages: list[Message], book: PolicyBook, rng: random.Random, crashes: int
 ) -> Pipeline:
@@ -163,7 +183,7 @@ def test_crashes_at_random_points_give_the_figures_of_a_clean_run(
     assert any(b"\x1fm\x1f" in key for _, key, _ in writes) is (minutes == "minutes written")
     crashed = _run_with_crashes(messages, book, rng, crashes=12)
     # Later, and right after the last events, when the rolling windows hold most of them.
-    last = max(qs.watermark_ms for e in clean.engines.values() for qs in e.queues.values())
+    last = _last_event_ms(clean)
     for now in (T0 + 5 * 3_600_000, last + 20_000):
         assert _figures(crashed, now) == _figures(clean, now)
     rolling = _figures(clean, last + 20_000)[("default", "sales")]["channels"]["all"]["rolling"]
@@ -173,12 +193,7 @@ def test_crashes_at_random_points_give_the_figures_of_a_clean_run(
 def test_minute_records_of_an_earlier_version_are_rebuilt_and_deleted() -> None:
     """A changelog written when minute buckets went to it too: on restore they are read no
     more, rebuilt from the contacts with the same figures, and deleted with the next writes."""
-    rng = random.Random(7)
-    book = PolicyBook()
-    pipeline = Pipeline(book)
-    for msg in _messages(_history(rng, 200), rng):
-        pipeline.process(msg, _ignore)
-    table = {key: value for _, key, value in pipeline.table_writes()}
+    pipeline, table = _processed(seed=7)
     for engine in pipeline.engines.values():  # the minute records as that version wrote them
         for (tenant, queue), qs in engine.queues.items():
             for bkey, bucket in qs.buckets.items():
@@ -187,25 +202,16 @@ def test_minute_records_of_an_earlier_version_are_rebuilt_and_deleted() -> None:
                     table[key] = orjson.dumps(bucket.to_record())
     minute_keys = {key for key in table if b"\x1fm\x1f" in key}
     assert len(minute_keys) > 50
-    restored = Pipeline(book)
-    for partition in (0, 1):
-        restored.restore(partition, [(k, v) for k, v in table.items() if v is not None])
-    last = max(qs.watermark_ms for e in pipeline.engines.values() for qs in e.queues.values())
+    restored = _restored(table)
+    last = _last_event_ms(pipeline)
     assert _figures(restored, last + 20_000) == _figures(pipeline, last + 20_000)
     assert {key for _, key, value in restored.table_writes() if value is None} == minute_keys
     assert restored.table_writes() == []
 
 
 def test_restoring_from_the_table_reproduces_every_figure() -> None:
-    rng = random.Random(99)
-    book = PolicyBook()
-    pipeline = Pipeline(book)
-    for msg in _messages(_history(rng, 200), rng):
-        pipeline.process(msg, _ignore)
-    table = {key: value for _, key, value in pipeline.table_writes()}
-    restored = Pipeline(book)
-    for partition in (0, 1):
-        restored.restore(partition, [(k, v) for k, v in table.items() if v is not None])
+    pipeline, table = _processed(seed=99)
+    restored = _restored(table)
     now = T0 + 5 * 3_600_000
     assert _figures(restored, now) == _figures(pipeline, now)
     assert len(_figures(restored, now)) == 3
