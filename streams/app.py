@@ -44,11 +44,10 @@ SnapshotHandler = Callable[[list[dict[str, Any]], Pipeline], Awaitable[None]]
 
 
 class FlushPacer:
-    """Whether a flush tick should publish: while the worker keeps up, every tick unless
-    flushes take more than `keeping_up_share` of the time while messages wait (with none
-    waiting, every tick); while it catches up on a backlog,
-    at most every `catch_up_seconds`, and spaced so that flushing takes at most `share` of the
-    time (a flush of 2,000 queues can take a second or two).
+    """Whether a flush tick should publish. While the worker keeps up: every tick, spaced only
+    so that flushing takes at most `keeping_up_share` of the time while messages wait. While it
+    catches up on a backlog: at most every `catch_up_seconds`, and spaced so that flushing takes
+    at most `share` of the time (a flush of 2,000 queues can take a second or two).
 
     Catching up means more than `lag_messages` input messages wait and they are more than
     `backlog_seconds` of work at the rate messages were processed since the previous tick.

@@ -32,7 +32,7 @@ from ccpulse.streams.kpi.housekeeping import (
     QueueKey,
 )
 from ccpulse.streams.kpi.policy import PolicyBook
-from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState
+from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState, add_delta, new_bucket
 from ccpulse.streams.kpi.windows import MINUTE_MS, minute_start
 
 __all__ = ["Changes", "Engine", "QueueKey", "Verdict"]
@@ -200,10 +200,10 @@ class Engine(Housekeeping):
         for bkey in self._item_keys(qs, at, channel):
             bucket = buckets.get(bkey)
             if bucket is None:
-                bucket = _new_bucket(qs, bkey)
+                bucket = new_bucket(qs, bkey)
             elif pos is not None and bucket.pos >= pos:
                 continue
-            tally = bucket.tally  # `_add`, inlined: three buckets per event
+            tally = bucket.tally  # `add_delta`, inlined: three buckets per event
             size = len(tally)
             for idx, value in delta:
                 if idx < size:
@@ -256,7 +256,7 @@ class Engine(Housekeeping):
             bkey = ("t", channel, 0)
             bucket = buckets.get(bkey)
             if bucket is None:
-                bucket = _new_bucket(qs, bkey)
+                bucket = new_bucket(qs, bkey)
             elif guarded and bucket.pos >= pos:  # type: ignore[operator]
                 continue
             bucket.tally[idx] += 1
@@ -270,13 +270,13 @@ class Engine(Housekeeping):
                     if bucket is None:
                         if sign < 0:
                             continue  # a minute bucket already past the rolling horizon
-                        bucket = _new_bucket(qs, bkey)
+                        bucket = new_bucket(qs, bkey)
                     elif guarded and bucket.pos >= pos:  # type: ignore[operator]
                         continue
                     touched[bkey] = bucket
                     tally = bucket.tally
                     if sign > 0:
-                        _add(tally, delta)
+                        add_delta(tally, delta)
                     else:
                         size = len(tally)  # histogram slots (beyond SIZE): totals only
                         for idx, value in delta:
@@ -301,27 +301,6 @@ class Engine(Housekeeping):
         """Hand over what changed since the last call (and start afresh)."""
         changes, self.changes = self.changes, Changes()
         return changes
-
-
-def _new_bucket(qs: QueueState, bkey: BucketKey) -> Bucket:
-    gran = bkey[0]
-    bucket = qs.buckets[bkey] = Bucket(k.TOTAL_SIZE if gran == "t" else k.SIZE)
-    if gran == "m":
-        qs.minute_buckets += 1
-    return bucket
-
-
-def _add(tally: k.Tally, delta: k.Delta) -> None:
-    """Add a delta to a tally: sums add, maxima keep the larger. Histogram slots (beyond
-    `SIZE`) exist in running totals only and are skipped elsewhere."""
-    size = len(tally)
-    for idx, value in delta:
-        if idx < size:
-            if idx in _MAX_FIELDS:
-                if value > tally[idx]:
-                    tally[idx] = value
-            else:
-                tally[idx] += value
 
 
 _MAX_FIELDS = k.MAX_FIELDS

@@ -11,7 +11,7 @@ from typing import Any
 
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.contact import Contact, contribution
-from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState
+from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState, add_delta, new_bucket
 from ccpulse.streams.kpi.windows import minute_start
 
 QueueKey = tuple[str, str]
@@ -127,18 +127,8 @@ class Housekeeping:
                     if at < floor:
                         continue
                     bkey = ("m", channel, minute_start(at))
-                    bucket = buckets.get(bkey)
-                    if bucket is None:
-                        bucket = buckets[bkey] = Bucket()
-                        qs.minute_buckets += 1
-                    tally = bucket.tally
-                    for idx, value in delta:
-                        if idx < k.SIZE:
-                            if idx in k.MAX_FIELDS:
-                                if value > tally[idx]:
-                                    tally[idx] = value
-                            else:
-                                tally[idx] += value
+                    bucket = buckets.get(bkey) or new_bucket(qs, bkey)
+                    add_delta(bucket.tally, delta)
 
     def restore_contact(self, tenant: str, queue: str, contact_id: str, record: list[Any]) -> None:
         qs = self.queue(tenant, queue)

@@ -48,6 +48,22 @@ class Bucket:
         return b
 
 
+def add_delta(tally: k.Tally, delta: k.Delta) -> None:
+    """Add a delta to a tally: sums add, maxima keep the larger. Histogram slots (beyond
+    `SIZE`) exist in running totals only and are skipped elsewhere."""
+    size = len(tally)
+    for idx, value in delta:
+        if idx < size:
+            if idx in _MAX_FIELDS:
+                if value > tally[idx]:
+                    tally[idx] = value
+            else:
+                tally[idx] += value
+
+
+_MAX_FIELDS = k.MAX_FIELDS
+
+
 class QueueState:
     """All state of one (tenant, queue)."""
 
@@ -120,3 +136,12 @@ class QueueState:
             self.waiting.pop(contact_id, None)
         else:
             self.waiting[contact_id] = (since, contact.channel)
+
+
+def new_bucket(qs: QueueState, bkey: BucketKey) -> Bucket:
+    """A new empty bucket of the queue (running totals carry the histogram slots too)."""
+    gran = bkey[0]
+    bucket = qs.buckets[bkey] = Bucket(k.TOTAL_SIZE if gran == "t" else k.SIZE)
+    if gran == "m":
+        qs.minute_buckets += 1
+    return bucket
