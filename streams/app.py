@@ -27,7 +27,7 @@ from ccpulse.sources.produce import bootstrap_servers
 from ccpulse.streams import statekeys
 from ccpulse.streams.bulk_lane import BulkHandler
 from ccpulse.streams.faust_parts import QuietMonitor, RawSchema, Transport
-from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
+from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline, family_runs
 from ccpulse.streams.repartition import add_repartition_stage, repartition_topic
 
 log = logging.getLogger("ccpulse.worker")
@@ -289,7 +289,7 @@ def create_app(
         process = pipeline.process
         written_at = health.messages_events
         for _tp, records in batches:
-            for m in records:
+            for m in family_runs(records):  # each engine's events in turn, in offset order
                 msg = m if m.value is not None else Message(m.topic, m.partition, m.offset,
                                                             m.key, b"")  # fmt: skip
                 try:

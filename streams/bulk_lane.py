@@ -5,8 +5,9 @@ put into the agent's queue, the stream's iteration and an acknowledgement. On on
 message that machinery costs more than the KPIs themselves (docs/performance.md). The bulk lane
 keeps Faust for what it does well (the app, the group, rebalances, the changelog and recovery)
 and passes the raw records of a fetch for the topics that have a bulk handler straight to that
-handler, in offset order per partition. Offsets are then marked as processed per partition, in
-one step, for Faust's usual commits.
+handler, in offset order per partition (the contact topic's handler then applies them a family
+at a time, `family_runs`). Offsets are then marked as processed per partition, in one step, for
+Faust's usual commits.
 
 Rules it keeps, as Faust's per-message path does:
 * only partitions active when the fetch started (not paused, not recovering) are handed over,

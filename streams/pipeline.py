@@ -7,8 +7,9 @@ Kept free of Faust so it can be tested directly; `app.py` wires it to topics and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from ccpulse.config import LimitsSettings
 from ccpulse.schemas import AgentEvent, ContactEvent, decode_message
@@ -28,13 +29,43 @@ from ccpulse.streams.kpi.family import FamilyEngine
 from ccpulse.streams.limits import Admission
 from ccpulse.streams.publishing import Publishing, TableWrite
 
-__all__ = ["DeadLetter", "Message", "Pipeline", "TableWrite"]
+__all__ = ["DeadLetter", "Message", "Pipeline", "TableWrite", "family_runs"]
 
 #: Events per message are numbered within the message's offset: pos = offset * 2**20 + index.
 POS_SHIFT = 20
 MAX_EVENTS_PER_MESSAGE = 1 << POS_SHIFT
 #: A family engine's verdict (a string) as the Verdict it names.
 VERDICTS: dict[str, Verdict] = {str(v): v for v in Verdict}
+
+
+class _Keyed(Protocol):
+    @property
+    def key(self) -> bytes | None: ...
+
+
+_R = TypeVar("_R", bound=_Keyed)
+
+
+def family_runs(records: Sequence[_R]) -> Sequence[_R]:
+    """One partition's fetched records, each event family's together, each in offset order.
+
+    A message's events are applied only under their family's key (`routing_key`: "tenant/queue"
+    for contacts, "tenant/#agents" and the like for the others), and each family has engines and
+    state of its own: what an engine holds depends on the order of its own family's events
+    only. Taken a family at a time, each engine's code and data stay in the CPU's caches; the
+    same records interleaved cost a quarter more per event (docs/performance.md)."""
+    runs: dict[bytes, list[_R]] = {}
+    for record in records:
+        key = record.key
+        kind = key.partition(b"/#")[2] if key else b""
+        run = runs.get(kind)
+        if run is None:
+            runs[kind] = [record]
+        else:
+            run.append(record)
+    if len(runs) == 1:
+        return records
+    return [record for run in runs.values() for record in run]
 
 
 @dataclass(slots=True)
@@ -86,6 +117,14 @@ class Pipeline(Publishing):
             found = self.families[partition] = new_family_engines(self.book)
         return found
 
+    def suspend(self, partitions: Iterable[int]) -> None:
+        """As `Publishing.suspend`; the partitions' read offsets are forgotten too, since their
+        next owner (or this worker, given them back) reads on from the committed offsets."""
+        held = list(partitions)
+        for partition in held:
+            self.next_offsets.pop(partition, None)
+        super().suspend(held)
+
     def drop(self, partition: int) -> list[QueueKey]:
         """Forget a partition given up in a rebalance; returns its queues."""
         self.next_offsets.pop(partition, None)
@@ -100,7 +139,9 @@ class Pipeline(Publishing):
         health = self.health
         health.messages += 1
         partition = msg.partition
-        self.next_offsets[partition] = msg.offset + 1
+        next_offsets = self.next_offsets
+        if msg.offset >= next_offsets.get(partition, 0):  # a fetch's family runs: not backwards
+            next_offsets[partition] = msg.offset + 1
         result = decode_message(msg.value, max_bytes=self._max_bytes,
                                 max_elements=self._max_elements,
                                 max_rejections=self._max_rejections)  # fmt: skip
