@@ -96,8 +96,9 @@ def _processed(seed: int) -> tuple[Pipeline, dict[bytes, bytes | None]]:
     return pipeline, {key: value for _, key, value in pipeline.table_writes()}
 
 
-def _restored(table: dict[bytes, bytes | None]) -> Pipeline:
-    restored = Pipeline(PolicyBook())
+def _restored(table: dict[bytes, bytes | None], book: PolicyBook | None = None) -> Pipeline:
+    """A new pipeline restored from the state table, as a restarted worker's."""
+    restored = Pipeline(book or PolicyBook())
     for partition in (0, 1):
         restored.restore(partition, [(k, v) for k, v in table.items() if v is not None])
     return restored
@@ -142,12 +143,7 @@ def _run_with_crashes(
             return pipeline
         # Death: only a prefix of the writes not yet flushed reached the broker.
         changelog.extend(pending[: rng.randrange(0, len(pending) + 1)])
-        table: dict[bytes, bytes | None] = {}
-        for _, key, value in changelog:
-            table[key] = value
-        pipeline = Pipeline(book)
-        for partition in (0, 1):
-            pipeline.restore(partition, [(k, v) for k, v in table.items() if v is not None])
+        pipeline = _restored({key: value for _, key, value in changelog}, book)
 
 
 def _next_offset(messages: list[Message], partition: int, upto: Message) -> int:

@@ -15,7 +15,13 @@ from bench.pipeline.workload import mixed_events
 from ccpulse.schemas import Rejection, decode_object, routing_key
 from ccpulse.streams.kpi import PolicyBook
 from ccpulse.streams.pipeline import Message, Pipeline, TableWrite, family_runs
-from tests.unit.test_pipeline_replay import T0, _figures, _ignore, _run_with_crashes
+from tests.unit.test_pipeline_replay import (
+    T0,
+    _figures,
+    _ignore,
+    _restored,
+    _run_with_crashes,
+)
 
 NOW = T0 + 5 * 3_600_000
 
@@ -53,15 +59,21 @@ def _family_figures(pipeline: Pipeline) -> dict[tuple[str, str], Any]:
     }
 
 
+def _clean(messages: list[Message], book: PolicyBook) -> Pipeline:
+    """The messages read once, in offset order, with no death."""
+    clean = Pipeline(book)
+    for msg in messages:
+        clean.process(msg, _ignore)
+    clean.table_writes()
+    return clean
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_crashes_at_random_points_give_the_figures_of_a_clean_run(seed: int) -> None:
     rng = random.Random(seed)
     book = PolicyBook()
     messages = _messages(rng)
-    clean = Pipeline(book)
-    for msg in messages:
-        clean.process(msg, _ignore)
-    clean.table_writes()
+    clean = _clean(messages, book)
     assert {name for name, _ in _family_figures(clean)} == {"agents", "tickets", "surveys"}
     crashed = _run_with_crashes(messages, book, rng, crashes=12)
     assert _family_figures(crashed) == _family_figures(clean)
@@ -125,12 +137,7 @@ def _run_fetches_in_family_runs(
             return pipeline, deaths, switch_deaths
         deaths += 1
         changelog.extend(pending[: rng.randrange(0, len(pending) + 1)])
-        table: dict[bytes, bytes | None] = {}
-        for _, key, value in changelog:
-            table[key] = value
-        pipeline = Pipeline(book)
-        for partition in (0, 1):
-            pipeline.restore(partition, [(k, v) for k, v in table.items() if v is not None])
+        pipeline = _restored({key: value for _, key, value in changelog}, book)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -138,10 +145,7 @@ def test_fetches_taken_a_family_at_a_time_give_the_figures_of_offset_order(seed:
     rng = random.Random(seed)
     book = PolicyBook()
     messages = _messages(rng)
-    clean = Pipeline(book)
-    for msg in messages:
-        clean.process(msg, _ignore)
-    clean.table_writes()
+    clean = _clean(messages, book)
     mixed = [m.key for m in family_runs(messages[:200])]
     assert mixed != [m.key for m in messages[:200]], "the runs reorder an interleaved fetch"
     runs, _, _ = _run_fetches_in_family_runs(messages, book, rng, crashes=0)
