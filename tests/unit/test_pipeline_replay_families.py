@@ -68,6 +68,12 @@ def _clean(messages: list[Message], book: PolicyBook) -> Pipeline:
     return clean
 
 
+def _assert_same_figures(pipeline: Pipeline, clean: Pipeline) -> None:
+    """Every family's figures and every queue's equal those of the clean run."""
+    assert _family_figures(pipeline) == _family_figures(clean)
+    assert _figures(pipeline, NOW) == _figures(clean, NOW)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_crashes_at_random_points_give_the_figures_of_a_clean_run(seed: int) -> None:
     rng = random.Random(seed)
@@ -76,8 +82,7 @@ def test_crashes_at_random_points_give_the_figures_of_a_clean_run(seed: int) -> 
     clean = _clean(messages, book)
     assert {name for name, _ in _family_figures(clean)} == {"agents", "tickets", "surveys"}
     crashed = _run_with_crashes(messages, book, rng, crashes=12)
-    assert _family_figures(crashed) == _family_figures(clean)
-    assert _figures(crashed, NOW) == _figures(clean, NOW)
+    _assert_same_figures(crashed, clean)
 
 
 def _kind(msg: Message) -> bytes:
@@ -149,12 +154,10 @@ def test_fetches_taken_a_family_at_a_time_give_the_figures_of_offset_order(seed:
     mixed = [m.key for m in family_runs(messages[:200])]
     assert mixed != [m.key for m in messages[:200]], "the runs reorder an interleaved fetch"
     runs, _, _ = _run_fetches_in_family_runs(messages, book, rng, crashes=0)
-    assert _family_figures(runs) == _family_figures(clean)
-    assert _figures(runs, NOW) == _figures(clean, NOW)
+    _assert_same_figures(runs, clean)
     crashed, deaths, at_switch = _run_fetches_in_family_runs(messages, book, rng, crashes=10)
     assert deaths >= 8 and at_switch >= 3, (deaths, at_switch)
-    assert _family_figures(crashed) == _family_figures(clean)
-    assert _figures(crashed, NOW) == _figures(clean, NOW)
+    _assert_same_figures(crashed, clean)
 
 
 def test_the_read_offset_never_goes_back_within_a_fetch_and_is_forgotten_on_revocation() -> None:
