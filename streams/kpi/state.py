@@ -38,7 +38,9 @@ class Bucket:
         self.floor: dict[int, int] | None = None
 
     def to_record(self) -> list[Any]:
-        return [self.pos, self.tally, self.floor]
+        """`[pos, tally, floor]`; the floor's field indexes as text, as JSON keys must be."""
+        floor = self.floor
+        return [self.pos, self.tally, {str(i): v for i, v in floor.items()} if floor else None]
 
     @classmethod
     def from_record(cls, record: list[Any]) -> Bucket:

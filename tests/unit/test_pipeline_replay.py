@@ -213,6 +213,35 @@ def test_restoring_from_the_table_reproduces_every_figure() -> None:
     assert len(_figures(restored, now)) == 3
 
 
+def test_maxima_of_contacts_dropped_past_lateness_are_written_and_restored() -> None:
+    """A contact dropped from state past the lateness leaves its maxima (the longest wait) in
+    its buckets' floors; those buckets reach the changelog and come back on restore."""
+    pipeline = Pipeline(PolicyBook())
+    base = {"queue": "sales", "channel": "voice"}
+    day = 86_400_000
+    events = [
+        {**base, "contact_id": "c1", "event_id": "o1", "type": "contact.offered", "ts": T0},
+        {**base, "contact_id": "c1", "event_id": "a1", "type": "contact.answered",
+         "ts": T0 + 95_000, "agent_id": "a1"},
+        {**base, "contact_id": "c2", "event_id": "o2", "type": "contact.offered",
+         "ts": T0 + day + 3_600_000},
+    ]
+    for offset, e in enumerate(events):
+        pipeline.process(Message("cc", 0, offset, b"default/sales", orjson.dumps(e)), _ignore)
+    table = {key: value for _, key, value in pipeline.table_writes()}
+    assert pipeline.engines[0].collect_garbage() > 0  # c1, a day behind c2, is dropped
+    table.update((key, value) for _, key, value in pipeline.table_writes())
+    qs = pipeline.engines[0].queues[("default", "sales")]
+    assert "c1" not in qs.contacts
+    floors = {bkey: b.floor for bkey, b in qs.buckets.items() if b.floor}
+    assert floors  # the 95-s wait lives on in the running total
+    restored = _restored(table)
+    held = restored.engines[0].queues[("default", "sales")].buckets
+    assert {bkey: held[bkey].floor for bkey in floors} == floors
+    now = T0 + day + 3_700_000
+    assert _figures(restored, now) == _figures(pipeline, now)
+
+
 def test_misrouted_and_invalid_input_is_dead_lettered_with_its_reason() -> None:
     pipeline = Pipeline(PolicyBook())
     letters: list[DeadLetter] = []
