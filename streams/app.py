@@ -287,6 +287,7 @@ def create_app(
         then queue their state writes: the consumer marks the offsets once this returns."""
         health = pipeline.health
         process = pipeline.process
+        pipeline.read_clock(int(time.time() * 1000))  # no flush snapshots before this instant
         written_at = health.messages_events
         for _tp, records in batches:
             for m in family_runs(records):  # each engine's events in turn, in offset order

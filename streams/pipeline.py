@@ -109,6 +109,8 @@ class Pipeline(Publishing):
         found = self.engines.get(partition)
         if found is None:
             found = self.engines[partition] = Engine(self.book)
+            if self.clock_ms is not None:
+                found.read_clock(self.clock_ms)
         return found
 
     def family_engines(self, partition: int) -> dict[str, FamilyEngine]:
@@ -132,6 +134,15 @@ class Pipeline(Publishing):
         return super().drop(partition)
 
     # -- processing --------------------------------------------------------------------------
+
+    def read_clock(self, now_ms: int) -> None:
+        """The worker's wall clock before a fetch: the flushes to come snapshot the queues no
+        earlier, so the engines need not keep minute buckets that their rolling windows will
+        never read (`Engine.read_clock`). Batch use, which snapshots at any instant, never
+        calls it."""
+        self.clock_ms = now_ms
+        for engine in self.engines.values():
+            engine.read_clock(now_ms)
 
     def process(self, msg: Message, dead_letter: Callable[[DeadLetter], None]) -> None:
         """Apply one message; every refused element goes to `dead_letter` with its reason

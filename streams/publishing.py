@@ -64,6 +64,8 @@ class Publishing:
         self.suspended: set[int] = set()
         #: Tombstones for minute records found on restore, written with the next writes.
         self._stale_minutes: list[TableWrite] = []
+        #: The wall clock the worker last read (`Pipeline.read_clock`); None in batch use.
+        self.clock_ms: int | None = None
 
     # -- partitions --------------------------------------------------------------------------
 
@@ -71,6 +73,8 @@ class Publishing:
         """Rebuild a partition's engines from the (recovered) state table's records."""
         self.assignment_generation += 1
         engine = self.engines[partition] = Engine(self.book)
+        if self.clock_ms is not None:
+            engine.read_clock(self.clock_ms)
         families = self.families[partition] = new_family_engines(self.book)
         metas, contacts = [], []
         rebuilt = engine.minutes_from_contacts
@@ -98,7 +102,7 @@ class Publishing:
         for (tenant, queue), record in metas:
             engine.restore_meta(tenant, queue, record)
         if rebuilt:
-            engine.rebuild_minutes()  # from the contacts, by the watermarks
+            engine.rebuild_minutes()  # from the contacts, by the watermarks and the clock
         engine.drain_changes()
         engine.freeze_idle()  # as the live engine keeps them (the watermarks are known now)
         for family in families.values():

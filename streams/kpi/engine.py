@@ -27,6 +27,7 @@ from ccpulse.streams.kpi.contact import (
 from ccpulse.streams.kpi.housekeeping import (
     FREEZE_EVERY,
     IDLE_CONTACT_MS,
+    NO_FLOOR,
     Changes,
     Housekeeping,
     QueueKey,
@@ -61,12 +62,22 @@ class Engine(Housekeeping):
         #: horizon): minute buckets are then rebuilt from the contacts on restore and never
         #: written to the changelog, half the state writes of a queue with few events a minute.
         self.minutes_from_contacts = self.lateness_ms >= self.minute_horizon_ms
+        #: No minute bucket starts before this (`read_clock`); batch use sets none.
+        self.minute_floor_ms = NO_FLOOR
         self.retention_ms = settings.interval_retention_hours * 3_600_000
         self.idle_contact_ms = IDLE_CONTACT_MS
         self.freeze_every = self.freeze_at = FREEZE_EVERY
         self.new_contacts = 0
         self.queues: dict[QueueKey, QueueState] = {}
         self.changes = Changes()
+
+    def read_clock(self, now_ms: int) -> None:
+        """Tell the engine the wall clock: the snapshots still to come are taken no earlier, so
+        their rolling windows read no minute before `now_ms` less the horizon, and the engine
+        keeps no minute bucket from there back. A worker catching up on hours-old input then
+        skips the minute buckets no one would read (docs/kpi-definitions.md, rolling windows).
+        The horizon's 10 minutes of slack cover a wall clock stepped back by as much."""
+        self.minute_floor_ms = now_ms - self.minute_horizon_ms
 
     # -- applying events -------------------------------------------------------------------
 
@@ -220,9 +231,10 @@ class Engine(Housekeeping):
 
     def _item_keys(self, qs: QueueState, at: int, channel: str) -> tuple[BucketKey, ...]:
         """The buckets an item at `at` counts in: its interval, the running total, and its
-        minute unless that lies past the rolling horizon (such minutes are never read)."""
+        minute unless that lies past the rolling horizon, from the queue's watermark or from
+        the wall clock (such minutes are never read)."""
         interval_key: BucketKey = ("i", channel, qs.calendar.interval_start(at))
-        if at >= qs.watermark_ms - self.minute_horizon_ms:
+        if at >= qs.watermark_ms - self.minute_horizon_ms and at >= self.minute_floor_ms:
             return (interval_key, ("t", channel, 0), ("m", channel, minute_start(at)))
         return (interval_key, ("t", channel, 0))
 

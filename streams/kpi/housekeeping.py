@@ -23,6 +23,8 @@ MINUTE_GC_SLACK = 16
 IDLE_CONTACT_MS = 30 * 60_000
 #: `Engine.apply` looks for idle contacts to freeze after at least this many new contacts.
 FREEZE_EVERY = 4096
+#: No wall-clock floor for minute buckets (`Engine.read_clock` never called): batch use.
+NO_FLOOR = -(1 << 62)
 
 
 @dataclass(slots=True)
@@ -45,6 +47,7 @@ class Housekeeping:
     max_wait_ms: int
     minute_horizon_ms: int
     minutes_from_contacts: bool
+    minute_floor_ms: int
     retention_ms: int
     idle_contact_ms: int
     #: Contacts created since `freeze_idle` last ran, and the count that runs it again.
@@ -61,9 +64,14 @@ class Housekeeping:
         the horizon: its minutes go soon after they pass it, not once the horizon's worth of
         them (70 with the default windows) has piled up. The scan this costs is spread over
         at least as many new minute buckets as it found."""
-        floor = qs.watermark_ms - self.minute_horizon_ms
+        floor = self._minute_floor(qs)
         self._drop_buckets(qkey, qs, [b for b in qs.buckets if b[0] == "m" and b[2] < floor])
         qs.minute_gc_at = max(MINUTE_GC_SLACK, 2 * qs.minute_buckets)
+
+    def _minute_floor(self, qs: QueueState) -> int:
+        """Where the minutes no rolling window will read end: the rolling horizon back from the
+        queue's watermark or from the wall clock (`Engine.read_clock`), the later."""
+        return max(qs.watermark_ms - self.minute_horizon_ms, self.minute_floor_ms)
 
     def _drop_buckets(self, qkey: QueueKey, qs: QueueState, keys: list[BucketKey]) -> None:
         for bkey in keys:
@@ -111,7 +119,7 @@ class Housekeeping:
 
     def rebuild_minutes(self) -> None:
         """Minute buckets from the contacts held, after a restore that read none (see
-        `minutes_from_contacts`): each within the rolling horizon of its queue's watermark is
+        `minutes_from_contacts`): each within the rolling horizon (`_minute_floor`) is
         the sum of the held contacts' items in it, as the live engine keeps it. A minute
         straddling the horizon's floor may differ from the live one; it is never read."""
         for qs in self.queues.values():
@@ -119,7 +127,7 @@ class Housekeeping:
             for bkey in [b for b in buckets if b[0] == "m"]:
                 del buckets[bkey]
             qs.minute_buckets = 0
-            floor = qs.watermark_ms - self.minute_horizon_ms
+            floor = self._minute_floor(qs)
             recent = [cid for cid, last in qs.contacts.last_ts_ms() if last >= floor]
             for cid in recent:
                 contact = qs.contacts.peek(cid)
@@ -179,7 +187,7 @@ class Housekeeping:
             ]
             for cid in stale:
                 self._retire_contact(qs, qkey, cid, qs.contacts[cid])
-            minute_floor = qs.watermark_ms - self.minute_horizon_ms
+            minute_floor = self._minute_floor(qs)
             interval_floor = qs.watermark_ms - self.retention_ms if self.retention_ms else None
             old = [
                 bkey
