@@ -74,10 +74,17 @@ class Engine(Housekeeping):
     def read_clock(self, now_ms: int) -> None:
         """Tell the engine the wall clock: the snapshots still to come are taken no earlier, so
         their rolling windows read no minute before `now_ms` less the horizon, and the engine
-        keeps no minute bucket from there back. A worker catching up on hours-old input then
-        skips the minute buckets no one would read (docs/kpi-definitions.md, rolling windows).
-        The horizon's 10 minutes of slack cover a wall clock stepped back by as much."""
-        self.minute_floor_ms = now_ms - self.minute_horizon_ms
+        keeps no minute bucket from there back (docs/exactly-once.md). A worker catching up on
+        hours-old input then skips the minute buckets no one would read.
+
+        The floor never goes back, so a minute once below it is never touched again (a
+        retraction cannot reach a minute that skipped the item). The horizon's 10 minutes of
+        slack cover a wall clock stepped back by as much. Only while minute buckets are rebuilt
+        from the contacts on restore (`minutes_from_contacts`): a new owner then rebuilds them
+        from its own clock, whereas minutes read back from the changelog would carry the floor
+        of the previous owner's clock, which may run ahead of the new one's."""
+        if self.minutes_from_contacts:
+            self.minute_floor_ms = max(self.minute_floor_ms, now_ms - self.minute_horizon_ms)
 
     # -- applying events -------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import random
 import pytest
 
 from ccpulse.streams.kpi import EngineSettings, PolicyBook
+from ccpulse.streams.kpi.housekeeping import NO_FLOOR
 from ccpulse.streams.pipeline import Message, Pipeline
 from tests.unit.test_pipeline_replay import T0, _figures, _history, _ignore, _messages, _restored
 
@@ -40,10 +41,6 @@ def _ts(event: dict[str, object]) -> int:
     return ts
 
 
-def _minute_buckets(pipeline: Pipeline) -> int:
-    return sum(qs.minute_buckets for e in pipeline.engines.values() for qs in e.queues.values())
-
-
 #: Minute buckets rebuilt from contacts on restore (the default lateness, a day), and written
 #: to the changelog (a lateness of 30 minutes, shorter than the rolling horizon).
 BOOKS = {
@@ -55,27 +52,37 @@ BOOKS = {
 @pytest.mark.parametrize("book", BOOKS)
 @pytest.mark.parametrize(
     ("seed", "lead_ms"),
-    [(1, -5 * MIN), (2, 0), (3, 20 * MIN), (4, 2 * HOUR), (5, 26 * HOUR), (6, 2 * HOUR)],
+    [(1, -5 * MIN), (2, 0), (3, 20 * MIN), (4, 2 * HOUR), (5, 26 * HOUR), (6, 40 * MIN)],
 )
 def test_snapshots_at_or_after_the_clock_equal_those_that_keep_every_minute(
     seed: int, lead_ms: int, book: str
 ) -> None:
+    """The wall clock runs `lead_ms` ahead of the events (and now and then reads up to 8
+    minutes back, a step within the horizon's slack), never more than 5 minutes behind them
+    (events further ahead of it are refused). The first worker's clock runs 30 minutes ahead
+    of that; halfway, the partitions move to a worker on another host whose clock does not: it
+    restores them from the state written so far and reads on."""
     policies = BOOKS[book]
     rng = random.Random(seed)
     messages = _messages(_with_late_events(rng, _history(rng, 1000)), rng)
     reference = Pipeline(policies)  # batch use: no clock, every minute within the horizon
     worker = Pipeline(policies)
     table: dict[bytes, bytes | None] = {}
-    clock = T0
+    latest_clock = T0
+    ahead = 30 * MIN  # the first worker's clock, against the second's
     fewer_minutes = compared = 0
     i = fetches = 0
     while i < len(messages):
         fetches += 1
+        if fetches == 40:  # a rebalance: another host takes over from the state written
+            latest_clock, ahead = latest_clock - ahead, 0
+            worker = _restored(table, policies)
         fetch: list[Message] = messages[i : i + rng.choice([1, 2, 5, 12])]
         i += len(fetch)
-        latest = max(qs.watermark_ms for e in worker.engines.values()
-                     for qs in e.queues.values()) if worker.engines else T0  # fmt: skip
-        clock = max(clock, latest + lead_ms)  # the wall clock never goes back
+        latest = max(qs.watermark_ms for e in reference.engines.values()
+                     for qs in e.queues.values()) if reference.engines else T0  # fmt: skip
+        latest_clock = max(latest_clock, latest + lead_ms + ahead)
+        clock = max(latest_clock - rng.choice([0, 0, 0, 8 * MIN]), latest - 5 * MIN)
         worker.read_clock(clock)
         for msg in fetch:
             worker.process(msg, _ignore)
@@ -88,20 +95,34 @@ def test_snapshots_at_or_after_the_clock_equal_those_that_keep_every_minute(
             compared += 1
             fewer_minutes += _minute_buckets(worker) < _minute_buckets(reference)
     assert compared >= 10, compared
-    if lead_ms >= 2 * HOUR:  # the clock well past the events: most minutes are never kept
+    assert fetches > 40
+    if book == "minutes written":  # minutes read back keep an earlier owner's floor: no floor
+        assert all(e.minute_floor_ms == NO_FLOOR for e in worker.engines.values())
+    elif lead_ms >= 2 * HOUR:  # the clock well past the events: most minutes are never kept
         assert fewer_minutes >= compared // 2
         assert _minute_buckets(worker) < _minute_buckets(reference) // 2
 
     # A worker restored before its first fetch has read no clock yet; one given a partition
     # back in a rebalance has: both hold the figures of the pipeline that kept every minute.
-    now_ms = clock + MIN
-    for restored in (_restored(table, policies), _restored_at(table, clock, policies)):
+    now_ms = latest_clock + MIN
+    for restored in (_restored(table, policies), _restored_at(table, latest_clock, policies)):
         assert _figures(restored, now_ms) == _figures(reference, now_ms)
 
 
+def _minute_buckets(pipeline: Pipeline) -> int:
+    """The minute buckets held, checked against each queue's count of them."""
+    held = 0
+    for engine in pipeline.engines.values():
+        for qs in engine.queues.values():
+            minutes = sum(1 for bkey in qs.buckets if bkey[0] == "m")
+            assert minutes == qs.minute_buckets
+            held += minutes
+    return held
+
+
 def _restored_at(table: dict[bytes, bytes | None], clock: int, book: PolicyBook) -> Pipeline:
-    """`_restored`, by a worker that has read the clock first (as one does before its first
-    fetch): minutes are rebuilt from the same floor."""
+    """`_restored`, by a worker that has read the clock first (as one given a partition back
+    in a rebalance has): minutes are rebuilt from its floor."""
     restored = Pipeline(book)
     restored.read_clock(clock)
     for partition in (0, 1):
