@@ -322,9 +322,7 @@ def create_app(
 
     @app.timer(GC_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def collect_garbage() -> None:
-        for engine in pipeline.engines.values():
-            engine.collect_garbage()
-        pipeline.recount()  # names dropped for good no longer count against the limits
+        pipeline.collect_garbage()  # every family's engines; then the names held are recounted
         await write_state()
 
     def measure_lag() -> int:

@@ -133,6 +133,18 @@ class Pipeline(Publishing):
         self.health.lag_messages.pop(partition, None)
         return super().drop(partition)
 
+    def collect_garbage(self) -> None:
+        """Drop the state that can no longer change a figure, in the engines of every event
+        family (the worker's timer): contacts and buckets past lateness and retention, agent
+        events folded into their timelines, tickets and survey periods gone by. Then count the
+        names still held against the limits."""
+        for engine in self.engines.values():
+            engine.collect_garbage()
+        for families in self.families.values():
+            for family in families.values():
+                family.collect_garbage()
+        self.recount()
+
     # -- processing --------------------------------------------------------------------------
 
     def read_clock(self, now_ms: int) -> None:
