@@ -107,7 +107,9 @@ class Publishing:
         engine.freeze_idle()  # as the live engine keeps them (the watermarks are known now)
         for family in families.values():
             family.finish_restore()
-        self.dirty.update((partition, qkey) for qkey in engine.queues)
+        # Every queue and every interval it holds goes out again: changes written to the state
+        # table before a crash (or before the partition moved) may never have reached Redis.
+        self._republish(partition, engine, None)
         self.recount()
         return engine
 
@@ -229,11 +231,16 @@ class Publishing:
         floor = now_ms - self.book.engine.interval_retention_hours * 3_600_000
         self._families_published = (-1, -1)
         for partition, engine in self.engines.items():
-            for qkey, qs in engine.queues.items():
-                self.dirty.add((partition, qkey))
-                starts = {s for (g, _, s) in qs.buckets if g == "i" and s >= floor}
-                for start in sorted(starts):
-                    self.dirty_intervals.setdefault((partition, qkey, start), None)
+            self._republish(partition, engine, floor)
+
+    def _republish(self, partition: int, engine: Engine, floor: int | None) -> None:
+        """Mark a partition's queues, and their intervals from `floor` on (None: all held),
+        for the sinks to write again."""
+        for qkey, qs in engine.queues.items():
+            self.dirty.add((partition, qkey))
+            starts = {s for (g, _, s) in qs.buckets if g == "i" and (floor is None or s >= floor)}
+            for start in sorted(starts):
+                self.dirty_intervals.setdefault((partition, qkey, start), None)
 
     def interval_records(
         self, limit: int = MAX_INTERVALS_PER_FLUSH, open_intervals: bool = True

@@ -184,3 +184,40 @@ def test_a_flush_takes_a_bounded_number_of_queues_and_every_queue_gets_its_turn(
     assert [len(f) for f in flushes] == [20, 20, 10]
     assert sorted(q for f in flushes for q in f) == [f"q{q:02d}" for q in range(50)]
     assert pipeline.snapshots(now, limit=20) == []  # all taken: nothing pending
+
+
+def _contact(n: int, ts: int) -> list[dict[str, object]]:
+    base = {"queue": "sales", "channel": "voice", "contact_id": f"c{n}"}
+    return [{**base, "event_id": f"o{n}", "type": "contact.offered", "ts": ts},
+            {**base, "event_id": f"x{n}", "type": "contact.abandoned", "ts": ts + 30_000}]  # fmt: skip
+
+
+def test_a_restored_worker_writes_every_interval_again() -> None:
+    """Changes a worker wrote to its state table but had not yet flushed when it died (or gave
+    the partition up) reach the sinks from the worker that restores the partition."""
+    worker = Pipeline(PolicyBook())
+    redis: dict[int, int] = {}  # what the interval hashes hold: start -> offered
+    table: dict[bytes, bytes | None] = {}
+
+    def write_state(pipeline: Pipeline) -> None:
+        table.update((key, value) for _, key, value in pipeline.table_writes())
+
+    def flush(pipeline: Pipeline) -> None:
+        for record in pipeline.interval_records():
+            redis[record["start_ms"]] = record["channels"]["all"]["offered"]
+
+    for offset, n in enumerate((1, 2)):
+        worker.process(Message("cc", 0, offset, b"default/sales",
+                               orjson.dumps(_contact(n, T0 + n * 60_000))), lambda _: None)  # fmt: skip
+        write_state(worker)
+        if n == 1:
+            flush(worker)
+    assert redis == {T0: 1}  # and the worker dies before its next flush
+
+    restored = Pipeline(PolicyBook())
+    restored.restore(0, [(k, v) for k, v in table.items() if v is not None])
+    restored.process(Message("cc", 0, 2, b"default/sales",
+                             orjson.dumps(_contact(3, T0 + 20 * 60_000))), lambda _: None)  # fmt: skip
+    write_state(restored)
+    flush(restored)
+    assert redis == {T0: 2, T0 + 15 * 60_000: 1}
