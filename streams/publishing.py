@@ -20,6 +20,7 @@ from ccpulse.streams.kpi.engine import QueueKey
 from ccpulse.streams.kpi.families import new_family_engines
 from ccpulse.streams.kpi.family import FamilyEngine
 from ccpulse.streams.kpi.snapshot import ALL_CHANNELS
+from ccpulse.streams.kpi.state import QueueState
 from ccpulse.streams.limits import Admission
 
 #: Interval hashes written to Redis per flush at most (see `Publishing.interval_records`).
@@ -53,6 +54,8 @@ class Publishing:
         self._snapshot_cursor: tuple[int, QueueKey] = (-1, ("", ""))
         #: Per queue, the interval (wall clock) its snapshot was last taken in.
         self._published_interval: dict[QueueKey, int] = {}
+        #: Queues whose last snapshot had contacts waiting (within max_wait of its clock).
+        self._shown_waiting: set[QueueKey] = set()
         #: Intervals whose figures changed since the sinks last took them, in the order they
         #: first changed (a dict used as an ordered set).
         self.dirty_intervals: dict[IntervalKey, None] = {}
@@ -319,13 +322,18 @@ class Publishing:
         if sliding:
             self._published_minute = minute
         horizon = now_ms - (max(settings.rolling_minutes, default=0) + 1) * 60_000
+        waits_from = now_ms - max_wait_ms  # an older entry is past max_wait: no longer waiting
         published = self._published_interval
+        shown_waiting = self._shown_waiting
         wanted = {d for d in self.dirty if d[0] not in self.suspended}
         for partition, engine in self.engines.items():
             if partition in self.suspended:
                 continue
             for qkey, qs in engine.queues.items():
-                if (everything or qs.waiting) or (
+                if (
+                    everything
+                    or (qs.waiting and (qkey in shown_waiting or _waits(qs, waits_from)))
+                ) or (
                     sliding
                     and (
                         qs.watermark_ms >= horizon
@@ -347,10 +355,22 @@ class Publishing:
                 continue
             qs = held.queues[qkey]
             published[qkey] = qs.calendar.interval_start(now_ms)
+            # Live figures tick while someone waits, and once more when the last wait ends. A
+            # contact whose outcome was lost waits no longer once past max_wait, even in a
+            # queue too quiet for its watermark (and so the garbage collection) to move on.
+            if qs.waiting and _waits(qs, waits_from):
+                shown_waiting.add(qkey)
+            else:
+                shown_waiting.discard(qkey)
             out.append(
                 queue_snapshot(qs, now_ms, settings.rolling_minutes, max_wait_ms, history=False)
             )
         return out
+
+
+def _waits(qs: QueueState, since_ms: int) -> bool:
+    """Whether a contact entered the queue at or after `since_ms` and still waits."""
+    return any(entry >= since_ms for entry, _ in qs.waiting.values())
 
 
 def _record_bytes(record: Any) -> bytes:

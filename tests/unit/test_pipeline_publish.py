@@ -188,8 +188,10 @@ def test_a_flush_takes_a_bounded_number_of_queues_and_every_queue_gets_its_turn(
 
 def _contact(n: int, ts: int) -> list[dict[str, object]]:
     base = {"queue": "sales", "channel": "voice", "contact_id": f"c{n}"}
-    return [{**base, "event_id": f"o{n}", "type": "contact.offered", "ts": ts},
-            {**base, "event_id": f"x{n}", "type": "contact.abandoned", "ts": ts + 30_000}]  # fmt: skip
+    return [
+        {**base, "event_id": f"o{n}", "type": "contact.offered", "ts": ts},
+        {**base, "event_id": f"x{n}", "type": "contact.abandoned", "ts": ts + 30_000},
+    ]
 
 
 def test_a_restored_worker_writes_every_interval_again() -> None:
@@ -207,8 +209,8 @@ def test_a_restored_worker_writes_every_interval_again() -> None:
             redis[record["start_ms"]] = record["channels"]["all"]["offered"]
 
     for offset, n in enumerate((1, 2)):
-        worker.process(Message("cc", 0, offset, b"default/sales",
-                               orjson.dumps(_contact(n, T0 + n * 60_000))), lambda _: None)  # fmt: skip
+        value = orjson.dumps(_contact(n, T0 + n * 60_000))
+        worker.process(Message("cc", 0, offset, b"default/sales", value), lambda _: None)
         write_state(worker)
         if n == 1:
             flush(worker)
@@ -216,8 +218,28 @@ def test_a_restored_worker_writes_every_interval_again() -> None:
 
     restored = Pipeline(PolicyBook())
     restored.restore(0, [(k, v) for k, v in table.items() if v is not None])
-    restored.process(Message("cc", 0, 2, b"default/sales",
-                             orjson.dumps(_contact(3, T0 + 20 * 60_000))), lambda _: None)  # fmt: skip
+    value = orjson.dumps(_contact(3, T0 + 20 * 60_000))
+    restored.process(Message("cc", 0, 2, b"default/sales", value), lambda _: None)
     write_state(restored)
     flush(restored)
     assert redis == {T0: 2, T0 + 15 * 60_000: 1}
+
+
+def test_a_contact_past_max_wait_stops_the_queue_ticking_in_a_quiet_queue() -> None:
+    """A contact whose outcome was lost waits, in the live figures, until max_wait (a day).
+    The queue is taken at every flush while it waits, once more when the wait ends, and then no
+    more, although its queue is too quiet for the garbage collection to drop the contact."""
+    pipeline = Pipeline(PolicyBook())
+    offered = {"event_id": "o1", "type": "contact.offered", "ts": T0, "queue": "sales",
+               "contact_id": "c1"}  # fmt: skip
+    pipeline.process(Message("cc", 0, 0, b"default/sales", orjson.dumps(offered)), lambda _: None)
+    pipeline.table_writes()
+
+    def in_queue(now_ms: int) -> list[int]:
+        return [s["live"]["all"]["in_queue"] for s in pipeline.snapshots(now_ms)]
+
+    assert [in_queue(T0 + 10_000 + k * 500) for k in range(3)] == [[1], [1], [1]]
+    day_later = T0 + 86_400_000 + 1_000
+    pipeline.collect_garbage()  # the queue's watermark has not moved: the contact stays
+    assert pipeline.engines[0].queues[("default", "sales")].waiting
+    assert [in_queue(day_later + k * 500) for k in range(4)] == [[0], [], [], []]
