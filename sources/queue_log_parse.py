@@ -173,7 +173,17 @@ def csv_layout(line: str) -> CsvLayout | None:
     return CsvLayout(strip_eol(line), delimiter, index, data, len(cells))
 
 
-def _csv_time(text: str, zone: ZoneInfo) -> int | str:
+#: How far before the row above a row of a CSV export may lie (lines written a little out of
+#: order) and still be read in the first occurrence of a repeated local hour.
+_DISORDER_MS = 5 * 60_000
+
+
+def _csv_time(text: str, zone: ZoneInfo, previous_ms: int | None = None) -> int | str:
+    """Epoch ms of a CSV time cell: epoch seconds, or a date-time (local to `zone` without an
+    offset). A local time that occurs twice (the hour repeated when clocks go back) is its
+    first occurrence unless that lies more than `_DISORDER_MS` before `previous_ms`, the row
+    before's instant: the file is in time order, so 02:05 after 02:50 summer time is 02:05
+    winter time. With no row before, the first occurrence."""
     text = text.strip()
     if _NUMBER_RE.match(text):
         return _check_ts(epoch_ms(text), text)
@@ -183,13 +193,21 @@ def _csv_time(text: str, zone: ZoneInfo) -> int | str:
         return f"time {text!r} is neither epoch seconds nor a date-time"
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
+        if previous_ms is not None:
+            later = parsed.replace(fold=1)
+            if (  # occurs twice, and the first occurrence would go back in the file
+                later.utcoffset() != parsed.utcoffset()
+                and (parsed - _EPOCH) // _ONE_MS < previous_ms - _DISORDER_MS
+            ):
+                parsed = later
     return _check_ts((parsed - _EPOCH) // _ONE_MS, text)  # microseconds cut, not rounded
 
 
 def parse_csv_line(
-    raw: str, line_no: int, layout: CsvLayout, zone: ZoneInfo
+    raw: str, line_no: int, layout: CsvLayout, zone: ZoneInfo, previous_ms: int | None = None
 ) -> QueueLogLine | DeadLetter:
-    """Parse one row of a database-table CSV export."""
+    """Parse one row of a database-table CSV export; `previous_ms` is the instant of the row
+    before (it settles local times that occur twice, see `_csv_time`)."""
     line = strip_eol(raw)
     try:
         cells = next(csv.reader([line], delimiter=layout.delimiter, strict=True))
@@ -202,7 +220,7 @@ def parse_csv_line(
         return DeadLetter(line_no, f"{len(cells)} CSV columns, expected at least {need}", line)
     cells += [""] * (layout.width - len(cells))
     cells = ["" if c.strip() in _NULLS else c for c in cells]
-    ts = _csv_time(cells[layout.index["time"]], zone)
+    ts = _csv_time(cells[layout.index["time"]], zone, previous_ms)
     if isinstance(ts, str):
         return DeadLetter(line_no, ts, line)
     event = cells[layout.index["event"]].strip()
@@ -225,6 +243,8 @@ class LineParser:
         self.zone = ZoneInfo(time_zone)
         self.layout = csv_layout(header) if header else None
         self._seen_first = header is not None
+        #: The instant of the last CSV row parsed (for local times that occur twice).
+        self._last_ms: int | None = None
 
     def parse(self, raw: str, line_no: int) -> QueueLogLine | DeadLetter | None:
         """One line; None for blank lines and CSV header lines."""
@@ -239,7 +259,10 @@ class LineParser:
         if self.layout is not None:
             if line == self.layout.header:
                 return None  # a repeated header (concatenated exports)
-            return parse_csv_line(line, line_no, self.layout, self.zone)
+            parsed = parse_csv_line(line, line_no, self.layout, self.zone, self._last_ms)
+            if isinstance(parsed, QueueLogLine):
+                self._last_ms = parsed.ts_ms
+            return parsed
         return _pipe_line(line, line_no)
 
     def state(self) -> str | None:
@@ -250,6 +273,7 @@ class LineParser:
         """A new file starts (rotation): detect its layout again."""
         self.layout = None
         self._seen_first = False
+        self._last_ms = None
 
 
 def parse_lines(

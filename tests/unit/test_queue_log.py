@@ -11,6 +11,7 @@ import asyncio
 import os
 import random
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,32 @@ def test_csv_header_with_data1_to_data5_and_local_times() -> None:
     assert row.ts_ms == ms("09:00:35") + 250
     assert (row.callid, row.queue, row.agent, row.event) == ("c1", "sales", "SIP/1", "CONNECT")
     assert row.data == ("30", "c1.2", "15")
+
+
+def test_csv_local_times_in_the_hour_repeated_when_clocks_go_back_follow_the_file() -> None:
+    """Paris, 2025-10-26: 02:00-03:00 occurs twice (summer time, then winter time). The file
+    is in time order, give or take a few minutes: a row's local time is its first occurrence
+    unless that lies more than 5 minutes before the row above."""
+    parser = LineParser("Europe/Paris")
+    parser.parse("time,callid,queuename,agent,event,data1,data2,data3,data4,data5", 1)
+    times = ["01:59:00", "02:10:00", "02:50:00", "02:47:00", "02:05:00", "02:40:00", "03:00:00"]
+    rows = [
+        parser.parse(f"2025-10-26 {t},c1,sales,NONE,ENTERQUEUE,,1000,1,,", n)
+        for n, t in enumerate(times, start=2)
+    ]
+    assert all(isinstance(r, QueueLogLine) for r in rows)
+    stamps = [_utc_hm(r.ts_ms) for r in rows if isinstance(r, QueueLogLine)]
+    # 01:59 to 02:47 summer time (UTC+2, 02:47 a little out of order); then winter time (UTC+1)
+    assert stamps == ["23:59", "00:10", "00:50", "00:47", "01:05", "01:40", "02:00"]
+    first = LineParser("Europe/Paris")  # no row before: the first occurrence
+    first.parse("time,callid,queuename,agent,event,data1,data2,data3,data4,data5", 1)
+    row = first.parse("2025-10-26 02:05:00,c1,sales,NONE,ENTERQUEUE,,1000,1,,", 2)
+    assert isinstance(row, QueueLogLine)
+    assert _utc_hm(row.ts_ms) == "00:05"
+
+
+def _utc_hm(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%H:%M")
 
 
 def test_csv_single_data_column_epoch_and_offsets() -> None:
