@@ -180,13 +180,17 @@ def start_prometheus(
             time.sleep(0.1)
 
 
-def start_redis(port: int | None = None, timeout: float = 10.0) -> Service:
-    """Start redis-server (or valkey-server) on loopback without persistence."""
+def start_redis(
+    port: int | None = None, timeout: float = 10.0, data_dir: Path | None = None
+) -> Service:
+    """Start redis-server (or valkey-server) on loopback without persistence; with `data_dir`,
+    it loads and keeps its snapshot there (written only by SAVE: tests of a Redis restarted
+    from an older snapshot)."""
     port = port or free_port()
     binary = str(redis_binary())
     return _launch(
         "redis", port,
         lambda workdir: [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                         "--appendonly", "no", "--dir", str(workdir)],
+                         "--appendonly", "no", "--dir", str(data_dir or workdir)],
         timeout,
     )  # fmt: skip

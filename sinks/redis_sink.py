@@ -53,6 +53,7 @@ class _Transaction(Protocol):
 
     def set(self, name: str, value: bytes, *, nx: bool) -> object: ...
     def get(self, name: str) -> object: ...
+    def incr(self, name: str) -> object: ...
     def delete(self, *names: str) -> object: ...
     def hset(self, name: str, *, mapping: Mapping[str, str]) -> object: ...
     def hdel(self, name: str, *keys: str) -> object: ...
@@ -167,14 +168,18 @@ class RedisSink:
         self._full_due_ms: dict[str, int] = {}
         #: Per queue, the interval hash kept in `_written` (older intervals are not cached).
         self._cached_interval: dict[tuple[str, str], str] = {}
-        #: A marker key holding a token set by the first writer into an empty Redis. Created by
-        #: this sink, or a token other than the one it last saw, means Redis lost its keys (a
-        #: restart without persistence, FLUSHALL) and everything held must be written again.
+        #: A token set by the first writer into an empty Redis: created by this sink, or other
+        #: than last seen, it means Redis lost its keys (a restart without persistence, FLUSHALL).
         self.marker_key = f"{self.prefix}:epoch"
         self._token = uuid.uuid4().hex.encode()
         self._seen_token: bytes | None = None
-        #: Set by `publish` when Redis was found empty (or reset); the worker reads and clears
-        #: it and republishes every queue and interval it holds.
+        #: This sink's count of its transactions, kept in Redis too: one no higher than the last
+        #: seen means Redis went back in time (an older snapshot reloaded, a replica behind it
+        #: took over) and lost writes. A failed transaction may have counted: the next is higher.
+        self.writes_key = f"{self.prefix}:writer:{self._token.decode()}"
+        self._writes: int | None = None
+        #: Set by `publish` when Redis was found empty, reset or gone back in time; the worker
+        #: reads and clears it and republishes every queue and interval it holds.
         self.lost = False
 
     async def publish(
@@ -241,6 +246,8 @@ class RedisSink:
         pipe = self._transaction()
         pipe.set(self.marker_key, self._token, nx=True)  # True: the marker was missing
         pipe.get(self.marker_key)
+        pipe.incr(self.writes_key)
+        pipe.expire(self.writes_key, ttl)
         updates: list[_HashUpdate] = []
         newest = 0
         members: dict[str, int] = {}
@@ -299,10 +306,14 @@ class RedisSink:
         except BaseException:
             self.forget_written()  # what Redis holds is unknown now: next time, all in full
             raise
-        created, token = results[0], results[1]
-        if created or (self._seen_token is not None and token != self._seen_token):
+        created, token, writes = results[0], results[1], results[2]
+        if (
+            created
+            or (self._seen_token is not None and token != self._seen_token)
+            or (self._writes is not None and writes <= self._writes)
+        ):
             self.lost = True
-        self._seen_token = token
+        self._seen_token, self._writes = token, writes
         lost = [u for u in updates if u.probe is not None and not results[u.probe]]
         if lost:  # Redis had lost these hashes: what it holds now is only the changed fields
             repair = self._transaction()

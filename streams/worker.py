@@ -139,12 +139,12 @@ def build_worker_app(
         else:
             liveness.observe_flush(time.monotonic() - started, True, time.monotonic(), time.time())
             outage.succeeded(time.monotonic())
-            if redis_sink.lost:  # Redis came back empty: write everything held again
+            if redis_sink.lost:  # Redis came back empty or older: write everything held again
                 redis_sink.lost = False
                 redis_sink.forget_written()
                 pipeline.republish_all(int(time.time() * 1000))
-                log.warning("redis holds none of this worker's keys (restarted empty?): "
-                            "writing every queue and interval held again")  # fmt: skip
+                log.warning("redis lost this worker's writes (restarted empty or from an older "
+                            "snapshot?): writing every queue and interval held again")
 
     app, _ = create_app(settings, on_snapshots=publish)
     return app

@@ -52,7 +52,7 @@ def test_a_minute_without_redis_then_an_empty_redis_loses_no_figure(broker: Serv
         log = dep.logs[0].read_text()
         assert log.count("redis unavailable") == 1, dep.tail_logs()
         assert log.count("redis back after") == 1, dep.tail_logs()
-        assert "redis holds none of this worker's keys" in log
+        assert "redis lost this worker's writes" in log
     finally:
         dep.stop_all()
         redis.stop()

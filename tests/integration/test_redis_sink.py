@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ import pytest
 import redis
 
 from ccpulse.config import LimitsSettings, RedisSettings
-from ccpulse.embedded import Service
+from ccpulse.embedded import Service, start_redis
 from ccpulse.sinks.redis_sink import FULL_WRITE_SECONDS, MAX_FULL_WRITES, RedisSink, flatten
 from ccpulse.streams.kpi import PolicyBook
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
@@ -219,6 +220,66 @@ def test_a_redis_emptied_between_flushes_gets_every_interval_again(
     starts = sorted(int(m) for m in client.zrange("cc:intervals:default:sales", 0, -1))
     assert starts == [T0, T0 + 15 * 60_000]
     assert client.hget(f"cc:interval:default:sales:{T0}", "all.offered") == b"1"
+
+
+def test_a_redis_restarted_from_an_older_snapshot_gets_every_interval_again(
+    tmp_path: Path,
+) -> None:
+    """Redis saved a snapshot (RDB), took more writes, died and restarted from that snapshot:
+    the later writes are gone but the `epoch` marker is not. The sink's write count comes back
+    no higher than the last it saw, and the worker writes everything again (streams/worker.py)."""
+    data = tmp_path / "redis-data"
+    data.mkdir()
+    server = start_redis(data_dir=data)
+    settings = RedisSettings(url=f"redis://127.0.0.1:{server.port}/0", key_prefix="cc")
+    pipeline = _pipeline()  # an interval at 09:00; the one at 09:15 still open
+    later = {"event_id": "o3", "type": "contact.offered", "ts": T0 + 31 * 60_000,
+             "queue": "sales", "contact_id": "c3"}  # fmt: skip
+
+    async def go() -> list[bool]:
+        nonlocal server
+        sink = RedisSink(settings)
+        seen = []
+        await sink.publish(pipeline.snapshots(T0 + 20 * 60_000), pipeline.interval_records())
+        seen.append(sink.lost)  # the first writer into an empty Redis
+        sink.lost = False
+        with redis.Redis(port=server.port) as c:
+            c.save()  # the snapshot: the 09:00 and 09:15 intervals as of 09:20
+        pipeline.process(Message("cc", 0, 1, b"default/sales", orjson.dumps(later)),
+                         lambda _: None)  # fmt: skip
+        pipeline.table_writes()
+        await sink.publish(pipeline.snapshots(T0 + 32 * 60_000), pipeline.interval_records())
+        seen.append(sink.lost)
+        server.proc.kill()  # dies without saving, and restarts from the snapshot
+        server.proc.wait()
+        server.stop()
+        server = start_redis(server.port, data_dir=data)
+        with redis.Redis(port=server.port) as c:
+            assert c.exists("cc:epoch")  # the marker is as it was: only the count tells
+            assert not c.exists(f"cc:interval:default:sales:{T0 + 30 * 60_000}")
+        for _ in range(3):  # the first command may meet the connection Redis closed
+            try:
+                await sink.publish(pipeline.snapshots(T0 + 33 * 60_000, everything=True), [])
+                break
+            except redis.ConnectionError:
+                continue
+        seen.append(sink.lost)
+        if sink.lost:  # what the worker does
+            sink.forget_written()
+            pipeline.republish_all(T0 + 33 * 60_000)
+            await sink.publish(pipeline.snapshots(T0 + 33 * 60_000), pipeline.interval_records())
+        await sink.close()
+        return seen
+
+    try:
+        seen = asyncio.run(go())
+        assert seen == [True, False, True]
+        with redis.Redis(port=server.port) as c:
+            starts = sorted(int(m) for m in c.zrange("cc:intervals:default:sales", 0, -1))
+            assert starts == [T0, T0 + 15 * 60_000, T0 + 30 * 60_000]
+            assert c.hget(f"cc:interval:default:sales:{T0 + 30 * 60_000}", "all.offered") == b"1"
+    finally:
+        server.stop()
 
 
 def test_a_flush_of_many_hashes_in_full_goes_in_transactions_of_a_bounded_size(
