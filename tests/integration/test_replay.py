@@ -52,12 +52,18 @@ def test_simulate_produce_and_a_worker_give_the_report_of_the_file(
     events = [orjson.loads(line) for line in events_file.read_bytes().splitlines()]
     assert f"ccpulse produce: {len(events)} events in" in produced.stderr
 
+    # The demo's queues with contacts in this hour: the simulator follows a daily curve, and at
+    # night a queue may have none (it then has no hash).
+    queues = tuple(q for q in DEMO_QUEUES if any(
+        (e.get("tenant", "default"), e.get("queue")) == q and e["type"].startswith("contact.")
+        for e in events))  # fmt: skip
+    assert len(queues) >= 3, queues
     deployment.start_worker()
     wait_until_published_equals_report(
-        deployment, events, DEMO_CONFIG, timeout=180, queues=DEMO_QUEUES
+        deployment, events, DEMO_CONFIG, timeout=180, queues=queues
     )
     # ... and so does the command a user runs, at the instant of each queue's hash.
-    for tenant, queue in DEMO_QUEUES:
+    for tenant, queue in queues:
         published = deployment.queue_hash(tenant, queue)
         report = orjson.loads(_run(
             "report", str(events_file), "--config", str(DEMO_CONFIG),
