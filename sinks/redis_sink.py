@@ -207,6 +207,11 @@ class RedisSink:
             newest, written = max(newest, n), max(written, w)
         self._expire_cache(newest or written)
 
+    @property
+    def has_written(self) -> bool:
+        """Whether a transaction of this sink has succeeded yet."""
+        return self._writes is not None
+
     def _cuts(
         self, snapshots: list[dict[str, Any]], intervals: list[dict[str, Any]]
     ) -> list[tuple[int, int]]:

@@ -127,6 +127,7 @@ def build_worker_app(
                 del family_latest[gone]
             family_generation = pipeline.assignment_generation
         prometheus.update_families(list(family_latest.values()))
+        had_written = redis_sink.has_written
         try:
             await redis_sink.publish(snapshots, intervals, families)
         except Exception as exc:  # Redis down: keep processing, publish again after a back-off
@@ -143,8 +144,11 @@ def build_worker_app(
                 redis_sink.lost = False
                 redis_sink.forget_written()
                 pipeline.republish_all(int(time.time() * 1000))
-                log.warning("redis lost this worker's writes (restarted empty or from an older "
-                            "snapshot?): writing every queue and interval held again")
+                if had_written:
+                    log.warning("redis lost this worker's writes (restarted empty or from an "
+                                "older snapshot?): writing every queue and interval held again")
+                else:  # the first writer into an empty Redis: a fresh deployment
+                    log.info("redis holds no figures yet: writing every queue and interval held")
 
     app, _ = create_app(settings, on_snapshots=publish)
     return app
