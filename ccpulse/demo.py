@@ -190,7 +190,10 @@ def run_demo(
         print("stopping worker, broker and redis...", flush=True)
         if wallboard is not None and wallboard.poll() is None:
             wallboard.terminate()
-            wallboard.wait(10)
+            try:
+                wallboard.wait(10)
+            except subprocess.TimeoutExpired:  # the rest must still be stopped
+                wallboard.kill()
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
             try:

@@ -128,6 +128,7 @@ def create_app(settings: Settings, feed: Feed | None = None) -> Starlette:
         try:
             yield
         finally:
+            feed.stop()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

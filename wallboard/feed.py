@@ -79,6 +79,9 @@ class Feed:
         self.queues: dict[str, dict[str, Any]] = {}
         self.families: dict[str, dict[str, dict[str, Any]]] = {f: {} for f in FAMILIES}
         self.redis_up = False
+        #: Set by `stop`: the loops end at their next turn even if a Redis call swallowed the
+        #: task's cancellation (redis-py's reads can), so that a shutdown never hangs.
+        self.stopping = False
         #: The whole state has been read at least once since the process started.
         self.loaded = False
         #: Wall clock of the last change received (epoch ms), 0 before any.
@@ -141,12 +144,12 @@ class Feed:
         backoff = 0.2
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
-            while True:
+            while not self.stopping:
                 client = self._connect(self.url)
                 try:
                     await self._session(client)
                 except (RedisError, OSError) as exc:
-                    if self.redis_up:
+                    if self.redis_up and not self.stopping:
                         log.warning("wallboard: Redis unreachable (%s), reconnecting", exc)
                 finally:
                     with contextlib.suppress(Exception):
@@ -160,6 +163,10 @@ class Feed:
                 await asyncio.sleep(backoff)
         finally:
             heartbeat.cancel()
+
+    def stop(self) -> None:
+        """End `run` at its next turn (the app's shutdown also cancels it)."""
+        self.stopping = True
 
     async def _heartbeat(self) -> None:
         """A status every few seconds: screens check the server's clock and that it is alive."""
@@ -177,7 +184,7 @@ class Feed:
             self._broadcast_status()
             self._resync_all()
             next_ping = time.monotonic() + 2.0
-            while True:
+            while not self.stopping:
                 # every notice already there: one flush's notices are read together
                 notices: list[dict[str, Any]] = []
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.25)

@@ -104,3 +104,51 @@ async def _watch(url: str, settings: RedisSettings, prefix: str,
         assert late[0][1]["queues"][0]["live"]["in_queue"] == 3
     return received
 
+
+
+def test_the_feed_stops_even_when_a_redis_read_swallows_the_cancellation(
+    redis_server: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wallboard asked to stop (SIGTERM) ends its Redis loop although the read it was in
+    swallowed the cancellation, as redis-py's reads may: the server exits, it never hangs."""
+    from redis.asyncio.client import PubSub
+
+    from ccpulse.wallboard.feed import Feed
+
+    real = PubSub.get_message
+    swallowed = 0
+    reading: list[asyncio.Event] = []  # set while the feed waits in a read
+
+    async def get_message(self: PubSub, *args: Any, **kwargs: Any) -> Any:
+        nonlocal swallowed
+        reading[0].set()
+        try:
+            return await real(self, *args, **kwargs)
+        except asyncio.CancelledError:
+            swallowed += 1
+            return None
+        finally:
+            reading[0].clear()
+
+    monkeypatch.setattr(PubSub, "get_message", get_message)
+
+    async def go() -> bool:
+        reading.append(asyncio.Event())
+        feed = Feed(f"redis://127.0.0.1:{redis_server.port}/0", f"wb{uuid.uuid4().hex[:8]}")
+        task = asyncio.create_task(feed.run())
+        for _ in range(100):  # until it follows Redis
+            if feed.redis_up:
+                break
+            await asyncio.sleep(0.05)
+        assert feed.redis_up
+        while True:  # cancel while it waits in a read (which lasts up to 0.25 s)
+            await reading[0].wait()
+            if reading[0].is_set():
+                break
+        feed.stop()
+        task.cancel()  # what the app's shutdown does
+        done, _ = await asyncio.wait({task}, timeout=5)
+        return task in done
+
+    assert asyncio.run(go())
+    assert swallowed >= 1  # the cancellation did meet a read that swallowed it
