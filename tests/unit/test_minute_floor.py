@@ -105,7 +105,7 @@ def test_snapshots_at_or_after_the_clock_equal_those_that_keep_every_minute(
     # A worker restored before its first fetch has read no clock yet; one given a partition
     # back in a rebalance has: both hold the figures of the pipeline that kept every minute.
     now_ms = latest_clock + MIN
-    for restored in (_restored(table, policies), _restored_at(table, latest_clock, policies)):
+    for restored in (_restored(table, policies), _restored(table, policies, latest_clock)):
         assert _figures(restored, now_ms) == _figures(reference, now_ms)
 
 
@@ -118,16 +118,6 @@ def _minute_buckets(pipeline: Pipeline) -> int:
             assert minutes == qs.minute_buckets
             held += minutes
     return held
-
-
-def _restored_at(table: dict[bytes, bytes | None], clock: int, book: PolicyBook) -> Pipeline:
-    """`_restored`, by a worker that has read the clock first (as one given a partition back
-    in a rebalance has): minutes are rebuilt from its floor."""
-    restored = Pipeline(book)
-    restored.read_clock(clock)
-    for partition in (0, 1):
-        restored.restore(partition, [(k, v) for k, v in table.items() if v is not None])
-    return restored
 
 
 def test_a_batch_pipeline_keeps_the_minutes_of_the_watermarks_horizon() -> None:

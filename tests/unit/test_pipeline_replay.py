@@ -96,9 +96,14 @@ def _processed(seed: int) -> tuple[Pipeline, dict[bytes, bytes | None]]:
     return pipeline, {key: value for _, key, value in pipeline.table_writes()}
 
 
-def _restored(table: dict[bytes, bytes | None], book: PolicyBook | None = None) -> Pipeline:
-    """A new pipeline restored from the state table, as a restarted worker's."""
+def _restored(
+    table: dict[bytes, bytes | None], book: PolicyBook | None = None, clock_ms: int | None = None
+) -> Pipeline:
+    """A new pipeline restored from the state table, as a restarted worker's (one that has read
+    the wall clock first with `clock_ms`, as one given a partition back in a rebalance has)."""
     restored = Pipeline(book or PolicyBook())
+    if clock_ms is not None:
+        restored.read_clock(clock_ms)
     for partition in (0, 1):
         restored.restore(partition, [(k, v) for k, v in table.items() if v is not None])
     return restored
