@@ -121,8 +121,13 @@ def compact(snap: dict[str, Any]) -> dict[str, Any]:
     """The part of a queue snapshot that /metrics shows: what the collector keeps per queue
     between publishes (a full snapshot holds about four times as many figures)."""
 
+    kept: dict[int, dict[str, Any]] = {}  # views and figures a snapshot shares, kept once
+
     def keep(figs: dict[str, Any]) -> dict[str, Any]:
-        return {key: figs.get(key) for key in _GAUGE_KEYS}
+        found = kept.get(id(figs))
+        if found is None:
+            found = kept[id(figs)] = dict(zip(_GAUGE_KEYS, map(figs.get, _GAUGE_KEYS), strict=True))
+        return found
 
     current = snap["channels"]["all"]["current_interval"]
     return {

@@ -6,17 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ccpulse.sinks.redis_fields import text
+
 ALL_QUEUES = "#all"
 Hashes = list[tuple[str, dict[str, str]]]
-
-
-def text(value: Any) -> str:
-    """Redis field text: '' for no value, floats without needless digits."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(round(value, 6))
-    return str(value)
 
 
 def _figures(prefix: str, figs: dict[str, Any], out: dict[str, str]) -> None:

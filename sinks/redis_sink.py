@@ -9,13 +9,13 @@ and every key has a TTL so a vanished queue goes.
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 import uuid
 import zlib
-from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import compress
+from operator import ne
 from typing import Any, Protocol, cast
 
 import orjson
@@ -23,8 +23,17 @@ import orjson
 from ccpulse.config import RedisSettings
 from ccpulse.sinks.redis_client import connect
 from ccpulse.sinks.redis_families import FLATTENERS
+from ccpulse.sinks.redis_fields import (
+    WINDOWS,
+    Flat,
+    as_text,
+    flatten,
+    interval_flat,
+    queue_flat,
+    text,
+)
 
-WINDOWS = ("current_interval", "today")
+__all__ = ["WINDOWS", "RedisSink", "flatten", "interval_key", "intervals_key", "queue_key"]
 
 
 def queue_key(prefix: str, tenant: str, queue: str) -> str:
@@ -67,21 +76,13 @@ class _Transaction(Protocol):
 @dataclass(frozen=True, slots=True)
 class _HashUpdate:
     """One hash written in a flush; `probe` is the index of its EXPIRE when only changes went
-    (`fields`, all of the hash's, are kept for those only)."""
+    (`flat`, all of the hash's fields, is kept for those only)."""
 
     key: str
-    fields: dict[str, str]
+    flat: Flat | None
     ttl: int
     probe: int | None
     written_ms: int
-
-
-#: What the sink keeps of a field's text to tell whether it changed: its 64-bit hash (SipHash
-#: with this process's random key). Two different texts share one with odds of 2**-64 per
-#: change; such a change would reach Redis with the hash's next full write, at most
-#: `FULL_WRITE_SECONDS` later. The builtin itself, so that mapping it over a hash's ~330 values
-#: runs no Python frame per value.
-digest: Callable[[str], int] = hash
 
 
 def _now_ms() -> int:
@@ -92,76 +93,30 @@ def _now_ms() -> int:
 FULL_WRITE_SECONDS = 300
 #: Queue and interval hashes written in full per transaction at most (see `RedisSink.publish`).
 MAX_FULL_WRITES = 200
-#: Distinct field layouts the sink keeps shared copies of (queue, interval, agent hashes...).
+#: Distinct field layouts the sink keeps shared copies of (agent hashes, ...).
 MAX_LAYOUTS = 10_000
-#: Field names per (prefix, channel, figure names): built once, shared by every hash and flush.
-_NAMES: dict[tuple[str, str, tuple[str, ...]], tuple[str, ...]] = {}
-
-
-def _put_figures(out: dict[str, str], prefix: str, channel: str, figs: dict[str, Any]) -> None:
-    """`<prefix>.<channel>.<name>` (`<channel>.<name>` with no prefix) = text of each figure."""
-    names = tuple(figs)
-    fields = _NAMES.get((prefix, channel, names))
-    if fields is None:
-        head = f"{prefix}.{channel}" if prefix else channel
-        fields = tuple(sys.intern(f"{head}.{name}") for name in names)
-        if len(_NAMES) < 10_000:  # channels and windows are few; bounded all the same
-            _NAMES[(prefix, channel, names)] = fields
-    for field_name, value in zip(fields, figs.values(), strict=True):
-        # `text(value)`, inlined: a flush of 2,000 queues renders ~700,000 figures.
-        if value is None:
-            out[field_name] = ""
-        elif value.__class__ is float:
-            out[field_name] = repr(round(value, 6))
-        else:
-            out[field_name] = str(value)
-
-
-def flatten(snapshot: dict[str, Any]) -> dict[str, str]:
-    """The wallboard hash: `<window>.<channel>.<figure>` fields plus a few descriptive ones."""
-    out = {
-        "tenant": snapshot["tenant"],
-        "queue": snapshot["queue"],
-        "as_of": snapshot["as_of"],
-        "as_of_ms": str(snapshot["as_of_ms"]),
-        "time_zone": snapshot["time_zone"],
-        "interval_minutes": str(snapshot["interval_minutes"]),
-        "sl_formula": snapshot["sl_formula"],
-        "attribution": snapshot["attribution"],
-        "pipeline.too_late": str(snapshot["pipeline"]["too_late"]),
-        "pipeline.duplicates": str(snapshot["pipeline"]["duplicates"]),
-    }
-    for channel, live in snapshot["live"].items():
-        _put_figures(out, "live", channel, live)
-    for channel, view in snapshot["channels"].items():
-        out[f"current_interval.{channel}.start"] = view["current_interval"]["start"]
-        out[f"current_interval.{channel}.end"] = view["current_interval"]["end"]
-        out[f"today.{channel}.start"] = view["today"]["start"]
-        for window in WINDOWS:
-            _put_figures(out, window, channel, view[window]["figures"])
-        for span, figs in view["rolling"].items():
-            _put_figures(out, f"rolling_{span}", channel, figs)
-    return out
 
 
 class RedisSink:
     """Writes snapshots to Redis, one transaction per flush.
 
-    A hash already written is updated with only the fields whose text changed (plus HDEL of
-    fields that went away): under load every queue changes every flush, but only a fraction of
-    its ~330 fields do. Each such update first EXPIREs the key, whose answer says whether the key
-    was still there; a hash Redis lost (restart, eviction, deletion) is rewritten in full right
-    after the transaction, so a partial hash is visible for one round trip at most.
+    A hash already written is updated with only the fields whose value changed (plus HDEL of
+    fields that went away): under load every queue changes every flush, but only a tenth of
+    its ~330 fields do, and only those are rendered as text. Each such update first EXPIREs
+    the key, whose answer says whether the key was still there; a hash Redis lost (restart,
+    eviction, deletion) is rewritten in full right after the transaction, so a partial hash is
+    visible for one round trip at most.
     """
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
         self.client = connect(settings.url)
         self.prefix = settings.key_prefix
-        #: The fields last written per hash key, as (field names, `digest` of each value), to
-        #: write only changes. Hashes of one kind share their tuple of field names; a value
-        #: is kept as 8 bytes, not as its text (~330 fields per queue hash).
-        self._written: dict[str, tuple[tuple[str, ...], array[int]]] = {}
+        #: The fields last written per hash key, as (field names, values), to write only
+        #: changes. Hashes of one shape share their tuple of field names (redis_fields.py);
+        #: the values are the figures themselves, their text is not kept.
+        self._written: dict[str, Flat] = {}
+        #: Shared field-name tuples of the hashes built as texts (other event families).
         self._layouts: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._written_ms: dict[str, int] = {}
         #: When each hash is next written in full (epoch ms).
@@ -259,7 +214,7 @@ class RedisSink:
         for snap in snapshots:
             key = queue_key(self.prefix, snap["tenant"], snap["queue"])
             member = f"{snap['tenant']}/{snap['queue']}"
-            updates.append(self._put_hash(pipe, key, flatten(snap), ttl))
+            updates.append(self._put_hash(pipe, key, queue_flat(snap), ttl, snap["as_of_ms"]))
             members[member] = snap["as_of_ms"]
             pipe.publish(
                 f"{self.prefix}:updates",
@@ -272,17 +227,16 @@ class RedisSink:
         for record in intervals:
             tenant, queue, start_ms = record["tenant"], record["queue"], record["start_ms"]
             key = interval_key(self.prefix, tenant, queue, start_ms)
-            fields = {"start": record["start"], "end": record["end"], "start_ms": str(start_ms)}
-            for channel, figs in record["channels"].items():
-                _put_figures(fields, "", channel, figs)
-            for channel, tally in record.get("tallies", {}).items():  # for range reports
-                fields[f"{channel}.tally"] = orjson.dumps(tally).decode()
+            tallies = {  # for range reports
+                channel: orjson.dumps(tally).decode()
+                for channel, tally in record.get("tallies", {}).items()
+            }
             cached = self._cached_interval.get((tenant, queue))
             if cached != key:  # a new interval (or a late change to an old one): cache this one
                 if cached is not None:
                     self._forget(cached)
                 self._cached_interval[(tenant, queue)] = key
-            update = self._put_hash(pipe, key, fields, keep_s)
+            update = self._put_hash(pipe, key, interval_flat(record, tallies), keep_s, None)
             updates.append(update)
             starts, full = indexed.setdefault((tenant, queue), ({}, []))
             starts[str(start_ms)] = start_ms
@@ -296,7 +250,12 @@ class RedisSink:
                 pipe.expire(index_key, keep_s)
         for family, snap in families or ():
             for key, fields in FLATTENERS[family](self.prefix, snap):
-                updates.append(self._put_hash(pipe, key, fields, ttl))
+                names = tuple(fields)
+                names = self._layouts.setdefault(names, names)  # one shared copy per layout
+                if len(self._layouts) > MAX_LAYOUTS:  # only for sharing: start afresh
+                    self._layouts = {names: names}
+                flat = (names, list(fields.values()))
+                updates.append(self._put_hash(pipe, key, flat, ttl, snap["as_of_ms"]))
             pipe.publish(
                 f"{self.prefix}:updates",
                 orjson.dumps({family: snap["tenant"], "as_of_ms": snap["as_of_ms"]}),
@@ -324,7 +283,7 @@ class RedisSink:
             repair = self._transaction()
             for u in lost:
                 repair.delete(u.key)
-                repair.hset(u.key, mapping=u.fields)
+                repair.hset(u.key, mapping=as_text(u.flat))  # type: ignore[arg-type]
                 repair.expire(u.key, u.ttl)
             try:
                 await repair.execute()
@@ -338,21 +297,19 @@ class RedisSink:
         return cast(_Transaction, self.client.pipeline(transaction=True))
 
     def _put_hash(
-        self, pipe: _Transaction, key: str, fields: dict[str, str], ttl: int
+        self, pipe: _Transaction, key: str, flat: Flat, ttl: int, written_ms: int | None
     ) -> _HashUpdate:
-        """Queue the commands that make hash `key` hold exactly `fields`."""
-        now_ms = int(fields.get("as_of_ms") or 0) or _now_ms()
-        layout = tuple(fields)
-        layout = self._layouts.setdefault(layout, layout)  # one shared copy per field layout
-        values = tuple(fields.values())
-        digests = array("q", map(digest, values))
+        """Queue the commands that make hash `key` hold exactly the fields of `flat` (as text);
+        `written_ms`: the figures' time (now when None)."""
+        now_ms = written_ms or _now_ms()
+        layout, values = flat
         before = self._written.get(key)
         probe = None
         if before is None or self._in_full(key, now_ms):
             # In full: the first time, and again every FULL_WRITE_SECONDS (spread over a
             # minute by key), which heals whatever else may have changed the hash meanwhile.
             pipe.delete(key)
-            pipe.hset(key, mapping=fields)
+            pipe.hset(key, mapping=as_text(flat))
             pipe.expire(key, ttl)
             self._full_due_ms[key] = (
                 now_ms + FULL_WRITE_SECONDS * 1000 + zlib.crc32(key.encode()) % 60_000
@@ -360,27 +317,32 @@ class RedisSink:
         else:
             probe = len(pipe.command_stack)
             pipe.expire(key, ttl)  # 0 when the key is gone: repaired after the transaction
-            before_layout, before_digests = before
+            before_layout, before_values = before
+            gone: list[str] = []
             if before_layout is layout:  # the usual case: same fields, compare in place
-                pairs = zip(layout, values, digests, before_digests, strict=True)
-                changed = {f: v for f, v, d, b in pairs if d != b}
-                gone: list[str] = []
+                # Values, not texts: equal values have equal texts (`text`), and a field keeps
+                # its type. `ne` and `compress` run in C: no Python frame per field.
+                flags = list(map(ne, before_values, values))
+                changed = dict(
+                    zip(compress(layout, flags), map(text, compress(values, flags)), strict=True)
+                )
             else:
-                old = dict(zip(before_layout, before_digests, strict=True))
-                pairs_by_name = zip(fields.items(), digests, strict=True)
-                changed = {f: v for (f, v), d in pairs_by_name if old.get(f) != d}
+                old = dict(zip(before_layout, before_values, strict=True))
+                changed = {
+                    f: text(v)
+                    for f, v in zip(layout, values, strict=True)
+                    if f not in old or old[f] != v
+                }
+                fields = set(layout)
                 gone = [f for f in before_layout if f not in fields]
             if changed:
                 pipe.hset(key, mapping=changed)
             if gone:
                 pipe.hdel(key, *gone)
-        self._written[key] = (layout, digests)
-        if len(self._layouts) > MAX_LAYOUTS:  # only for sharing: start afresh
-            self._layouts = {layout: layout}
+        self._written[key] = flat
         self._written_ms[key] = now_ms
-        # The fields are kept only to repair a hash found lost after a write of its changes: a
-        # flush writing 1,000 queue hashes in full would otherwise hold all their fields twice.
-        return _HashUpdate(key, fields if probe is not None else {}, ttl, probe, now_ms)
+        # The fields are kept only to repair a hash found lost after a write of its changes.
+        return _HashUpdate(key, flat if probe is not None else None, ttl, probe, now_ms)
 
     def _in_full(self, key: str, now_ms: int) -> bool:
         """Whether hash `key` is written in full (DEL + HSET) rather than by its changes: the

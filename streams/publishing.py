@@ -287,7 +287,11 @@ class Publishing:
             if not tallies:
                 continue
             channels = {ch: figures(t, qs.policy_for(ch)) for ch, t in sorted(tallies.items())}
-            channels[ALL_CHANNELS] = figures(counters.summed(list(tallies.values())), qs.policy)
+            only = next(iter(tallies)) if len(tallies) == 1 else None
+            if only is not None and qs.policy == qs.policy_for(only):  # as in queue_snapshot
+                channels[ALL_CHANNELS] = channels[only]  # one channel: its figures, shared
+            else:
+                channels[ALL_CHANNELS] = figures(counters.summed(list(tallies.values())), qs.policy)
             cal = qs.calendar
             out.append({
                 "tenant": qkey[0], "queue": qkey[1], "start_ms": start,

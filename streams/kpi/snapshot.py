@@ -10,6 +10,7 @@ from typing import Any
 
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.figures import figures
+from ccpulse.streams.kpi.policy import QueuePolicy
 from ccpulse.streams.kpi.state import QueueState
 from ccpulse.streams.kpi.windows import rolling_minutes_window
 
@@ -81,20 +82,25 @@ def queue_snapshot(
         return per_start.get(current) or k.new_tally(), today, rolling
 
     tallies = {channel: windows(channel) for channel in channels}
-    # All channels: the channels' window tallies summed (a sum of sums, a max of maxima).
-    per_channel = list(tallies.values())
-    tallies[ALL_CHANNELS] = (
-        k.summed([c for c, _, _ in per_channel]),
-        k.summed([t for _, t, _ in per_channel]),
-        {span: k.summed([r[span] for _, _, r in per_channel]) for span in
-         (f"{n}m" for n in rolling_minutes)},
-    )  # fmt: skip
+    # One channel, under the queue's own policy: the queue's figures are the channel's (a sum
+    # of one tally is that tally), and both share one view, built once. A queue is mostly
+    # of one channel, and a flush builds thousands of these.
+    alone = len(channels) == 1 and _same(qs.policy, qs.policy_for(channels[0]))
+    if not alone:
+        # All channels: the channels' window tallies summed (a sum of sums, a max of maxima).
+        per_channel = list(tallies.values())
+        tallies[ALL_CHANNELS] = (
+            k.summed([c for c, _, _ in per_channel]),
+            k.summed([t for _, t, _ in per_channel]),
+            {span: k.summed([r[span] for _, _, r in per_channel]) for span in
+             (f"{n}m" for n in rolling_minutes)},
+        )  # fmt: skip
 
     def policy(channel: str) -> Any:
         return qs.policy if channel == ALL_CHANNELS else qs.policy_for(channel)
 
     out_channels: dict[str, Any] = {}
-    for channel in [ALL_CHANNELS, *channels]:
+    for channel in channels if alone else [ALL_CHANNELS, *channels]:
         pol = policy(channel)
         cur, today, rolling = tallies[channel]
         out_channels[channel] = {
@@ -111,6 +117,8 @@ def queue_snapshot(
                 cal, [intervals[c] for c in channels] if channel == ALL_CHANNELS
                 else [intervals[channel]], pol,
             )  # fmt: skip
+    if alone:  # "all" first, as with several channels; the view is shared, not copied
+        out_channels = {ALL_CHANNELS: out_channels[channels[0]], **out_channels}
     return {
         "tenant": qs.tenant,
         "queue": qs.queue,
@@ -128,6 +136,10 @@ def queue_snapshot(
             "watermark": cal.label(qs.watermark_ms) if qs.watermark_ms else None,
         },
     }
+
+
+def _same(a: QueuePolicy, b: QueuePolicy) -> bool:
+    return a is b or a == b
 
 
 def _history(cal: Any, per_channel: list[dict[int, k.Tally]], pol: Any) -> list[dict[str, Any]]:

@@ -307,7 +307,7 @@ def wait_until_published_equals_report(
 def history_diffs(dep: Any, events: list[dict[str, Any]]) -> list[str]:
     """Differences between the interval hashes in Redis (and their index) and the report's
     interval history, every queue, every interval."""
-    from ccpulse.sinks.redis_sink import _put_figures
+    from ccpulse.sinks.redis_fields import put_figures as _put_figures
 
     report = report_for(events, max(e["ts"] for e in events), None)
     client = dep.redis_client()

@@ -1,0 +1,151 @@
+"""The fields of the queue and interval hashes (docs/redis-keys.md): names, values and text.
+
+A hash is built as a layout (its field names, in order) and the values of those fields, not yet
+as text. `RedisSink` compares the values with those it wrote last and renders text only for the
+few that changed: a busy queue's ~330 fields change by a tenth between two flushes. A layout is
+built once per shape of hash (its channels, windows and figures) and shared by every hash of
+that shape, so that two writes of one hash can be compared position by position.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+#: A hash as field names and their values (None, int, float, str), rendered by `text`.
+Layout = tuple[str, ...]
+Flat = tuple[Layout, list[Any]]
+
+WINDOWS = ("current_interval", "today")
+#: The queue hash's descriptive fields, first in its layout.
+QUEUE_META: Layout = (
+    "tenant",
+    "queue",
+    "as_of",
+    "as_of_ms",
+    "time_zone",
+    "interval_minutes",
+    "sl_formula",
+    "attribution",
+    "pipeline.too_late",
+    "pipeline.duplicates",
+)
+INTERVAL_META: Layout = ("start", "end", "start_ms")
+#: Bounds on the shared name tuples and layouts: channels, windows and figures are few, so
+#: these hold a handful; bounded all the same.
+MAX_SHAPES = 10_000
+
+_NAMES: dict[tuple[str, str, tuple[str, ...]], Layout] = {}
+_LAYOUTS: dict[tuple[Layout, ...], Layout] = {}
+
+
+def text(value: Any) -> str:
+    """A value's text in Redis: '' for no value, floats rounded to 6 places, without a sign
+    on zero (so that values equal as numbers always have one text), the rest as `str`."""
+    if value is None:
+        return ""
+    if value.__class__ is float:
+        return repr(round(value, 6) + 0.0)
+    return str(value)
+
+
+def names(prefix: str, channel: str, figure_names: tuple[str, ...]) -> Layout:
+    """`<prefix>.<channel>.<name>` (`<channel>.<name>` with no prefix) per figure; built once
+    per (prefix, channel, figure names) and shared."""
+    found = _NAMES.get((prefix, channel, figure_names))
+    if found is None:
+        head = f"{prefix}.{channel}" if prefix else channel
+        found = tuple(sys.intern(f"{head}.{name}") for name in figure_names)
+        if len(_NAMES) < MAX_SHAPES:
+            _NAMES[(prefix, channel, figure_names)] = found
+    return found
+
+
+def layout(parts: tuple[Layout, ...]) -> Layout:
+    """The concatenation of `parts`, one shared tuple per sequence of parts."""
+    found = _LAYOUTS.get(parts)
+    if found is None:
+        found = tuple(name for part in parts for name in part)
+        if len(_LAYOUTS) < MAX_SHAPES:
+            _LAYOUTS[parts] = found
+    return found
+
+
+def queue_flat(snapshot: dict[str, Any]) -> Flat:
+    """The wallboard hash of a queue snapshot: descriptive fields, `<window>.<channel>.<figure>`
+    per window and channel, `live.<channel>.<figure>` per channel with live figures."""
+    pipeline = snapshot["pipeline"]
+    values: list[Any] = [
+        snapshot["tenant"],
+        snapshot["queue"],
+        snapshot["as_of"],
+        snapshot["as_of_ms"],
+        snapshot["time_zone"],
+        snapshot["interval_minutes"],
+        snapshot["sl_formula"],
+        snapshot["attribution"],
+        pipeline["too_late"],
+        pipeline["duplicates"],
+    ]
+    parts: list[Layout] = [QUEUE_META]
+    for channel, view in snapshot["channels"].items():
+        current = view["current_interval"]
+        parts.append(_BOUNDS.get(channel) or _bounds(channel))
+        values += (current["start"], current["end"], view["today"]["start"])
+        for window in WINDOWS:
+            figs = view[window]["figures"]
+            parts.append(names(window, channel, tuple(figs)))
+            values += figs.values()
+        for span, figs in view["rolling"].items():
+            parts.append(names(f"rolling_{span}", channel, tuple(figs)))
+            values += figs.values()
+    for channel, live in snapshot["live"].items():
+        parts.append(names("live", channel, tuple(live)))
+        values += live.values()
+    return layout(tuple(parts)), values
+
+
+#: Per channel, the names of its window bounds (`current_interval.<channel>.start`, ...).
+_BOUNDS: dict[str, Layout] = {}
+
+
+def _bounds(channel: str) -> Layout:
+    found = (
+        sys.intern(f"current_interval.{channel}.start"),
+        sys.intern(f"current_interval.{channel}.end"),
+        sys.intern(f"today.{channel}.start"),
+    )
+    if len(_BOUNDS) < MAX_SHAPES:
+        _BOUNDS[channel] = found
+    return found
+
+
+def interval_flat(record: dict[str, Any], tally_texts: dict[str, str]) -> Flat:
+    """The hash of one interval record: its bounds, `<channel>.<figure>` per channel, and
+    `<channel>.tally` (the channel's tally as JSON, for range reports) from `tally_texts`."""
+    values: list[Any] = [record["start"], record["end"], record["start_ms"]]
+    parts: list[Layout] = [INTERVAL_META]
+    for channel, figs in record["channels"].items():
+        parts.append(names("", channel, tuple(figs)))
+        values += figs.values()
+    for channel, tally in tally_texts.items():
+        parts.append(names("", channel, ("tally",)))
+        values.append(tally)
+    return layout(tuple(parts)), values
+
+
+def as_text(flat: Flat) -> dict[str, str]:
+    """Every field of a hash as the text written to Redis."""
+    fields, values = flat
+    return dict(zip(fields, map(text, values), strict=True))
+
+
+def flatten(snapshot: dict[str, Any]) -> dict[str, str]:
+    """The wallboard hash of a queue snapshot, as Redis holds it."""
+    return as_text(queue_flat(snapshot))
+
+
+def put_figures(out: dict[str, str], prefix: str, channel: str, figs: dict[str, Any]) -> None:
+    """Add `<prefix>.<channel>.<name>` (`<channel>.<name>` with no prefix) = text of each
+    figure to `out`."""
+    out.update(zip(names(prefix, channel, tuple(figs)), map(text, figs.values()), strict=True))
