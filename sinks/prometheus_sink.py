@@ -119,31 +119,43 @@ _GAUGE_KEYS = tuple(key for key, _, _ in WINDOW_GAUGES)
 
 def compact(snap: dict[str, Any]) -> dict[str, Any]:
     """The part of a queue snapshot that /metrics shows: what the collector keeps per queue
-    between publishes (a full snapshot holds about four times as many figures)."""
-
-    kept: dict[int, dict[str, Any]] = {}  # views and figures a snapshot shares, kept once
-
-    def keep(figs: dict[str, Any]) -> dict[str, Any]:
-        found = kept.get(id(figs))
+    between publishes (a full snapshot holds about four times as many figures). A queue of one
+    channel shares its view with "all" (queue_snapshot), and so does this."""
+    views: dict[int, dict[str, Any]] = {}
+    channels = {}
+    for channel, view in snap["channels"].items():
+        found = views.get(id(view))
         if found is None:
-            found = kept[id(figs)] = dict(zip(_GAUGE_KEYS, map(figs.get, _GAUGE_KEYS), strict=True))
-        return found
-
-    current = snap["channels"]["all"]["current_interval"]
+            found = views[id(view)] = {
+                **{w: {"figures": _keep(view[w]["figures"])} for w in WINDOWS},
+                "rolling": {span: _keep(figs) for span, figs in view["rolling"].items()},
+            }
+        channels[channel] = found
     return {
         "tenant": snap["tenant"],
         "queue": snap["queue"],
         "as_of_ms": snap["as_of_ms"],
-        "current_interval_end_s": datetime.fromisoformat(current["end"]).timestamp(),
+        "current_interval_end_s": _epoch_s(snap["channels"]["all"]["current_interval"]["end"]),
         "live": snap["live"],
-        "channels": {
-            channel: {
-                **{w: {"figures": keep(view[w]["figures"])} for w in WINDOWS},
-                "rolling": {span: keep(figs) for span, figs in view["rolling"].items()},
-            }
-            for channel, view in snap["channels"].items()
-        },
+        "channels": channels,
     }
+
+
+def _keep(figs: dict[str, Any]) -> dict[str, Any]:
+    return dict(zip(_GAUGE_KEYS, map(figs.get, _GAUGE_KEYS), strict=True))
+
+
+#: Epoch seconds per RFC 3339 label: every queue of a zone shares its interval ends.
+_EPOCH_S: dict[str, float] = {}
+
+
+def _epoch_s(label: str) -> float:
+    found = _EPOCH_S.get(label)
+    if found is None:
+        if len(_EPOCH_S) > 10_000:
+            _EPOCH_S.clear()
+        found = _EPOCH_S[label] = datetime.fromisoformat(label).timestamp()
+    return found
 
 
 def _labels(snap: dict[str, Any], channel: str) -> list[str]:
