@@ -12,16 +12,15 @@ import itertools
 import time
 import uuid
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import compress
 from operator import ne
-from typing import Any, Protocol, cast
+from typing import Any
 
 import orjson
 
 from ccpulse.config import RedisSettings
-from ccpulse.sinks.redis_client import connect
+from ccpulse.sinks.redis_client import Transaction, connect
 from ccpulse.sinks.redis_families import FLATTENERS
 from ccpulse.sinks.redis_fields import (
     WINDOWS,
@@ -48,29 +47,6 @@ def intervals_key(prefix: str, tenant: str, queue: str) -> str:
 def interval_key(prefix: str, tenant: str, queue: str, start_ms: int) -> str:
     """Hash of one interval's figures, `<channel>.<figure>` fields."""
     return f"{prefix}:interval:{tenant}:{queue}:{start_ms}"
-
-
-class _Transaction(Protocol):
-    """The commands a flush queues in a redis-py pipeline, as this sink calls them.
-
-    redis-py's own annotations of these differ between its releases (`hset`'s mapping, for one,
-    is a plain dict in some and a mapping of every encodable type in others), so the sink states
-    the calls it makes once here instead.
-    """
-
-    command_stack: list[Any]
-
-    def set(self, name: str, value: bytes, *, nx: bool) -> object: ...
-    def get(self, name: str) -> object: ...
-    def incr(self, name: str) -> object: ...
-    def delete(self, *names: str) -> object: ...
-    def hset(self, name: str, *, mapping: Mapping[str, str]) -> object: ...
-    def hdel(self, name: str, *keys: str) -> object: ...
-    def expire(self, name: str, time: int) -> object: ...
-    def zadd(self, name: str, mapping: Mapping[str, int]) -> object: ...
-    def zremrangebyscore(self, name: str, min: str, max: int) -> object: ...
-    def publish(self, channel: str, message: bytes) -> object: ...
-    async def execute(self) -> list[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +242,7 @@ class RedisSink:
             pipe.expire(index, ttl)
             pipe.zremrangebyscore(index, "-inf", newest - ttl * 1000)
         try:
-            results = await pipe.execute()
+            results = await self._execute(pipe)
         except BaseException:
             self.forget_written()  # what Redis holds is unknown now: next time, all in full
             raise
@@ -286,18 +262,20 @@ class RedisSink:
                 repair.hset(u.key, mapping=as_text(u.flat))  # type: ignore[arg-type]
                 repair.expire(u.key, u.ttl)
             try:
-                await repair.execute()
+                await self._execute(repair)
             except BaseException:
                 self.forget_written()  # those hashes hold only changed fields: all in full next
                 raise
         return newest, max((u.written_ms for u in updates), default=0)
 
-    def _transaction(self) -> _Transaction:
-        """A MULTI/EXEC pipeline, typed as the calls this sink makes on it."""
-        return cast(_Transaction, self.client.pipeline(transaction=True))
+    def _transaction(self) -> Transaction:
+        return Transaction()
+
+    async def _execute(self, transaction: Transaction) -> list[Any]:
+        return await transaction.execute(self.client)
 
     def _put_hash(
-        self, pipe: _Transaction, key: str, flat: Flat, ttl: int, written_ms: int | None
+        self, pipe: Transaction, key: str, flat: Flat, ttl: int, written_ms: int | None
     ) -> _HashUpdate:
         """Queue the commands that make hash `key` hold exactly the fields of `flat` (as text);
         `written_ms`: the figures' time (now when None)."""

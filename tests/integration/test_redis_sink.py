@@ -15,6 +15,7 @@ import redis
 
 from ccpulse.config import LimitsSettings, RedisSettings
 from ccpulse.embedded import Service, start_redis
+from ccpulse.sinks.redis_client import Transaction
 from ccpulse.sinks.redis_sink import FULL_WRITE_SECONDS, MAX_FULL_WRITES, RedisSink, flatten
 from ccpulse.streams.kpi import PolicyBook
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
@@ -119,20 +120,13 @@ def test_later_flushes_write_only_changes_and_repair_a_lost_hash(
 
     async def run() -> None:
         sink = RedisSink(settings)
-        original = sink.client.pipeline
+        original = sink._execute
 
-        def recording_pipeline(*args: object, **kwargs: object) -> object:
-            pipe = original(*args, **kwargs)
-            real_execute = pipe.execute
+        async def recording_execute(transaction: Transaction) -> list[Any]:
+            sent.extend(tuple(str(part) for part in cmd) for cmd in transaction.command_stack)
+            return await original(transaction)
 
-            async def execute(*a: object, **kw: object) -> object:
-                sent.extend(tuple(str(part) for part in cmd[0]) for cmd in pipe.command_stack)
-                return await real_execute(*a, **kw)
-
-            pipe.execute = execute  # type: ignore[method-assign]
-            return pipe
-
-        sink.client.pipeline = recording_pipeline  # type: ignore[method-assign]
+        sink._execute = recording_execute  # type: ignore[method-assign]
         first = pipeline.snapshots(T0 + 20 * 60_000, everything=True)
         await sink.publish(first)
         assert _stored(client, key) == flatten(first[0])

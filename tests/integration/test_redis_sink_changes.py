@@ -15,6 +15,7 @@ import redis
 
 from ccpulse.config import RedisSettings
 from ccpulse.embedded import Service
+from ccpulse.sinks.redis_client import Transaction
 from ccpulse.sinks.redis_fields import text
 from ccpulse.sinks.redis_sink import RedisSink, interval_key, queue_key
 from ccpulse.sources.simulator import SimConfig, SimQueue, simulate
@@ -150,3 +151,42 @@ def test_a_float_rounded_to_zero_has_one_text() -> None:
     assert text(None) == ""
     assert text(0.1 + 0.2) == "0.3"
     assert text(7) == "7"
+
+
+def test_a_transaction_raises_what_redis_refuses_and_its_connection_serves_on(
+    redis_server: Service, client: redis.Redis
+) -> None:
+    client.set("cc:text", "a string")
+
+    async def run() -> None:
+        sink = RedisSink(
+            RedisSettings(url=f"redis://127.0.0.1:{redis_server.port}/0", key_prefix="cc")
+        )
+        wrong_type = Transaction()
+        wrong_type.hset("cc:text", mapping={"f": "1"})  # refused when run: WRONGTYPE
+        wrong_type.incr("cc:count")
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            await wrong_type.execute(sink.client)
+        assert client.get("cc:count") == b"1"  # Redis ran the rest of the transaction
+
+        refused = Transaction()
+        refused.incr("cc:count")
+        refused.command_stack.append(("EXPIRE", "cc:count"))  # refused when queued
+        with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+            await refused.execute(sink.client)
+        assert client.get("cc:count") == b"1"  # EXECABORT: nothing ran
+
+        fine = Transaction()
+        fine.incr("cc:count")
+        fine.expire("cc:count", 60)
+        fine.set("cc:marker", b"x", nx=True)
+        fine.set("cc:marker", b"y", nx=True)
+        assert await fine.execute(sink.client) == [2, 1, b"OK", None]
+        await sink.close()
+
+        gone = RedisSink(RedisSettings(url="redis://127.0.0.1:1/0", key_prefix="cc"))
+        with pytest.raises(redis.ConnectionError):
+            await fine.execute(gone.client)
+        await gone.close()
+
+    asyncio.run(run())
