@@ -31,43 +31,42 @@ def metrics_view(
     snapshots: list[dict[str, Any]],
     latest: dict[QueueKey, dict[str, Any]],
     liveness: WorkerLiveness | None = None,
-    totals: dict[QueueKey, list[tuple[str, list[int], QueuePolicy]]] | None = None,
+    totals: dict[tuple[str, str, str], tuple[list[int], QueuePolicy]] | None = None,
 ) -> MetricsView:
     """What /metrics shows after this publish: the newest snapshot of every owned queue, the
     running totals and pipeline health. Queues of partitions given up drop out.
 
-    `latest` and `totals` are kept by the caller from one publish to the next. A queue's
-    running totals are copied when its snapshot is: they move only with its events, which
-    make it due for one, so the counters and the gauges of a queue change together, and a
-    publish costs what changed rather than every queue held (10,000 on a big worker)."""
+    `latest` and `totals` ((tenant, queue, channel) -> running-total tally and policy) are kept
+    by the caller from one publish to the next. A queue's running totals are copied when its
+    snapshot is: they move only with its events, which make it due for one, so the counters
+    and the gauges of a queue change together, and a publish costs what changed rather than
+    every queue held (10,000 on a big worker): the view gets copies of the two mappings."""
     owned = {qkey for engine in pipeline.engines.values() for qkey in engine.queues}
     totals = {} if totals is None else totals
     engines = list(pipeline.engines.values())
     for snap in snapshots:
-        qkey = (snap["tenant"], snap["queue"])
+        qkey = (tenant, queue) = (snap["tenant"], snap["queue"])
         latest[qkey] = compact(snap)
         for engine in engines:
             qs = engine.queues.get(qkey)
             if qs is not None:
-                totals[qkey] = [
-                    (channel, list(bucket.tally), qs.policy_for(channel))
-                    for (gran, channel, _), bucket in qs.buckets.items()
-                    if gran == "t"
-                ]
+                for (gran, channel, _), bucket in qs.buckets.items():
+                    if gran == "t":
+                        totals[(tenant, queue, channel)] = (
+                            list(bucket.tally),
+                            qs.policy_for(channel),
+                        )
                 break
-    for gone in set(latest) - owned:
-        del latest[gone]
-    for gone in set(totals) - owned:
-        del totals[gone]
-    flat = {
-        (tenant, queue, channel): (tally, policy)
-        for (tenant, queue), channels in totals.items()
-        for channel, tally, policy in channels
-    }
+    gone = set(latest) - owned
+    if gone:  # a partition given up: its queues' series go (totals are kept with `latest`)
+        for qkey in gone:
+            del latest[qkey]
+        for key in [key for key in totals if key[:2] in gone]:
+            del totals[key]
     health = pipeline.health
     return MetricsView(
         dict(latest),
-        flat,
+        dict(totals),
         {
             "messages": health.messages,
             "verdicts": dict(health.verdicts),
@@ -90,7 +89,7 @@ def build_worker_app(
     prometheus = PrometheusSink(registry, agent_labels=settings.metrics.agent_labels)
     redis_sink = RedisSink(settings.redis)
     latest: dict[QueueKey, dict[str, Any]] = {}
-    totals: dict[QueueKey, list[tuple[str, list[int], QueuePolicy]]] = {}
+    totals: dict[tuple[str, str, str], tuple[list[int], QueuePolicy]] = {}
     generation = -1
     open_intervals_due = 0.0
     outage = RedisOutage()

@@ -174,7 +174,7 @@ def test_running_totals_move_with_the_queue_s_snapshot_and_stay_between_them() -
     registry = CollectorRegistry()
     sink = PrometheusSink(registry)
     latest: dict[tuple[str, str], dict[str, object]] = {}
-    totals: dict[tuple[str, str], list[tuple[str, list[int], QueuePolicy]]] = {}
+    totals: dict[tuple[str, str, str], tuple[list[int], QueuePolicy]] = {}
     sink.update(metrics_view(pipeline, pipeline.snapshots(NOW), latest, None, totals))
     assert registry.get_sample_value("ccpulse_contacts_offered_total", LABELS) == 6
     late = _event("o7", "contact.offered", 550, "c7")
