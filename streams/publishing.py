@@ -281,8 +281,9 @@ class Publishing:
             qs = engine.queues.get(qkey) if engine else None
             if qs is None:
                 continue
+            buckets = qs.buckets
             tallies = {
-                ch: b.tally for (g, ch, s), b in qs.buckets.items() if g == "i" and s == start
+                ch: b.tally for ch in qs.totals if (b := buckets.get(("i", ch, start))) is not None
             }
             if not tallies:
                 continue

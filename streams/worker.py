@@ -50,12 +50,8 @@ def metrics_view(
         for engine in engines:
             qs = engine.queues.get(qkey)
             if qs is not None:
-                for (gran, channel, _), bucket in qs.buckets.items():
-                    if gran == "t":
-                        totals[(tenant, queue, channel)] = (
-                            list(bucket.tally),
-                            qs.policy_for(channel),
-                        )
+                for channel, bucket in qs.totals.items():
+                    totals[(tenant, queue, channel)] = (list(bucket.tally), qs.policy_for(channel))
                 break
     gone = set(latest) - owned
     if gone:  # a partition given up: its queues' series go (totals are kept with `latest`)

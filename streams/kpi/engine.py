@@ -193,7 +193,7 @@ class Engine(Housekeeping):
         bkey = ("t", channel, 0)
         bucket = qs.buckets.get(bkey)
         if bucket is None:
-            bucket = qs.buckets[bkey] = Bucket(k.TOTAL_SIZE)
+            bucket = new_bucket(qs, bkey)
         elif pos is not None and bucket.pos >= pos:
             return
         bucket.tally[idx] += 1

@@ -115,7 +115,9 @@ class Housekeeping:
         qs = self.queue(tenant, queue)
         if bkey[0] == "m" and bkey not in qs.buckets:
             qs.minute_buckets += 1
-        qs.buckets[bkey] = Bucket.from_record(record)
+        bucket = qs.buckets[bkey] = Bucket.from_record(record)
+        if bkey[0] == "t":
+            qs.totals[bkey[1]] = bucket
 
     def rebuild_minutes(self) -> None:
         """Minute buckets from the contacts held, after a restore that read none (see

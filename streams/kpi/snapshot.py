@@ -50,26 +50,11 @@ def queue_snapshot(
     current = cal.interval_start(now_ms)
     lows = {n: rolling_minutes_window(now_ms, n) for n in rolling_minutes}
     lowest = min((lo for lo, _ in lows.values()), default=now_ms)
-    # One pass over the buckets. Empty ones are skipped: a contact moved out of them, and the
-    # figures are the same as if it had never been there.
-    intervals: dict[str, dict[int, k.Tally]] = {}
-    minutes: dict[str, list[tuple[int, k.Tally]]] = {}
+    intervals, minutes = _gather(qs, now_ms, day_start, lowest, history)
     too_late = duplicates = 0
-    for (gran, channel, start), bucket in qs.buckets.items():
-        tally = bucket.tally
-        if gran == "i":
-            if start <= now_ms and any(tally):
-                per_start = intervals.get(channel)
-                if per_start is None:  # a channel with figures in any kept interval is shown
-                    per_start = intervals[channel] = {}
-                if history or start >= day_start:
-                    per_start[start] = tally
-        elif gran == "m":
-            if lowest <= start <= now_ms and any(tally):
-                minutes.setdefault(channel, []).append((start, tally))
-        else:
-            too_late += tally[k.TOO_LATE]
-            duplicates += tally[k.DUPLICATES]
+    for bucket in qs.totals.values():
+        too_late += bucket.tally[k.TOO_LATE]
+        duplicates += bucket.tally[k.DUPLICATES]
     channels = sorted(intervals)
 
     def windows(channel: str) -> tuple[k.Tally, k.Tally, dict[str, k.Tally]]:
@@ -136,6 +121,32 @@ def queue_snapshot(
             "watermark": cal.label(qs.watermark_ms) if qs.watermark_ms else None,
         },
     }
+
+
+#: Per channel, its intervals' tallies by start; and its minutes' (start, tally) pairs.
+Gathered = tuple[dict[str, dict[int, k.Tally]], dict[str, list[tuple[int, k.Tally]]]]
+
+
+def _gather(qs: QueueState, now_ms: int, day_start: int, lowest: int, history: bool) -> Gathered:
+    """The non-empty buckets a snapshot reads, per channel, in one pass over the queue's
+    buckets: intervals up to `now_ms` (today's only, without `history`) and minutes from
+    `lowest` to `now_ms`. Empty ones are left out: a contact moved out of them, and the figures
+    are the same as if it had never been there. A channel with figures in any kept interval is
+    shown, with no interval of today if need be."""
+    intervals: dict[str, dict[int, k.Tally]] = {}
+    minutes: dict[str, list[tuple[int, k.Tally]]] = {}
+    for (gran, channel, start), bucket in qs.buckets.items():
+        tally = bucket.tally
+        if gran == "i":
+            if start <= now_ms and any(tally):
+                per_start = intervals.get(channel)
+                if per_start is None:
+                    per_start = intervals[channel] = {}
+                if history or start >= day_start:
+                    per_start[start] = tally
+        elif gran == "m" and lowest <= start <= now_ms and any(tally):
+            minutes.setdefault(channel, []).append((start, tally))
+    return intervals, minutes
 
 
 def _same(a: QueuePolicy, b: QueuePolicy) -> bool:

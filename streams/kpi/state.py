@@ -82,6 +82,7 @@ class QueueState:
         "pos",
         "queue",
         "tenant",
+        "totals",
         "waiting",
         "watermark_ms",
     )
@@ -97,6 +98,9 @@ class QueueState:
         self._channel_policies: dict[str, QueuePolicy] = {}
         self.contacts = ContactStore(self.key)
         self.buckets: dict[BucketKey, Bucket] = {}
+        #: channel -> its running-total bucket (also in `buckets`): every channel with a bucket
+        #: has one, and it is never dropped, so these are the queue's channels.
+        self.totals: dict[str, Bucket] = {}
         #: How many of the buckets are minute buckets, and the count that triggers dropping
         #: those past the rolling horizon (so a fast replay of a day does not keep them all).
         self.minute_buckets = 0
@@ -124,7 +128,7 @@ class QueueState:
         return self._total(k.TOO_LATE)
 
     def _total(self, idx: int) -> int:
-        return sum(b.tally[idx] for (gran, _, _), b in self.buckets.items() if gran == "t")
+        return sum(b.tally[idx] for b in self.totals.values())
 
     def meta_record(self) -> list[Any]:
         return [self.pos, self.watermark_ms]
@@ -146,4 +150,6 @@ def new_bucket(qs: QueueState, bkey: BucketKey) -> Bucket:
     bucket = qs.buckets[bkey] = Bucket(k.TOTAL_SIZE if gran == "t" else k.SIZE)
     if gran == "m":
         qs.minute_buckets += 1
+    elif gran == "t":
+        qs.totals[bkey[1]] = bucket
     return bucket

@@ -102,6 +102,19 @@ def _held(pipeline: Pipeline) -> dict[str, int]:
     return {"contacts": contacts, "buckets": buckets, "agent_events": agent_events}
 
 
+def _totals_indexed(pipeline: Pipeline) -> bool:
+    """Each queue's `totals` holds its channels' running-total buckets, the very objects of
+    its `buckets` (snapshots and /metrics read them there), after restores and collections."""
+    for engine in pipeline.engines.values():
+        for qs in engine.queues.values():
+            held = {ch: b for (gran, ch, _), b in qs.buckets.items() if gran == "t"}
+            if qs.totals.keys() != held.keys():
+                return False
+            if any(qs.totals[ch] is not bucket for ch, bucket in held.items()):
+                return False
+    return True
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_days_of_every_family_with_garbage_collection_and_restarts(seed: int) -> None:
     rng = random.Random(seed)
@@ -129,6 +142,7 @@ def test_days_of_every_family_with_garbage_collection_and_restarts(seed: int) ->
         if fetches % 10 == 0 or i >= len(messages):
             now_ms = clock + rng.randrange(0, 5 * MIN)  # a flush: at the wall clock
             assert _figures(worker, now_ms) == _figures(reference, now_ms)
+            assert _totals_indexed(worker) and _totals_indexed(reference)
             compared += 1
     assert compared >= 10 and fetches > max(restarts)
     held, everything = _held(worker), _held(reference)
