@@ -39,6 +39,15 @@ def redis_server() -> Iterator[Service]:
     service.stop()
 
 
+@pytest.fixture
+def client(redis_server: Service) -> Iterator[redis.Redis]:
+    """A client of the session's Redis, emptied for the test."""
+    c = redis.Redis(port=redis_server.port)
+    c.flushdb()
+    yield c
+    c.close()
+
+
 @dataclass
 class Deployment:
     """One isolated pipeline deployment: its own topics, consumer group and Redis prefix."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,6 @@ from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
 pytestmark = pytest.mark.integration
 
 T0 = 1_773_133_200_000  # 2026-03-10T09:00:00Z
-
-
-@pytest.fixture
-def client(redis_server: Service) -> Iterator[redis.Redis]:
-    c = redis.Redis(port=redis_server.port)
-    c.flushdb()
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -25,14 +24,6 @@ from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
 pytestmark = pytest.mark.integration
 
 T0 = 1_773_133_200_000  # 2026-03-10T09:00:00Z
-
-
-@pytest.fixture
-def client(redis_server: Service) -> Iterator[redis.Redis]:
-    c = redis.Redis(port=redis_server.port)
-    c.flushdb()
-    yield c
-    c.close()
 
 
 def _expected_text(value: Any) -> str:
