@@ -10,7 +10,6 @@ from typing import Any
 
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.figures import figures
-from ccpulse.streams.kpi.policy import QueuePolicy
 from ccpulse.streams.kpi.state import QueueState
 from ccpulse.streams.kpi.windows import rolling_minutes_window
 
@@ -70,7 +69,7 @@ def queue_snapshot(
     # One channel, under the queue's own policy: the queue's figures are the channel's (a sum
     # of one tally is that tally), and both share one view, built once. A queue is mostly
     # of one channel, and a flush builds thousands of these.
-    alone = len(channels) == 1 and _same(qs.policy, qs.policy_for(channels[0]))
+    alone = len(channels) == 1 and qs.policy == qs.policy_for(channels[0])
     if not alone:
         # All channels: the channels' window tallies summed (a sum of sums, a max of maxima).
         per_channel = list(tallies.values())
@@ -147,10 +146,6 @@ def _gather(qs: QueueState, now_ms: int, day_start: int, lowest: int, history: b
         elif gran == "m" and lowest <= start <= now_ms and any(tally):
             minutes.setdefault(channel, []).append((start, tally))
     return intervals, minutes
-
-
-def _same(a: QueuePolicy, b: QueuePolicy) -> bool:
-    return a is b or a == b
 
 
 def _history(cal: Any, per_channel: list[dict[int, k.Tally]], pol: Any) -> list[dict[str, Any]]:
