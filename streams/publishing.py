@@ -217,7 +217,7 @@ class Publishing:
             for name, family in families.items():
                 dirty = family.dirty_tenants()
                 for tenant in family.tenants() if everything else sorted(dirty):
-                    out.append((name, family.snapshot(tenant, now_ms)))
+                    out.append((name, family.snapshot(tenant, now_ms, history=False)))
         return out
 
     def mark_dirty(self, tenant: str, queue: str, interval_start_ms: int | None = None) -> None:

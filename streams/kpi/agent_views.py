@@ -59,11 +59,58 @@ def scope_intervals(t: TenantAgents, now_ms: int) -> ScopeIntervals:
     return per_scope
 
 
-def tenant_snapshot(t: TenantAgents, tenant: str, now_ms: int) -> dict[str, Any]:
+def scope_windows(t: TenantAgents, now_ms: int, day_start: int, current: int) -> ScopeIntervals:
+    """`scope_intervals` folded to what the live views read: per scope, the current interval
+    (at `current`) and the day's sum (at `day_start`; the same tally when the day has one
+    interval). Every scope of `scope_intervals` is there, with the same two tallies."""
+    cal = t.calendar
+    per_scope: ScopeIntervals = {}
+
+    def windows_of(scope: tuple[str, str]) -> dict[int, dict[str, int]]:
+        found = per_scope.get(scope)
+        if found is None:
+            found = per_scope[scope] = {day_start: {}}
+            if current != day_start:
+                found[current] = {}
+        return found
+
+    for (kind, name, start), (_, tally) in t.buckets.items():
+        if start and start <= now_ms and tally:
+            windows = windows_of((kind, name))
+            if start >= day_start:
+                today = windows[day_start]
+                for field, amount in tally.items():
+                    _add(today, field, amount)
+                if start == current and current != day_start:
+                    now = windows[current]
+                    for field, amount in tally.items():
+                        _add(now, field, amount)
+    for agent, tl in t.timelines.items():
+        s, last = tl.current, tl.last_ms
+        if last is not None and last < now_ms:
+            for kind, name, at, field, amount in segment_items(agent, s, last, now_ms, cal):
+                windows = windows_of((kind, name))
+                start = cal.interval_start(at)
+                if start >= day_start:
+                    _add(windows[day_start], field, amount)
+                    if start == current and current != day_start:
+                        _add(windows[current], field, amount)
+    return per_scope
+
+
+def tenant_snapshot(
+    t: TenantAgents, tenant: str, now_ms: int, history: bool = True
+) -> dict[str, Any]:
+    """A tenant's agent figures as of `now_ms`; with `history`, each interval's figures of all
+    agents and of each queue too (reports); without it, only the current interval and today
+    (what the live sinks read, at every flush)."""
     cal = t.calendar
     day_start, _ = cal.day_bounds(now_ms)
     current = cal.interval_start(now_ms)
-    per_scope = scope_intervals(t, now_ms)
+    if history:
+        per_scope = scope_intervals(t, now_ms)
+    else:
+        per_scope = scope_windows(t, now_ms, day_start, current)
     live_agents: dict[str, Any] = {}
     for agent, tl in sorted(t.timelines.items()):
         s = tl.current
@@ -84,7 +131,10 @@ def tenant_snapshot(t: TenantAgents, tenant: str, now_ms: int) -> dict[str, Any]
     for view in live_queues.values():
         view["available"] = view["by_state"].get("available", 0)
 
-    def windows(intervals: dict[int, dict[str, int]], history: bool) -> dict[str, Any]:
+    def windows(intervals: dict[int, dict[str, int]], with_intervals: bool) -> dict[str, Any]:
+        if not history:  # folded already (scope_windows)
+            return {"current_interval": agent_figures(intervals.get(current, {})),
+                    "today": agent_figures(intervals.get(day_start, {}))}  # fmt: skip
         today: dict[str, int] = {}
         for start, tally in intervals.items():
             if start >= day_start:
@@ -94,7 +144,7 @@ def tenant_snapshot(t: TenantAgents, tenant: str, now_ms: int) -> dict[str, Any]
             "current_interval": agent_figures(intervals.get(current, {})),
             "today": agent_figures(today),
         }
-        if history:
+        if with_intervals:
             out["intervals"] = [
                 {"start": cal.label(s), "end": cal.label(cal.interval_end(s)),
                  "figures": agent_figures(intervals[s])}

@@ -302,11 +302,11 @@ class AgentEngine(AgentRecords):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def snapshot(self, tenant: str, now_ms: int) -> dict[str, Any]:
+    def snapshot(self, tenant: str, now_ms: int, history: bool = True) -> dict[str, Any]:
         """Every agent figure of a tenant as of `now_ms` (open segments count up to it)."""
         from ccpulse.streams.kpi.agent_views import tenant_snapshot
 
-        return tenant_snapshot(self._tenant(tenant), tenant, now_ms)
+        return tenant_snapshot(self._tenant(tenant), tenant, now_ms, history)
 
 
 def _insertion_index(events: list[Entry], entry: tuple[int, str, Any]) -> int:

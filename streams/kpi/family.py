@@ -45,8 +45,9 @@ class FamilyEngine(Protocol):
         """Tenants whose figures changed since the last call (and clear the set)."""
         ...
 
-    def snapshot(self, tenant: str, now_ms: int) -> dict[str, Any]:
-        """Every figure of one tenant as of `now_ms`, JSON-ready."""
+    def snapshot(self, tenant: str, now_ms: int, history: bool = True) -> dict[str, Any]:
+        """Every figure of one tenant as of `now_ms`, JSON-ready; with `history`, also each
+        interval's figures (`intervals`), which reports show and the live sinks never read."""
         ...
 
     def tenants(self) -> list[str]:

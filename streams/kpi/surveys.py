@@ -325,8 +325,9 @@ class SurveyEngine:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def snapshot(self, tenant: str, now_ms: int) -> dict[str, Any]:
-        """Every figure of one tenant as of `now_ms` (JSON-ready; see docs/survey-kpis.md)."""
+    def snapshot(self, tenant: str, now_ms: int, history: bool = True) -> dict[str, Any]:
+        """Every figure of one tenant as of `now_ms` (JSON-ready; see docs/survey-kpis.md);
+        `intervals` only with `history`."""
         st = self.states.get(tenant) or TenantSurveys(tenant, self.book)
         cal = st.calendar
         current = cal.interval_start(now_ms)
@@ -349,7 +350,8 @@ class SurveyEngine:
             "current_interval": window([("i", current)], current, cal.interval_end(current)),
             "today": window([("d", today)], today, today_end),
             "rolling_7d": window(days, week, today_end),
-            "intervals": [window([("i", s)], s, cal.interval_end(s)) for s in starts],
+            **({"intervals": [window([("i", s)], s, cal.interval_end(s)) for s in starts]}
+               if history else {}),
             "pipeline": {
                 "too_late": st.totals[TOO_LATE],
                 "duplicates": st.totals[DUPLICATES],

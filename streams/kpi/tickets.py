@@ -307,8 +307,9 @@ class TicketEngine:
 
     # -- reading -------------------------------------------------------------------------
 
-    def snapshot(self, tenant: str, now_ms: int) -> dict[str, Any]:
-        """Every ticket figure of one tenant as of `now_ms`, JSON-ready."""
+    def snapshot(self, tenant: str, now_ms: int, history: bool = True) -> dict[str, Any]:
+        """Every ticket figure of one tenant as of `now_ms`, JSON-ready; `intervals` only with
+        `history`."""
         st = self.states.get(tenant) or TenantState(tenant, self.book, self.settings)
         cal = st.calendar
         floor = self._floor(st)
@@ -345,7 +346,7 @@ class TicketEngine:
             "now": live,
             "current_interval": entry(current),
             "today": {"start": cal.label(day_start), "figures": figures_with_breakdowns(today)},
-            "intervals": [entry(s) for s in sorted(parts)],
+            **({"intervals": [entry(s) for s in sorted(parts)]} if history else {}),
             "pipeline": {
                 "too_late": total[TOO_LATE],
                 "duplicates": total[DUPLICATES],

@@ -320,6 +320,9 @@ def test_survey_figures_equal_a_direct_recomputation(case: Case) -> None:
             assert (got["time_zone"], got["interval_minutes"]) == (t.zone, t.minutes)
             for name, value in expected.items():
                 assert got[name] == value, f"{t.name} {name} at {cals[t.name].label(now)}"
+            # The live sinks' snapshot: the same figures, without the history.
+            live = engine.snapshot(t.name, now, history=False)
+            assert live == {name: v for name, v in got.items() if name != "intervals"}
     if case.gc_every:
         return
     # Responses after an instant still count in its interval, day and week (whole periods).
