@@ -78,6 +78,8 @@ class Housekeeping:
             del qs.buckets[bkey]
             if bkey[0] == "m":
                 qs.minute_buckets -= 1
+            elif bkey[0] == "i":
+                qs.changed_interval(bkey[2])
             self.changes.deleted_buckets.add((qkey, bkey))
             self.changes.buckets.discard((qkey, bkey))
 
@@ -116,6 +118,7 @@ class Housekeeping:
         if bkey[0] == "m" and bkey not in qs.buckets:
             qs.minute_buckets += 1
         bucket = qs.buckets[bkey] = Bucket.from_record(record)
+        qs.today_closed = None
         if bkey[0] == "t":
             qs.totals[bkey[1]] = bucket
 

@@ -49,7 +49,11 @@ def queue_snapshot(
     current = cal.interval_start(now_ms)
     lows = {n: rolling_minutes_window(now_ms, n) for n in rolling_minutes}
     lowest = min((lo for lo, _ in lows.values()), default=now_ms)
-    intervals, minutes = _gather(qs, now_ms, day_start, lowest, history)
+    if history:
+        intervals, minutes = _gather(qs, now_ms, day_start, lowest)
+        earlier: dict[str, k.Tally] = {}
+    else:
+        intervals, minutes, earlier = _gather_live(qs, now_ms, day_start, current, lowest)
     too_late = duplicates = 0
     for bucket in qs.totals.values():
         too_late += bucket.tally[k.TOO_LATE]
@@ -58,7 +62,10 @@ def queue_snapshot(
 
     def windows(channel: str) -> tuple[k.Tally, k.Tally, dict[str, k.Tally]]:
         per_start = intervals[channel]
-        today = k.summed([t for s, t in per_start.items() if s >= day_start])
+        parts = [t for s, t in per_start.items() if s >= day_start]
+        if channel in earlier:
+            parts.append(earlier[channel])
+        today = k.summed(parts)
         rolling = {
             f"{n}m": k.summed([t for s, t in minutes.get(channel, ()) if lo <= s < hi])
             for n, (lo, hi) in lows.items()
@@ -124,14 +131,18 @@ def queue_snapshot(
 
 #: Per channel, its intervals' tallies by start; and its minutes' (start, tally) pairs.
 Gathered = tuple[dict[str, dict[int, k.Tally]], dict[str, list[tuple[int, k.Tally]]]]
+#: `Gathered`, and per channel a tally of earlier intervals of the day, summed.
+GatheredLive = tuple[
+    dict[str, dict[int, k.Tally]], dict[str, list[tuple[int, k.Tally]]], dict[str, k.Tally]
+]
 
 
-def _gather(qs: QueueState, now_ms: int, day_start: int, lowest: int, history: bool) -> Gathered:
+def _gather(qs: QueueState, now_ms: int, day_start: int, lowest: int) -> Gathered:
     """The non-empty buckets a snapshot reads, per channel, in one pass over the queue's
-    buckets: intervals up to `now_ms` (today's only, without `history`) and minutes from
-    `lowest` to `now_ms`. Empty ones are left out: a contact moved out of them, and the figures
-    are the same as if it had never been there. A channel with figures in any kept interval is
-    shown, with no interval of today if need be."""
+    buckets: intervals up to `now_ms` and minutes from `lowest` to `now_ms`. Empty ones are
+    left out: a contact moved out of them, and the figures are the same as if it had never been
+    there. A channel with figures in any kept interval is shown, with no interval of today if
+    need be."""
     intervals: dict[str, dict[int, k.Tally]] = {}
     minutes: dict[str, list[tuple[int, k.Tally]]] = {}
     for (gran, channel, start), bucket in qs.buckets.items():
@@ -141,11 +152,69 @@ def _gather(qs: QueueState, now_ms: int, day_start: int, lowest: int, history: b
                 per_start = intervals.get(channel)
                 if per_start is None:
                     per_start = intervals[channel] = {}
-                if history or start >= day_start:
-                    per_start[start] = tally
+                per_start[start] = tally
         elif gran == "m" and lowest <= start <= now_ms and any(tally):
             minutes.setdefault(channel, []).append((start, tally))
     return intervals, minutes
+
+
+class TodayClosed:
+    """What a live snapshot reads of a queue's intervals before `current`: the channels with
+    figures in any of them, and per channel the sum of those of the day from `day_start`.
+
+    Kept on the queue (`QueueState.today_closed`) until the interval or the day turns, or the
+    engine creates, changes or drops one of those intervals (`QueueState.changed_interval`: a
+    late outcome, a retraction, the garbage collector). A worker's flush then sums the day's
+    closed intervals once, not at every flush."""
+
+    __slots__ = ("channels", "current", "day_start", "sums")
+
+    def __init__(self, day_start: int, current: int) -> None:
+        self.day_start = day_start
+        self.current = current
+        self.channels: set[str] = set()
+        self.sums: dict[str, k.Tally] = {}
+
+
+def _gather_live(
+    qs: QueueState, now_ms: int, day_start: int, current: int, lowest: int
+) -> GatheredLive:
+    """`_gather` for a live snapshot (no history), in one pass too: the intervals from `current`
+    to `now_ms`, the minutes, and per channel today's earlier intervals summed (`TodayClosed`,
+    from the queue, or built in this pass when missing or outdated). Every channel `_gather`
+    would show is in the intervals, and its figures are the same."""
+    intervals: dict[str, dict[int, k.Tally]] = {}
+    minutes: dict[str, list[tuple[int, k.Tally]]] = {}
+    closed = qs.today_closed
+    fresh = closed is None or closed.current != current or closed.day_start != day_start
+    if fresh:
+        closed = TodayClosed(day_start, current)
+    earlier: dict[str, list[k.Tally]] = {}
+    for (gran, channel, start), bucket in qs.buckets.items():
+        if gran == "i":
+            if start >= current:
+                if start <= now_ms:
+                    tally = bucket.tally
+                    if any(tally):
+                        per_start = intervals.get(channel)
+                        if per_start is None:
+                            per_start = intervals[channel] = {}
+                        per_start[start] = tally
+            elif fresh and any(bucket.tally):
+                closed.channels.add(channel)
+                if start >= day_start:
+                    earlier.setdefault(channel, []).append(bucket.tally)
+        elif gran == "m" and lowest <= start <= now_ms:
+            tally = bucket.tally
+            if any(tally):
+                minutes.setdefault(channel, []).append((start, tally))
+    if fresh:
+        closed.sums = {channel: k.summed(tallies) for channel, tallies in earlier.items()}
+        qs.today_closed = closed
+    for channel in closed.channels:
+        if channel not in intervals:
+            intervals[channel] = {}
+    return intervals, minutes, closed.sums
 
 
 def _history(cal: Any, per_channel: list[dict[int, k.Tally]], pol: Any) -> list[dict[str, Any]]:

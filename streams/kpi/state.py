@@ -82,6 +82,7 @@ class QueueState:
         "pos",
         "queue",
         "tenant",
+        "today_closed",
         "totals",
         "waiting",
         "watermark_ms",
@@ -109,6 +110,16 @@ class QueueState:
         self.waiting: dict[str, tuple[int, str]] = {}
         self.watermark_ms = 0
         self.pos = -1
+        #: What a live snapshot read of the queue's intervals before the current one
+        #: (snapshot.py `TodayClosed`); the engine drops it when it changes one of them.
+        self.today_closed: Any = None
+
+    def changed_interval(self, start: int) -> None:
+        """An interval bucket starting at `start` was created, changed or dropped: forget what
+        the live snapshot kept of the intervals before its current one, if that is one."""
+        closed = self.today_closed
+        if closed is not None and start < closed.current:
+            self.today_closed = None
 
     def policy_for(self, channel: str) -> QueuePolicy:
         found = self._channel_policies.get(channel)

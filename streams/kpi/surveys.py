@@ -350,8 +350,11 @@ class SurveyEngine:
             "current_interval": window([("i", current)], current, cal.interval_end(current)),
             "today": window([("d", today)], today, today_end),
             "rolling_7d": window(days, week, today_end),
-            **({"intervals": [window([("i", s)], s, cal.interval_end(s)) for s in starts]}
-               if history else {}),
+            **(
+                {"intervals": [window([("i", s)], s, cal.interval_end(s)) for s in starts]}
+                if history
+                else {}
+            ),
             "pipeline": {
                 "too_late": st.totals[TOO_LATE],
                 "duplicates": st.totals[DUPLICATES],

@@ -1,0 +1,114 @@
+"""Property: a live snapshot (the worker's, `history=False`) equals one taken afresh, whenever
+it is taken.
+
+A live snapshot keeps the sum of the day's intervals before the current one on the queue
+(`TodayClosed`) and reuses it until the interval or the day turns or the engine touches one of
+those intervals. Random histories of the engine property (DST days, odd offsets, several
+channels, shuffled and duplicated events) are applied one at a time, with positions, the
+changes drained and the garbage collector run as a worker runs them, against short lateness
+and retention so that events arrive too late and intervals of the day are dropped. Between
+events, snapshots are taken at instants that move on, stand still or step back; each must equal
+a snapshot of the same state that reads every bucket afresh (`history=True`, its interval
+lists left out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from ccpulse.streams.kpi import Engine, queue_snapshot
+from ccpulse.streams.kpi.state import QueueState
+from tests.helpers.clock import DAY, HOUR, MIN
+from tests.helpers.deliveries import decode_all
+from tests.property.test_engine_property import QueueSpec, build_book, histories, written
+
+ROLLING = (15, 60)
+
+
+def afresh(qs: QueueState, now_ms: int) -> dict[str, Any]:
+    """The snapshot from every bucket, without the interval lists a live one leaves out."""
+    snap = queue_snapshot(qs, now_ms, ROLLING, 30 * DAY)
+    for view in snap["channels"].values():
+        view.pop("intervals", None)  # one view may serve two channels: popped once
+    return snap
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    history=histories(span_ms=30 * HOUR),
+    attribution=st.sampled_from(["outcome", "arrival"]),
+    lateness_minutes=st.sampled_from([5, 60, 30 * 24 * 60]),
+    retention_hours=st.sampled_from([1, 6, 48]),
+    gc_every=st.none() | st.integers(1, 5),
+    data=st.data(),
+)
+def test_a_live_snapshot_equals_one_taken_afresh(
+    history: tuple[list[QueueSpec], list[bytes]],
+    attribution: str,
+    lateness_minutes: int,
+    retention_hours: int,
+    gc_every: int | None,
+    data: Any,
+) -> None:
+    specs, messages = history
+    events = decode_all(messages)
+    book = build_book(specs, attribution, lateness_seconds=lateness_minutes * 60,
+                      interval_retention_hours=retention_hours)  # fmt: skip
+    engine = Engine(book)
+    low, high = min(e.ts_ms for e in events), max(e.ts_ms for e in events) + 2 * HOUR
+    now = data.draw(st.integers(low, high), label="first instant")
+    reused = 0
+    for pos, e in enumerate(events):
+        engine.apply(e, pos=pos)
+        written(engine, pos, gc_every)
+        steps = data.draw(st.lists(st.sampled_from(["same", "minute", "interval", "jump"]),
+                                   max_size=2), label="snapshots")  # fmt: skip
+        for step in steps:
+            if step == "minute":
+                now += MIN
+            elif step == "interval":
+                now += 15 * MIN
+            elif step == "jump":
+                now = data.draw(st.integers(low, high), label="instant")
+            for q in specs:
+                qs = engine.queues.get((q.tenant, q.queue))
+                if qs is None:
+                    continue
+                kept = qs.today_closed
+                live = queue_snapshot(qs, now, ROLLING, 30 * DAY, history=False)
+                reused += kept is not None and qs.today_closed is kept
+                assert live == afresh(qs, now), f"{q.tenant}/{q.queue} at {now}, event {pos}"
+    event(f"kept sums reused: {'yes' if reused else 'no'}")
+
+
+def test_the_kept_sums_are_reused_until_an_earlier_interval_changes() -> None:
+    """The property's mechanism, on one queue: events in the current interval leave the kept
+    sums in place; a late outcome for an earlier interval replaces them, and is counted."""
+    from tests.unit.test_engine import QUEUE, TENANT, abandoned, answered, at, offered
+
+    engine = Engine()
+    engine.apply(offered("c1", at("09:01:00")))
+    engine.apply(offered("c2", at("09:02:00")))
+    qs = engine.queue(TENANT, QUEUE)
+    now = at("09:20:00")
+    first = queue_snapshot(qs, now, ROLLING, 30 * DAY, history=False)
+    kept = qs.today_closed
+    assert kept is not None and kept.current == at("09:15:00")
+    engine.apply(offered("c3", at("09:16:00")))  # the current interval
+    queue_snapshot(qs, now, ROLLING, 30 * DAY, history=False)
+    assert qs.today_closed is kept
+    engine.apply(answered("c3", at("09:16:30"), wait=30))
+    assert qs.today_closed is kept  # c3 entered in the current interval too
+    engine.apply(abandoned("c2", at("09:14:00"), wait=720))  # within an earlier interval
+    assert qs.today_closed is None
+    second = queue_snapshot(qs, now, ROLLING, 30 * DAY, history=False)
+    today = second["channels"]["all"]["today"]["figures"]
+    assert today["abandoned"] == first["channels"]["all"]["today"]["figures"]["abandoned"] + 1
+    assert second == afresh(qs, now)
