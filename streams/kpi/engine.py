@@ -215,11 +215,10 @@ class Engine(Housekeeping):
         at, channel, delta = item
         buckets = qs.buckets
         changes = self.changes
-        keys = self._item_keys(qs, at, channel)
-        closed = qs.today_closed  # `qs.changed_interval`, inlined: the interval is keys[0]
-        if closed is not None and keys[0][2] < closed.current:
-            qs.today_closed = None
-        for bkey in keys:
+        closed = qs.closed_sums  # `qs.changed_bucket` of the item's buckets, inlined: they
+        if closed is not None and at < closed.minute:  # hold `at`, so this covers both
+            qs.closed_sums = None
+        for bkey in self._item_keys(qs, at, channel):
             bucket = buckets.get(bkey)
             if bucket is None:
                 bucket = new_bucket(qs, bkey)
@@ -315,8 +314,8 @@ class Engine(Housekeeping):
         for bkey, bucket in touched.items():
             if guarded:
                 bucket.pos = pos  # type: ignore[assignment]
-            if bkey[0] == "i":
-                qs.changed_interval(bkey[2])
+            if qs.closed_sums is not None:
+                qs.changed_bucket(bkey[0], bkey[2])
             changed_buckets.add((qkey, bkey))
             if deleted:
                 deleted.discard((qkey, bkey))

@@ -78,8 +78,7 @@ class Housekeeping:
             del qs.buckets[bkey]
             if bkey[0] == "m":
                 qs.minute_buckets -= 1
-            elif bkey[0] == "i":
-                qs.changed_interval(bkey[2])
+            qs.changed_bucket(bkey[0], bkey[2])
             self.changes.deleted_buckets.add((qkey, bkey))
             self.changes.buckets.discard((qkey, bkey))
 
@@ -118,7 +117,7 @@ class Housekeeping:
         if bkey[0] == "m" and bkey not in qs.buckets:
             qs.minute_buckets += 1
         bucket = qs.buckets[bkey] = Bucket.from_record(record)
-        qs.today_closed = None
+        qs.closed_sums = None
         if bkey[0] == "t":
             qs.totals[bkey[1]] = bucket
 
@@ -128,6 +127,7 @@ class Housekeeping:
         the sum of the held contacts' items in it, as the live engine keeps it. A minute
         straddling the horizon's floor may differ from the live one; it is never read."""
         for qs in self.queues.values():
+            qs.closed_sums = None
             buckets = qs.buckets
             for bkey in [b for b in buckets if b[0] == "m"]:
                 del buckets[bkey]

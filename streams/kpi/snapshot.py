@@ -11,7 +11,7 @@ from typing import Any
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.figures import figures
 from ccpulse.streams.kpi.state import QueueState
-from ccpulse.streams.kpi.windows import rolling_minutes_window
+from ccpulse.streams.kpi.windows import MINUTE_MS, minute_start, rolling_minutes_window
 
 ALL_CHANNELS = "all"
 
@@ -49,30 +49,26 @@ def queue_snapshot(
     current = cal.interval_start(now_ms)
     lows = {n: rolling_minutes_window(now_ms, n) for n in rolling_minutes}
     lowest = min((lo for lo, _ in lows.values()), default=now_ms)
-    if history:
-        intervals, minutes = _gather(qs, now_ms, day_start, lowest)
-        earlier: dict[str, k.Tally] = {}
-    else:
-        intervals, minutes, earlier = _gather_live(qs, now_ms, day_start, current, lowest)
     too_late = duplicates = 0
     for bucket in qs.totals.values():
         too_late += bucket.tally[k.TOO_LATE]
         duplicates += bucket.tally[k.DUPLICATES]
-    channels = sorted(intervals)
+    if history:
+        intervals, minutes = _gather(qs, now_ms, day_start, lowest)
 
-    def windows(channel: str) -> tuple[k.Tally, k.Tally, dict[str, k.Tally]]:
-        per_start = intervals[channel]
-        parts = [t for s, t in per_start.items() if s >= day_start]
-        if channel in earlier:
-            parts.append(earlier[channel])
-        today = k.summed(parts)
-        rolling = {
-            f"{n}m": k.summed([t for s, t in minutes.get(channel, ()) if lo <= s < hi])
-            for n, (lo, hi) in lows.items()
-        }
-        return per_start.get(current) or k.new_tally(), today, rolling
+        def windows(channel: str) -> Windows:
+            per_start = intervals[channel]
+            today = k.summed([t for s, t in per_start.items() if s >= day_start])
+            rolling = {
+                f"{n}m": k.summed([t for s, t in minutes.get(channel, ()) if lo <= s < hi])
+                for n, (lo, hi) in lows.items()
+            }
+            return per_start.get(current) or k.new_tally(), today, rolling
 
-    tallies = {channel: windows(channel) for channel in channels}
+        tallies = {channel: windows(channel) for channel in intervals}
+    else:
+        tallies = _live_windows(qs, now_ms, day_start, current, lows)
+    channels = sorted(tallies)
     # One channel, under the queue's own policy: the queue's figures are the channel's (a sum
     # of one tally is that tally), and both share one view, built once. A queue is mostly
     # of one channel, and a flush builds thousands of these.
@@ -131,10 +127,8 @@ def queue_snapshot(
 
 #: Per channel, its intervals' tallies by start; and its minutes' (start, tally) pairs.
 Gathered = tuple[dict[str, dict[int, k.Tally]], dict[str, list[tuple[int, k.Tally]]]]
-#: `Gathered`, and per channel a tally of earlier intervals of the day, summed.
-GatheredLive = tuple[
-    dict[str, dict[int, k.Tally]], dict[str, list[tuple[int, k.Tally]]], dict[str, k.Tally]
-]
+#: Per channel: its current interval's tally, today's, and each rolling window's by name.
+Windows = tuple[k.Tally, k.Tally, dict[str, k.Tally]]
 
 
 def _gather(qs: QueueState, now_ms: int, day_start: int, lowest: int) -> Gathered:
@@ -158,63 +152,83 @@ def _gather(qs: QueueState, now_ms: int, day_start: int, lowest: int) -> Gathere
     return intervals, minutes
 
 
-class TodayClosed:
-    """What a live snapshot reads of a queue's intervals before `current`: the channels with
-    figures in any of them, and per channel the sum of those of the day from `day_start`.
+class ClosedSums:
+    """What a live snapshot reads of a queue's closed buckets, summed: the channels with figures
+    in any interval before `current`; per channel, the day's intervals from `day_start` up to
+    `current`, and each rolling window's minutes from `minutes_from` up to `minute` (the
+    snapshot's minute).
 
-    Kept on the queue (`QueueState.today_closed`) until the interval or the day turns, or the
-    engine creates, changes or drops one of those intervals (`QueueState.changed_interval`: a
-    late outcome, a retraction, the garbage collector). A worker's flush then sums the day's
-    closed intervals once, not at every flush."""
+    Kept on the queue (`QueueState.closed_sums`) for the snapshots of the same minute, until
+    the engine creates, changes or drops one of those buckets (`QueueState.changed_bucket`: an
+    event for an earlier minute, a retraction, the garbage collector). Events counted at their
+    own instant (outcome attribution, the default) land in the current minute, so a worker's
+    flush then reads two buckets per channel instead of the day's intervals and the hour's
+    minutes, which late in the day are most of a queue's buckets."""
 
-    __slots__ = ("channels", "current", "day_start", "sums")
+    __slots__ = ("channels", "current", "day_start", "minute", "minutes_from", "rolling", "today")
 
-    def __init__(self, day_start: int, current: int) -> None:
+    def __init__(
+        self, qs: QueueState, day_start: int, current: int, lows: dict[int, tuple[int, int]]
+    ) -> None:
         self.day_start = day_start
         self.current = current
+        self.minute = minute = max((hi for _, hi in lows.values()), default=0) - MINUTE_MS
+        self.minutes_from = minutes_from = min((lo for lo, _ in lows.values()), default=minute)
         self.channels: set[str] = set()
-        self.sums: dict[str, k.Tally] = {}
+        today: dict[str, list[k.Tally]] = {}
+        rolling: dict[str, dict[int, list[k.Tally]]] = {}
+        for (gran, channel, start), bucket in qs.buckets.items():
+            if gran == "i":
+                if start < current and any(bucket.tally):
+                    self.channels.add(channel)
+                    if start >= day_start:
+                        today.setdefault(channel, []).append(bucket.tally)
+            elif gran == "m" and minutes_from <= start < minute and any(bucket.tally):
+                per_span = rolling.setdefault(channel, {})
+                for n, (lo, _) in lows.items():
+                    if start >= lo:
+                        per_span.setdefault(n, []).append(bucket.tally)
+        self.today = {channel: k.summed(tallies) for channel, tallies in today.items()}
+        self.rolling = {
+            channel: {n: k.summed(tallies) for n, tallies in per_span.items()}
+            for channel, per_span in rolling.items()
+        }
 
 
-def _gather_live(
-    qs: QueueState, now_ms: int, day_start: int, current: int, lowest: int
-) -> GatheredLive:
-    """`_gather` for a live snapshot (no history), in one pass too: the intervals from `current`
-    to `now_ms`, the minutes, and per channel today's earlier intervals summed (`TodayClosed`,
-    from the queue, or built in this pass when missing or outdated). Every channel `_gather`
-    would show is in the intervals, and its figures are the same."""
-    intervals: dict[str, dict[int, k.Tally]] = {}
-    minutes: dict[str, list[tuple[int, k.Tally]]] = {}
-    closed = qs.today_closed
-    fresh = closed is None or closed.current != current or closed.day_start != day_start
-    if fresh:
-        closed = TodayClosed(day_start, current)
-    earlier: dict[str, list[k.Tally]] = {}
-    for (gran, channel, start), bucket in qs.buckets.items():
-        if gran == "i":
-            if start >= current:
-                if start <= now_ms:
-                    tally = bucket.tally
-                    if any(tally):
-                        per_start = intervals.get(channel)
-                        if per_start is None:
-                            per_start = intervals[channel] = {}
-                        per_start[start] = tally
-            elif fresh and any(bucket.tally):
-                closed.channels.add(channel)
-                if start >= day_start:
-                    earlier.setdefault(channel, []).append(bucket.tally)
-        elif gran == "m" and lowest <= start <= now_ms:
-            tally = bucket.tally
-            if any(tally):
-                minutes.setdefault(channel, []).append((start, tally))
-    if fresh:
-        closed.sums = {channel: k.summed(tallies) for channel, tallies in earlier.items()}
-        qs.today_closed = closed
-    for channel in closed.channels:
-        if channel not in intervals:
-            intervals[channel] = {}
-    return intervals, minutes, closed.sums
+def _live_windows(
+    qs: QueueState, now_ms: int, day_start: int, current: int, lows: dict[int, tuple[int, int]]
+) -> dict[str, Windows]:
+    """Per channel, the current interval, today and the rolling windows for a live snapshot
+    (no history): the closed buckets' sums (`ClosedSums`, kept on the queue or taken now) with
+    the current interval and minute added. The same channels and tallies as `_gather` gives."""
+    minute = minute_start(now_ms)
+    closed = qs.closed_sums
+    if (
+        closed is None
+        or closed.minute != minute
+        or closed.current != current
+        or closed.day_start != day_start
+        or closed.minutes_from != min((lo for lo, _ in lows.values()), default=minute)
+    ):
+        closed = qs.closed_sums = ClosedSums(qs, day_start, current, lows)
+    buckets = qs.buckets
+    out: dict[str, Windows] = {}
+    for channel in qs.totals:  # every channel with a bucket
+        bucket = buckets.get(("i", channel, current))
+        cur = bucket.tally if bucket is not None and any(bucket.tally) else None
+        if cur is None and channel not in closed.channels:
+            continue
+        bucket = buckets.get(("m", channel, minute))
+        now_minute = bucket.tally if bucket is not None and any(bucket.tally) else None
+        earlier = closed.today.get(channel)
+        today = k.summed([t for t in (earlier, cur) if t is not None])
+        spans = closed.rolling.get(channel, {})
+        rolling = {
+            f"{n}m": k.summed([t for t in (spans.get(n), now_minute) if t is not None])
+            for n in lows
+        }
+        out[channel] = (cur or k.new_tally(), today, rolling)
+    return out
 
 
 def _history(cal: Any, per_channel: list[dict[int, k.Tally]], pol: Any) -> list[dict[str, Any]]:

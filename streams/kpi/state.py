@@ -74,6 +74,7 @@ class QueueState:
         "book",
         "buckets",
         "calendar",
+        "closed_sums",
         "contacts",
         "key",
         "minute_buckets",
@@ -82,7 +83,6 @@ class QueueState:
         "pos",
         "queue",
         "tenant",
-        "today_closed",
         "totals",
         "waiting",
         "watermark_ms",
@@ -110,16 +110,20 @@ class QueueState:
         self.waiting: dict[str, tuple[int, str]] = {}
         self.watermark_ms = 0
         self.pos = -1
-        #: What a live snapshot read of the queue's intervals before the current one
-        #: (snapshot.py `TodayClosed`); the engine drops it when it changes one of them.
-        self.today_closed: Any = None
+        #: What a live snapshot read of the queue's closed intervals and minutes, summed
+        #: (snapshot.py `ClosedSums`); dropped when one of them changes (`changed_bucket`).
+        self.closed_sums: Any = None
 
-    def changed_interval(self, start: int) -> None:
-        """An interval bucket starting at `start` was created, changed or dropped: forget what
-        the live snapshot kept of the intervals before its current one, if that is one."""
-        closed = self.today_closed
-        if closed is not None and start < closed.current:
-            self.today_closed = None
+    def changed_bucket(self, gran: str, start: int) -> None:
+        """A bucket was created, changed or dropped: forget the live snapshot's sums if they
+        hold it (an interval before theirs, or a minute of their rolling windows)."""
+        closed = self.closed_sums
+        if closed is not None and (
+            start < closed.current
+            if gran == "i"
+            else gran == "m" and closed.minutes_from <= start < closed.minute
+        ):
+            self.closed_sums = None
 
     def policy_for(self, channel: str) -> QueuePolicy:
         found = self._channel_policies.get(channel)

@@ -1,15 +1,16 @@
 """Property: a live snapshot (the worker's, `history=False`) equals one taken afresh, whenever
 it is taken.
 
-A live snapshot keeps the sum of the day's intervals before the current one on the queue
-(`TodayClosed`) and reuses it until the interval or the day turns or the engine touches one of
-those intervals. Random histories of the engine property (DST days, odd offsets, several
-channels, shuffled and duplicated events) are applied one at a time, with positions, the
-changes drained and the garbage collector run as a worker runs them, against short lateness
-and retention so that events arrive too late and intervals of the day are dropped. Between
-events, snapshots are taken at instants that move on, stand still or step back; each must equal
-a snapshot of the same state that reads every bucket afresh (`history=True`, its interval
-lists left out).
+A live snapshot keeps the sums of the queue's closed buckets on the queue (`ClosedSums`: the
+day's intervals before the current one, the rolling windows' minutes before the current one)
+and reuses them until the minute turns or the engine touches one of those buckets. Random
+histories of the engine property (DST days, odd offsets, several channels, shuffled and
+duplicated events) are applied one at a time, with positions, the changes drained and the
+garbage collector run as a worker runs them, against short lateness and retention so that
+events arrive too late and intervals of the day are dropped. Between events, snapshots are
+taken at instants that move on, stand still, step back or follow the event; each must equal a
+snapshot of the same state that reads every bucket afresh (`history=True`, its interval lists
+left out).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from tests.helpers.deliveries import decode_all
 from tests.property.test_engine_property import QueueSpec, build_book, histories, written
 
 ROLLING = (15, 60)
+#: How the instant of the next snapshot moves.
+STEPS = ("same", "event", "minute", "interval", "jump")
 
 
 def afresh(qs: QueueState, now_ms: int) -> dict[str, Any]:
@@ -68,10 +71,11 @@ def test_a_live_snapshot_equals_one_taken_afresh(
     for pos, e in enumerate(events):
         engine.apply(e, pos=pos)
         written(engine, pos, gc_every)
-        steps = data.draw(st.lists(st.sampled_from(["same", "minute", "interval", "jump"]),
-                                   max_size=2), label="snapshots")  # fmt: skip
+        steps = data.draw(st.lists(st.sampled_from(STEPS), max_size=2), label="snapshots")
         for step in steps:
-            if step == "minute":
+            if step == "event":  # just after this event: its minute is the snapshot's
+                now = e.ts_ms + data.draw(st.integers(0, 90_000), label="after")
+            elif step == "minute":
                 now += MIN
             elif step == "interval":
                 now += 15 * MIN
@@ -81,34 +85,49 @@ def test_a_live_snapshot_equals_one_taken_afresh(
                 qs = engine.queues.get((q.tenant, q.queue))
                 if qs is None:
                     continue
-                kept = qs.today_closed
+                kept = qs.closed_sums
                 live = queue_snapshot(qs, now, ROLLING, 30 * DAY, history=False)
-                reused += kept is not None and qs.today_closed is kept
+                reused += kept is not None and qs.closed_sums is kept
                 assert live == afresh(qs, now), f"{q.tenant}/{q.queue} at {now}, event {pos}"
     event(f"kept sums reused: {'yes' if reused else 'no'}")
 
 
-def test_the_kept_sums_are_reused_until_an_earlier_interval_changes() -> None:
-    """The property's mechanism, on one queue: events in the current interval leave the kept
-    sums in place; a late outcome for an earlier interval replaces them, and is counted."""
+def test_the_kept_sums_are_reused_until_a_closed_bucket_changes() -> None:
+    """The property's mechanism, on one queue: events of the current minute leave the kept sums
+    in place; one for an earlier minute replaces them, and is counted."""
     from tests.unit.test_engine import QUEUE, TENANT, abandoned, answered, at, offered
 
     engine = Engine()
     engine.apply(offered("c1", at("09:01:00")))
     engine.apply(offered("c2", at("09:02:00")))
+    engine.apply(offered("c3", at("09:19:10")))
     qs = engine.queue(TENANT, QUEUE)
-    now = at("09:20:00")
+    now = at("09:20:30")
     first = queue_snapshot(qs, now, ROLLING, 30 * DAY, history=False)
-    kept = qs.today_closed
-    assert kept is not None and kept.current == at("09:15:00")
-    engine.apply(offered("c3", at("09:16:00")))  # the current interval
+    kept = qs.closed_sums
+    assert kept is not None
+    assert (kept.current, kept.minute, kept.minutes_from) == (
+        at("09:15:00"),
+        at("09:20:00"),
+        at("09:20:00") - 59 * MIN,
+    )
+    engine.apply(offered("c4", at("09:20:10")))  # the current minute
+    engine.apply(answered("c1", at("09:20:20"), wait=1160))  # counted at its outcome, now
     queue_snapshot(qs, now, ROLLING, 30 * DAY, history=False)
-    assert qs.today_closed is kept
-    engine.apply(answered("c3", at("09:16:30"), wait=30))
-    assert qs.today_closed is kept  # c3 entered in the current interval too
-    engine.apply(abandoned("c2", at("09:14:00"), wait=720))  # within an earlier interval
-    assert qs.today_closed is None
+    assert qs.closed_sums is kept
+    engine.apply(answered("c3", at("09:19:40"), wait=30))  # the minute before: a closed one
+    assert qs.closed_sums is None
+    queue_snapshot(qs, now, ROLLING, 30 * DAY, history=False)
+    engine.apply(answered("c5", at("09:19:50"), wait=20))  # its offer comes after it
+    queue_snapshot(qs, now, ROLLING, 30 * DAY, history=False)
+    assert qs.closed_sums is not None
+    engine.apply(offered("c5", at("09:19:30")))  # moves the outcome's items: a closed minute
+    assert qs.closed_sums is None
+    queue_snapshot(qs, now, ROLLING, 30 * DAY, history=False)
+    engine.apply(abandoned("c2", at("09:14:00"), wait=720))  # an earlier interval
+    assert qs.closed_sums is None
     second = queue_snapshot(qs, now, ROLLING, 30 * DAY, history=False)
-    today = second["channels"]["all"]["today"]["figures"]
-    assert today["abandoned"] == first["channels"]["all"]["today"]["figures"]["abandoned"] + 1
+    figures = [snap["channels"]["all"]["today"]["figures"] for snap in (first, second)]
+    assert [f["abandoned"] for f in figures] == [0, 1]
+    assert [f["answered"] for f in figures] == [0, 3]
     assert second == afresh(qs, now)
