@@ -215,10 +215,13 @@ class Engine(Housekeeping):
         at, channel, delta = item
         buckets = qs.buckets
         changes = self.changes
-        closed = qs.closed_sums  # `qs.changed_bucket` of the item's buckets, inlined: they
-        if closed is not None and at < closed.minute:  # hold `at`, so this covers both
+        keys = self._item_keys(qs, at, channel)
+        closed = qs.closed_sums  # `qs.changed_bucket` of the item's buckets, inlined: its
+        # minute holds `at`; its interval, keys[0], may start after the minute where local
+        # midnight is not on a whole minute (historical offsets such as -0:44:30)
+        if closed is not None and (at < closed.minute or keys[0][2] < closed.current):
             qs.closed_sums = None
-        for bkey in self._item_keys(qs, at, channel):
+        for bkey in keys:
             bucket = buckets.get(bkey)
             if bucket is None:
                 bucket = new_bucket(qs, bkey)

@@ -103,6 +103,10 @@ def policy_from_mapping(base: QueuePolicy, values: dict[str, Any]) -> QueuePolic
     return replace(base, **values)
 
 
+#: The longest rolling window: a day of minute buckets per queue and channel.
+MAX_ROLLING_MINUTES: Final = 1440
+
+
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     """Settings of the engine as a whole (not per queue)."""
@@ -115,6 +119,14 @@ class EngineSettings:
     max_wait_seconds: int = 86_400
     #: Completed intervals kept in state (0 keeps all, as the offline report does).
     interval_retention_hours: int = 48
+
+    def __post_init__(self) -> None:
+        for minutes in self.rolling_minutes:
+            if type(minutes) is not int or not 1 <= minutes <= MAX_ROLLING_MINUTES:
+                raise ValueError(
+                    f"engine.rolling_minutes: each window is a whole number of minutes from 1 "
+                    f"to {MAX_ROLLING_MINUTES}, got {minutes!r}"
+                )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from typing import Any
 
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.figures import figures
-from ccpulse.streams.kpi.state import QueueState
-from ccpulse.streams.kpi.windows import MINUTE_MS, minute_start, rolling_minutes_window
+from ccpulse.streams.kpi.state import BucketKey, QueueState
+from ccpulse.streams.kpi.windows import minute_start, rolling_minutes_window
 
 ALL_CHANNELS = "all"
 
@@ -165,21 +165,36 @@ class ClosedSums:
     flush then reads two buckets per channel instead of the day's intervals and the hour's
     minutes, which late in the day are most of a queue's buckets."""
 
-    __slots__ = ("channels", "current", "day_start", "minute", "minutes_from", "rolling", "today")
+    __slots__ = (
+        "channels", "current", "day_start", "later", "minute", "minutes_from", "rolling", "spans",
+        "today",
+    )  # fmt: skip
 
     def __init__(
-        self, qs: QueueState, day_start: int, current: int, lows: dict[int, tuple[int, int]]
+        self,
+        qs: QueueState,
+        day_start: int,
+        current: int,
+        minute: int,
+        lows: dict[int, tuple[int, int]],
     ) -> None:
         self.day_start = day_start
         self.current = current
-        self.minute = minute = max((hi for _, hi in lows.values()), default=0) - MINUTE_MS
+        self.minute = minute
+        self.spans = tuple(lows)
         self.minutes_from = minutes_from = min((lo for lo, _ in lows.values()), default=minute)
         self.channels: set[str] = set()
+        #: Interval buckets starting after `current`: none, unless the queue's intervals were
+        #: restored from another grid (`interval_minutes` or `time_zone` changed); read live.
+        self.later: list[BucketKey] = []
         today: dict[str, list[k.Tally]] = {}
         rolling: dict[str, dict[int, list[k.Tally]]] = {}
-        for (gran, channel, start), bucket in qs.buckets.items():
+        for bkey, bucket in qs.buckets.items():
+            gran, channel, start = bkey
             if gran == "i":
-                if start < current and any(bucket.tally):
+                if start > current:
+                    self.later.append(bkey)
+                elif start < current and any(bucket.tally):
                     self.channels.add(channel)
                     if start >= day_start:
                         today.setdefault(channel, []).append(bucket.tally)
@@ -208,26 +223,32 @@ def _live_windows(
         or closed.minute != minute
         or closed.current != current
         or closed.day_start != day_start
-        or closed.minutes_from != min((lo for lo, _ in lows.values()), default=minute)
+        or closed.spans != tuple(lows)
     ):
-        closed = qs.closed_sums = ClosedSums(qs, day_start, current, lows)
+        closed = qs.closed_sums = ClosedSums(qs, day_start, current, minute, lows)
     buckets = qs.buckets
+    later: dict[str, list[k.Tally]] = {}
+    for bkey in closed.later:  # off the queue's grid: counted as `_gather` counts them
+        bucket = buckets.get(bkey)
+        if bucket is not None and bkey[2] <= now_ms and any(bucket.tally):
+            later.setdefault(bkey[1], []).append(bucket.tally)
     out: dict[str, Windows] = {}
     for channel in qs.totals:  # every channel with a bucket
         bucket = buckets.get(("i", channel, current))
         cur = bucket.tally if bucket is not None and any(bucket.tally) else None
-        if cur is None and channel not in closed.channels:
+        if cur is None and channel not in closed.channels and channel not in later:
             continue
         bucket = buckets.get(("m", channel, minute))
         now_minute = bucket.tally if bucket is not None and any(bucket.tally) else None
-        earlier = closed.today.get(channel)
-        today = k.summed([t for t in (earlier, cur) if t is not None])
+        today = [t for t in (closed.today.get(channel), cur) if t is not None]
         spans = closed.rolling.get(channel, {})
-        rolling = {
-            f"{n}m": k.summed([t for t in (spans.get(n), now_minute) if t is not None])
-            for n in lows
-        }
-        out[channel] = (cur or k.new_tally(), today, rolling)
+        rolling: dict[str, k.Tally] = {}
+        for n, (lo, _) in lows.items():
+            parts = [t for t in (spans.get(n), now_minute) if t is not None]
+            if lo > minute:  # an empty window: under a minute long, which the settings refuse
+                parts = []
+            rolling[f"{n}m"] = k.summed(parts)
+        out[channel] = (cur or k.new_tally(), k.summed(today + later.get(channel, [])), rolling)
     return out
 
 

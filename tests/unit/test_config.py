@@ -288,6 +288,13 @@ def test_invalid_policy_values_are_errors(tmp_path: Path, text: str) -> None:
         load_settings(write(tmp_path, "c.toml", text), env={})
 
 
+@pytest.mark.parametrize("windows", ["[0, 15]", "[15, -60]", "[2000]", "[15.5]", '["15"]'])
+def test_rolling_windows_are_whole_minutes_up_to_a_day(tmp_path: Path, windows: str) -> None:
+    with pytest.raises(ValueError, match=r"engine\.rolling_minutes: each window is a whole number"):
+        load_settings(write(tmp_path, "c.toml", f"[engine]\nrolling_minutes = {windows}\n"),
+                      env={})  # fmt: skip
+
+
 def test_unknown_time_zone_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus_Mons'"):
         load_settings(
