@@ -8,6 +8,7 @@ ASA, ...) are computed from tallies in `figures.py`, never stored.
 from __future__ import annotations
 
 from bisect import bisect_left
+from operator import add
 from typing import Final
 
 from ccpulse.schemas.events import BLOCK_REASONS, DEQUEUE_REASONS
@@ -105,6 +106,13 @@ def summed(tallies: list[Tally]) -> Tally:
 
     Only the first SIZE fields are folded: histogram slots of running totals are not.
     """
+    if len(tallies) == 2:  # a live snapshot's windows: kept sums and the current bucket
+        first, second = tallies
+        if len(first) == SIZE and len(second) == SIZE:
+            out = list(map(add, first, second))  # in C; then the few maxima
+            for idx in _MAX_INDEXES:
+                out[idx] = max(0, first[idx], second[idx])
+            return out
     if not tallies:
         return new_tally()
     # Column-wise: one C-level sum()/max() per field rather than a Python loop per value.
@@ -112,6 +120,9 @@ def summed(tallies: list[Tally]) -> Tally:
         max(0, max(column)) if is_max else sum(column)
         for is_max, column in zip(_IS_MAX, zip(*tallies, strict=False), strict=False)
     ]
+
+
+_MAX_INDEXES: Final = tuple(sorted(MAX_FIELDS))
 
 
 def as_dict(tally: Tally) -> dict[str, int]:
