@@ -335,11 +335,14 @@ class SurveyEngine:
         week = day_start_back(cal, now_ms, ROLLING_DAYS - 1)
         floor = max(today, now_ms - self.retention_ms) if self.retention_ms else today
         days = [p for p in st.periods if p[0] == "d" and week <= p[1] <= today]
-        starts = sorted(s for g, s in st.periods if g == "i" and floor <= s <= now_ms)
 
         def window(periods: list[Period], start: int, end: int) -> dict[str, Any]:
             return {"start": cal.label(start), "end": cal.label(end),
                     **_breakdown(st.periods.get(p, {}) for p in periods)}  # fmt: skip
+
+        def each_interval() -> list[dict[str, Any]]:
+            starts = sorted(s for g, s in st.periods if g == "i" and floor <= s <= now_ms)
+            return [window([("i", s)], s, cal.interval_end(s)) for s in starts]
 
         return {
             "tenant": tenant,
@@ -350,11 +353,7 @@ class SurveyEngine:
             "current_interval": window([("i", current)], current, cal.interval_end(current)),
             "today": window([("d", today)], today, today_end),
             "rolling_7d": window(days, week, today_end),
-            **(
-                {"intervals": [window([("i", s)], s, cal.interval_end(s)) for s in starts]}
-                if history
-                else {}
-            ),
+            **({"intervals": each_interval()} if history else {}),
             "pipeline": {
                 "too_late": st.totals[TOO_LATE],
                 "duplicates": st.totals[DUPLICATES],
