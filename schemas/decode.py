@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import orjson
 
-from ccpulse.schemas.decode_fast import fast_contacts
+from ccpulse.schemas.decode_fast import fast_events
 from ccpulse.schemas.decode_fields import (
     _KNOWN_IDS,
     _KNOWN_NAMES,
@@ -151,7 +151,7 @@ def decode_message(
         reason = f"message of {len(raw)} bytes is over the limit of {max_bytes} bytes"
         return DecodeResult([], [Rejection(reason, raw)], elements=1)
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    events = fast_contacts(raw, now)
+    events = fast_events(raw, now)
     if events is not None and (max_elements is None or len(events) <= max_elements):
         return DecodeResult(events, [], elements=len(events))
     try:

@@ -1,9 +1,10 @@
-"""The decoder's fast lane: a message of contact events in the contract's plain shape, decoded
-by msgspec straight into typed fields, then checked as `decode._contact` checks them.
+"""The decoder's fast lane: a message of contact or agent events in the contract's plain shape,
+decoded by msgspec straight into typed fields, then checked as `decode._contact` and
+`decode._agent` check them. (Those two families are nearly all the events a worker reads.)
 
 It accepts a subset of what the general decoder accepts, and gives the same events for it:
-any message it is not sure of (another family, a CloudEvent, an RFC 3339 `ts`, a field
-outside the contact fields, a wrong type, any value the general checks would refuse) is left
+any message it is not sure of (tickets or surveys, a CloudEvent, an RFC 3339 `ts`, a field
+outside its family's fields, a wrong type, any value the general checks would refuse) is left
 to the general decoder, which then words every error as always. So the lane changes what a
 message costs, never what it decodes to (`tests/property/test_decode_fast_property.py`).
 
@@ -16,7 +17,7 @@ no part of a message the lane accepts goes unparsed by the typed decoder.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Final, Literal, TypeAlias, Union
 
 import msgspec
 
@@ -32,6 +33,10 @@ from ccpulse.schemas.decode_fields import (
 )
 from ccpulse.schemas.events import (
     ABANDONED,
+    AGENT_RING_NO_ANSWER,
+    AGENT_STATE,
+    AGENT_STATES,
+    AGENT_TYPES,
     ANSWERED,
     BLOCK_REASONS,
     BLOCKED,
@@ -40,19 +45,20 @@ from ccpulse.schemas.events import (
     CONTACT_TYPES,
     DEQUEUE_REASONS,
     DEQUEUED,
+    AgentEvent,
     ContactEvent,
     Event,
 )
 
-__all__ = ["fast_contacts"]
+__all__ = ["fast_events"]
 
 
 if TYPE_CHECKING:
-    _Type: TypeAlias = str
     _Channel: TypeAlias = str
+    _State: TypeAlias = str
 else:
-    _Type = Literal[CONTACT_TYPES]
     _Channel = Literal[CHANNELS]
+    _State = Literal[AGENT_STATES]
 #: What msgspec checks while decoding (in C): ids of 1-256 characters (printable is checked
 #: after), instants from 2000 on (not past the clock's tolerance: after), durations of at most a
 #: week. A value it refuses sends the message to the general decoder, even in a field that the
@@ -62,11 +68,10 @@ _Instant = Annotated[int, msgspec.Meta(ge=MIN_TS_MS)]
 _Seconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_DURATION_S)]
 
 
-class _Wire(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+class _Contact(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, gc=False):
     """A contact event as the contract sends it (docs/event-contract.md), typed: the rest of
-    `decode._contact`'s checks follow the decoding."""
+    `decode._contact`'s checks follow the decoding. Its `type` picks the subclass."""
 
-    type: _Type
     event_id: _Id
     ts: _Instant
     queue: str
@@ -83,17 +88,39 @@ class _Wire(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     resolved: bool | None = None
 
 
-_DECODER: Final = msgspec.json.Decoder(list[_Wire] | _Wire)
+class _Agent(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, gc=False):
+    """An agent event, typed; the rest of `decode._agent`'s checks follow the decoding."""
+
+    event_id: _Id
+    ts: _Instant
+    agent_id: _Id
+    tenant: str = "default"
+    queue: str | None = None
+    state: _State | None = None
+    reason: str | None = None
+    contact_id: _Id | None = None
+    ring_seconds: _Seconds | None = None
+    wait_seconds: _Seconds | None = None
+
+
+#: One subclass per event type, tagged with it: msgspec picks it by the element's "type".
+_TYPE_OF: Final[dict[type, str]] = {
+    msgspec.defstruct(f"_{t}", [], bases=(base,), tag=t): t
+    for base, types in ((_Contact, CONTACT_TYPES), (_Agent, AGENT_TYPES))
+    for t in types
+}
+_Element = Union[tuple(_TYPE_OF)]  # type: ignore[valid-type]  # noqa: UP007
+_DECODER: Final = msgspec.json.Decoder(list[_Element] | _Element)  # type: ignore[valid-type]
 _WITH_AGENT: Final = frozenset((ANSWERED, COMPLETED))
 _WITH_WAIT: Final = frozenset((ANSWERED, ABANDONED, DEQUEUED))
 _BLOCK_REASONS: Final = {r: r for r in BLOCK_REASONS}
 _DEQUEUE_REASONS: Final = {r: r for r in DEQUEUE_REASONS}
 
 
-def fast_contacts(raw: bytes, now_ms: int) -> list[Event] | None:
-    """The events of `raw` if it is a contact event or an array of them, each in the plain
-    shape and valid; None if the general decoder must read it (also for an empty array, so
-    that it counts the elements)."""
+def fast_events(raw: bytes, now_ms: int) -> list[Event] | None:
+    """The events of `raw` if it is a contact or agent event or an array of them, each in the
+    plain shape and valid; None if the general decoder must read it (also for an empty array,
+    so that it counts the elements)."""
     try:
         doc = _DECODER.decode(raw)
     except (msgspec.DecodeError, RecursionError):
@@ -104,63 +131,113 @@ def fast_contacts(raw: bytes, now_ms: int) -> list[Event] | None:
     latest = now_ms + MAX_FUTURE_MS
     events: list[Event] = []
     append = events.append
-    known = _KNOWN_NAMES
     for w in wires:
-        etype = w.type
-        tenant = known.get(w.tenant) or _name(w.tenant)
-        queue = known.get(w.queue) or _name(w.queue)
-        event_id = w.event_id
-        contact_id = w.contact_id
-        if (
-            w.ts > latest
-            or tenant is None
-            or queue is None
-            or not event_id.isprintable()
-            or not contact_id.isprintable()
-        ):
+        event = (
+            _contact(w, _TYPE_OF[type(w)], latest)
+            if isinstance(w, _Contact)
+            else _agent(w, _TYPE_OF[type(w)], latest)
+        )
+        if event is None:
             return None
-        agent_id = None
-        wait_ms = None
-        reason = None
-        to_queue = None
-        talk_ms = hold_ms = wrap_ms = 0
-        resolved = None
-        if etype in _WITH_AGENT and w.agent_id is not None:
-            agent_id = _KNOWN_IDS.get(w.agent_id)
-            if agent_id is None:
-                if not w.agent_id.isprintable():
-                    return None
-                agent_id = _shared(w.agent_id, _KNOWN_IDS)
-        if etype in _WITH_WAIT:
-            if w.wait_seconds is not None:
-                wait_ms = round(w.wait_seconds * 1000)
-        elif etype == BLOCKED:
-            reason = _BLOCK_REASONS.get(w.reason)
-            if reason is None:
-                return None
-        elif etype == COMPLETED:
-            if w.talk_seconds is None:
-                return None
-            talk_ms = round(w.talk_seconds * 1000)
-            if w.hold_seconds is not None:
-                hold_ms = round(w.hold_seconds * 1000)
-            if w.wrap_seconds is not None:
-                wrap_ms = round(w.wrap_seconds * 1000)
-            resolved = w.resolved
-        if etype == DEQUEUED:
-            reason = _DEQUEUE_REASONS.get(w.reason)
-            if reason is None:
-                return None
-            if w.to_queue is not None:
-                to_queue = known.get(w.to_queue) or _name(w.to_queue)
-                if to_queue is None:
-                    return None
-        event = ContactEvent(
-            event_id, etype, w.ts, tenant, queue, w.channel, sys.intern(contact_id),
-            agent_id, wait_ms, reason, to_queue, talk_ms, hold_ms, wrap_ms, resolved,
-        )  # fmt: skip
         append(event)
     return events
+
+
+def _contact(w: _Contact, etype: str, latest: int) -> ContactEvent | None:
+    """`decode._contact`'s checks that msgspec did not make, in its order of precedence."""
+    known = _KNOWN_NAMES
+    tenant = known.get(w.tenant) or _name(w.tenant)
+    queue = known.get(w.queue) or _name(w.queue)
+    event_id = w.event_id
+    contact_id = w.contact_id
+    if (
+        w.ts > latest
+        or tenant is None
+        or queue is None
+        or not event_id.isprintable()
+        or not contact_id.isprintable()
+    ):
+        return None
+    agent_id = None
+    wait_ms = None
+    reason = None
+    to_queue = None
+    talk_ms = hold_ms = wrap_ms = 0
+    resolved = None
+    if etype in _WITH_AGENT and w.agent_id is not None:
+        agent_id = _agent_id(w.agent_id)
+        if agent_id is None:
+            return None
+    if etype in _WITH_WAIT:
+        if w.wait_seconds is not None:
+            wait_ms = round(w.wait_seconds * 1000)
+    elif etype == BLOCKED:
+        reason = _BLOCK_REASONS.get(w.reason)  # type: ignore[arg-type]
+        if reason is None:
+            return None
+    elif etype == COMPLETED:
+        if w.talk_seconds is None:
+            return None
+        talk_ms = round(w.talk_seconds * 1000)
+        if w.hold_seconds is not None:
+            hold_ms = round(w.hold_seconds * 1000)
+        if w.wrap_seconds is not None:
+            wrap_ms = round(w.wrap_seconds * 1000)
+        resolved = w.resolved
+    if etype == DEQUEUED:
+        reason = _DEQUEUE_REASONS.get(w.reason)  # type: ignore[arg-type]
+        if reason is None:
+            return None
+        if w.to_queue is not None:
+            to_queue = known.get(w.to_queue) or _name(w.to_queue)
+            if to_queue is None:
+                return None
+    return ContactEvent(
+        event_id, etype, w.ts, tenant, queue, w.channel, sys.intern(contact_id),
+        agent_id, wait_ms, reason, to_queue, talk_ms, hold_ms, wrap_ms, resolved,
+    )  # fmt: skip
+
+
+def _agent(w: _Agent, etype: str, latest: int) -> AgentEvent | None:
+    """`decode._agent`'s checks that msgspec did not make."""
+    tenant = _KNOWN_NAMES.get(w.tenant) or _name(w.tenant)
+    agent_id = _agent_id(w.agent_id)
+    if w.ts > latest or tenant is None or agent_id is None or not w.event_id.isprintable():
+        return None
+    queue = None
+    if w.queue is not None:
+        queue = _KNOWN_NAMES.get(w.queue) or _name(w.queue)
+        if queue is None:
+            return None
+    state = reason = contact_id = None
+    ring_ms = wait_ms = None
+    if etype == AGENT_STATE:
+        state = w.state
+        if state is None:
+            return None
+        if w.reason is not None:
+            reason = w.reason
+            if len(reason) > 64 or not reason or not reason.isprintable():
+                return None
+        if state == "on_contact" and w.wait_seconds is not None:
+            wait_ms = round(w.wait_seconds * 1000)
+    elif etype == AGENT_RING_NO_ANSWER:
+        if w.contact_id is not None:
+            contact_id = w.contact_id
+            if not contact_id.isprintable():
+                return None
+        if w.ring_seconds is not None:
+            ring_ms = round(w.ring_seconds * 1000)
+    return AgentEvent(w.event_id, etype, w.ts, tenant, agent_id, queue, state, reason,
+                      contact_id, ring_ms, wait_ms)  # fmt: skip
+
+
+def _agent_id(value: str) -> str | None:
+    """The shared copy of a valid agent id (`decode_fields._ident`'s rule), else None."""
+    found = _KNOWN_IDS.get(value)
+    if found is None and value.isprintable():
+        found = _shared(value, _KNOWN_IDS)
+    return found
 
 
 def _name(value: str) -> str | None:

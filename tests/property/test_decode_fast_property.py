@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 
 from ccpulse.schemas import decode as decoder
 from ccpulse.schemas import decode_message
-from ccpulse.schemas.decode_fast import fast_contacts
+from ccpulse.schemas.decode_fast import fast_events
 from ccpulse.schemas.decode_fields import MAX_DURATION_S, MAX_FUTURE_MS, MAX_ID_LEN, MIN_TS_MS
-from ccpulse.schemas.events import CONTACT_TYPES
+from ccpulse.schemas.events import AGENT_STATES, AGENT_TYPES, CONTACT_TYPES
 from ccpulse.sources.produce import group_by_queue
 from tests.helpers.sim import FAR_FUTURE_MS, queue, run
 
@@ -27,10 +27,11 @@ TS = NOW - 3_600_000
 FIELDS = (
     "type", "event_id", "ts", "tenant", "queue", "channel", "contact_id", "agent_id",
     "wait_seconds", "reason", "to_queue", "talk_seconds", "hold_seconds", "wrap_seconds",
-    "resolved",
+    "resolved", "state", "ring_seconds",
 )  # fmt: skip
+TYPES = (*CONTACT_TYPES, *AGENT_TYPES)
 #: Keys outside the contact fields: unknown ones, and those of other shapes (CloudEvents, ids).
-OTHER_KEYS = ("specversion", "id", "data", "time", "note", "state", "Type")
+OTHER_KEYS = ("specversion", "id", "data", "time", "note", "priority", "Type")
 
 HOSTILE: list[Any] = [
     None, True, False, 0, -1, 1, 1.5, -0.0, 0.0005, 0.0015, 2.675,
@@ -41,13 +42,16 @@ HOSTILE: list[Any] = [
     "zero\u200bwidth", "é", "\U0001f600", "naïve-q", "q/1", "_q", "-q", "a" * 128, "a" * 129,
     "voice", "chat", "VOICE", "full", "no_agents", "timeout", "overflow", "transfer",
     "2026-03-30T11:00:00Z", "2026-03-30T11:00:00", "1774868400000",
-    *CONTACT_TYPES, "contact.Offered", "agent.state", "ticket.created",
+    *TYPES, "contact.Offered", "ticket.created", "survey.response", *AGENT_STATES, "Paused",
+    "a" * 64, "a" * 65, "lunch\x00",
     [], {}, ["voice"], {"a": 1},
 ]  # fmt: skip
 
 
 def plain(etype: str, n: int = 0) -> dict[str, Any]:
-    """A valid contact event of `etype` in the plain shape, as the simulator sends it."""
+    """A valid event of `etype` in the plain shape, as the simulator sends it."""
+    if etype in AGENT_TYPES:
+        return plain_agent(etype, n)
     doc: dict[str, Any] = {
         "event_id": f"e-{n}", "type": etype, "ts": TS + n, "tenant": "acme", "queue": "support",
         "channel": "chat", "contact_id": f"c-{n % 3}",
@@ -66,10 +70,29 @@ def plain(etype: str, n: int = 0) -> dict[str, Any]:
     return doc
 
 
+def plain_agent(etype: str, n: int) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "event_id": f"e-{n}", "type": etype, "ts": TS + n, "tenant": "acme", "agent_id": "a-7",
+    }  # fmt: skip
+    if etype in ("agent.login", "agent.logout"):
+        doc["queue"] = "support"
+    if etype == "agent.state":
+        doc.update(
+            [
+                {"state": "paused", "reason": "lunch"},
+                {"state": "on_contact", "queue": "support", "wait_seconds": 4.5},
+                {"state": "available"},
+            ][n % 3]
+        )
+    if etype == "agent.ring_no_answer":
+        doc.update(contact_id=f"c-{n}", ring_seconds=15, queue="support")
+    return doc
+
+
 @st.composite
 def element(draw: st.DrawFn) -> Any:
     """A plain event with a few fields deleted, replaced by hostile values, or added."""
-    doc = plain(draw(st.sampled_from(CONTACT_TYPES)), draw(st.integers(0, 5)))
+    doc = plain(draw(st.sampled_from(TYPES)), draw(st.integers(0, 5)))
     for _ in range(draw(st.integers(0, 3))):
         key = draw(st.sampled_from(FIELDS + OTHER_KEYS))
         if draw(st.booleans()) and key in doc:
@@ -91,12 +114,12 @@ def element(draw: st.DrawFn) -> Any:
 def both(raw: bytes | str, **limits: Any) -> tuple[Any, Any]:
     """`decode_message(raw)` with the fast lane, then with the general decoder alone."""
     fast = decode_message(raw, now_ms=NOW, **limits)
-    lane = decoder.fast_contacts
-    decoder.fast_contacts = lambda _raw, _now: None  # type: ignore[assignment]
+    lane = decoder.fast_events
+    decoder.fast_events = lambda _raw, _now: None  # type: ignore[assignment]
     try:
         general = decode_message(raw, now_ms=NOW, **limits)
     finally:
-        decoder.fast_contacts = lane
+        decoder.fast_events = lane
     return fast, general
 
 
@@ -120,7 +143,7 @@ def test_the_fast_lane_decodes_any_message_as_the_general_decoder_does(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    etype=st.sampled_from(CONTACT_TYPES),
+    etype=st.sampled_from(TYPES),
     key=st.sampled_from(FIELDS),
     text=st.sampled_from([
         '"x"', '"\\u0078"', '"\\ud800"', '"\\u0000"', '"tab\\tx"', "1e400", "-0", "01",
@@ -154,12 +177,18 @@ def test_the_same_for_malformed_and_empty_messages(raw: bytes) -> None:
 
 
 def test_the_plain_shapes_take_the_fast_lane() -> None:
-    """Every contact type in the shape producers send, alone or in an array, is decoded by the
-    lane (this test fails if the lane stops taking them and the pipeline silently slows)."""
+    """Every contact and agent type in the shape producers send, alone or in an array, is
+    decoded by the lane (this fails if the lane stops taking them and the pipeline silently
+    slows)."""
+    for n in range(3):
+        agents = [plain(etype, n) for etype in AGENT_TYPES]
+        assert fast_events(orjson.dumps(agents), NOW) == decode_message(
+            orjson.dumps(agents), now_ms=NOW
+        ).events
     docs = [plain(etype, n) for n, etype in enumerate(CONTACT_TYPES)]
     for doc in docs:
-        assert fast_contacts(orjson.dumps(doc), NOW) is not None, doc["type"]
-    events = fast_contacts(orjson.dumps(docs), NOW)
+        assert fast_events(orjson.dumps(doc), NOW) is not None, doc["type"]
+    events = fast_events(orjson.dumps(docs), NOW)
     assert events is not None
     assert events == decode_message(orjson.dumps(docs), now_ms=NOW).events
     assert [e.type for e in events] == list(CONTACT_TYPES)
@@ -169,31 +198,34 @@ def test_the_plain_shapes_take_the_fast_lane() -> None:
 
 
 def test_the_simulators_events_take_the_fast_lane() -> None:
-    """Two hours of a simulated queue with every outcome (blocks, abandons, timeouts),
-    in the 100-event messages the producer sends: each message takes the lane."""
+    """Two hours of a simulated queue with every outcome (blocks, abandons, timeouts) and its
+    agents, in the 100-event messages the producer sends: each message takes the lane."""
     events = run([queue(capacity=1, max_wait_seconds=60, mean_patience_seconds=90,
-                       arrivals_per_hour=150)], 2,
-                 agents=False, tickets=False, surveys=False)  # fmt: skip
+                       arrivals_per_hour=150)], 2, tickets=False, surveys=False)  # fmt: skip
     types = {e["type"] for e in events}
-    assert types == set(CONTACT_TYPES)
+    assert types >= {*CONTACT_TYPES, "agent.login", "agent.state"}
     for _key, batch in group_by_queue(events, 100):
-        assert fast_contacts(orjson.dumps(batch), FAR_FUTURE_MS) is not None
+        assert fast_events(orjson.dumps(batch), FAR_FUTURE_MS) is not None
         assert_same(orjson.dumps(batch))
 
 
-@pytest.mark.parametrize("etype", CONTACT_TYPES)
+@pytest.mark.parametrize("etype", TYPES)
 @pytest.mark.parametrize(
     ("key", "values"),
     [
         ("ts", [MIN_TS_MS - 1, MIN_TS_MS, NOW + MAX_FUTURE_MS, NOW + MAX_FUTURE_MS + 1]),
         *(
             (key, [-1e-9, -0.0, 0, MAX_DURATION_S, MAX_DURATION_S + 1e-9, 0.0005, 1.0015])
-            for key in ("wait_seconds", "talk_seconds", "hold_seconds", "wrap_seconds")
+            for key in (
+                "wait_seconds", "talk_seconds", "hold_seconds", "wrap_seconds", "ring_seconds"
+            )
         ),
         ("event_id", ["a" * MAX_ID_LEN, "a" * (MAX_ID_LEN + 1), "\u00ad", "e\u2028"]),
         ("contact_id", ["a" * MAX_ID_LEN, "a" * (MAX_ID_LEN + 1), "\x7f", "c d"]),
         ("agent_id", ["a" * MAX_ID_LEN, "a" * (MAX_ID_LEN + 1), "\x1b[1m", None]),
-        ("queue", ["a" * 128, "a" * 129, "q\u00e9", "q\n"]),
+        ("queue", ["a" * 128, "a" * 129, "q\u00e9", "q\n", None]),
+        ("reason", ["a" * 64, "a" * 65, "", "lunch\t", None, "full", "timeout"]),
+        ("state", ["on_contact", "wrap_up", "Paused", None]),
     ],
 )  # fmt: skip
 def test_the_same_at_the_edges_of_every_checked_value(
