@@ -18,6 +18,8 @@ from ccpulse.schemas.decode_fast import fast_events
 from ccpulse.schemas.decode_fields import MAX_DURATION_S, MAX_FUTURE_MS, MAX_ID_LEN, MIN_TS_MS
 from ccpulse.schemas.events import AGENT_STATES, AGENT_TYPES, CONTACT_TYPES
 from ccpulse.sources.produce import group_by_queue
+from ccpulse.sources.queue_log import queue_log_events
+from tests.helpers.queue_log import DATA as QUEUE_LOGS
 from tests.helpers.sim import FAR_FUTURE_MS, queue, run
 
 #: 2026-03-30T12:00:00Z, the clock of every decode here.
@@ -233,3 +235,14 @@ def test_the_same_at_the_edges_of_every_checked_value(
 ) -> None:
     for value in values:
         assert_same(orjson.dumps(plain(etype) | {key: value}))
+
+
+def test_the_queue_log_followers_events_take_the_fast_lane() -> None:
+    """What `ccpulse queue-log` sends from each sample log, in its messages, takes the lane
+    (Asterisk's own output is the main real source)."""
+    for path in sorted(QUEUE_LOGS.iterdir()):
+        events, _ = queue_log_events(path, time_zone="Europe/Paris")
+        now = max(e["ts"] for e in events)
+        for _key, batch in group_by_queue(events, 100):
+            assert fast_events(orjson.dumps(batch), now) is not None, path.name
+            assert_same(orjson.dumps(batch))
