@@ -151,8 +151,8 @@ def decode_message(
         reason = f"message of {len(raw)} bytes is over the limit of {max_bytes} bytes"
         return DecodeResult([], [Rejection(reason, raw)], elements=1)
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    events = fast_events(raw, now)
-    if events is not None and (max_elements is None or len(events) <= max_elements):
+    events = fast_events(raw, now, max_elements)
+    if events is not None:
         return DecodeResult(events, [], elements=len(events))
     try:
         doc = orjson.loads(raw)

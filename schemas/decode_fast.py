@@ -117,16 +117,16 @@ _BLOCK_REASONS: Final = {r: r for r in BLOCK_REASONS}
 _DEQUEUE_REASONS: Final = {r: r for r in DEQUEUE_REASONS}
 
 
-def fast_events(raw: bytes, now_ms: int) -> list[Event] | None:
+def fast_events(raw: bytes, now_ms: int, max_elements: int | None = None) -> list[Event] | None:
     """The events of `raw` if it is a contact or agent event or an array of them, each in the
-    plain shape and valid; None if the general decoder must read it (also for an empty array,
-    so that it counts the elements)."""
+    plain shape and valid; None if the general decoder must read it: also for an empty array
+    or one over `max_elements`, whose elements it counts."""
     try:
         doc = _DECODER.decode(raw)
     except (msgspec.DecodeError, RecursionError):
         return None
     wires = doc if isinstance(doc, list) else [doc]
-    if not wires:
+    if not wires or (max_elements is not None and len(wires) > max_elements):
         return None
     latest = now_ms + MAX_FUTURE_MS
     events: list[Event] = []

@@ -117,7 +117,7 @@ def both(raw: bytes | str, **limits: Any) -> tuple[Any, Any]:
     """`decode_message(raw)` with the fast lane, then with the general decoder alone."""
     fast = decode_message(raw, now_ms=NOW, **limits)
     lane = decoder.fast_events
-    decoder.fast_events = lambda _raw, _now: None  # type: ignore[assignment]
+    decoder.fast_events = lambda _raw, _now, _limit=None: None  # type: ignore[assignment]
     try:
         general = decode_message(raw, now_ms=NOW, **limits)
     finally:
@@ -246,3 +246,13 @@ def test_the_queue_log_followers_events_take_the_fast_lane() -> None:
         for _key, batch in group_by_queue(events, 100):
             assert fast_events(orjson.dumps(batch), now) is not None, path.name
             assert_same(orjson.dumps(batch))
+
+
+def test_a_message_over_the_element_limit_is_left_to_the_general_decoder() -> None:
+    """The general decoder counts the elements past `max_elements` (`excess`)."""
+    docs = [plain("contact.offered", n) for n in range(5)]
+    assert fast_events(orjson.dumps(docs), NOW, max_elements=4) is None
+    assert fast_events(orjson.dumps(docs), NOW, max_elements=5) is not None
+    result = decode_message(orjson.dumps(docs), now_ms=NOW, max_elements=4)
+    assert (len(result.events), result.excess, result.elements) == (4, 1, 5)
+    assert_same(orjson.dumps(docs), max_elements=4)
