@@ -27,6 +27,7 @@ from ccpulse.schemas.decode_fields import (
     MAX_DURATION_S,
     MAX_FUTURE_MS,
     MAX_ID_LEN,
+    MAX_LABEL_LEN,
     MIN_TS_MS,
     NAME_RE,
     _shared,
@@ -217,7 +218,7 @@ def _agent(w: _Agent, etype: str, latest: int) -> AgentEvent | None:
             return None
         if w.reason is not None:
             reason = w.reason
-            if len(reason) > 64 or not reason or not reason.isprintable():
+            if len(reason) > MAX_LABEL_LEN or not reason or not reason.isprintable():
                 return None
         if state == "on_contact" and w.wait_seconds is not None:
             wait_ms = round(w.wait_seconds * 1000)

@@ -19,6 +19,8 @@ RFC3339_RE: Final = re.compile(
     r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})\Z"
 )
 MAX_ID_LEN: Final = 256
+#: Characters of a free-text label such as a pause reason.
+MAX_LABEL_LEN: Final = 64
 
 _NAIVE_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\Z")
 _FRACTION_RE: Final = re.compile(r"(\.\d{6})\d+")  # datetime keeps microseconds
@@ -62,8 +64,15 @@ def _show(value: Any) -> str:
 def _label(obj: dict[str, Any], name: str) -> str:
     """A free-text label such as a pause reason: 1-64 printable characters."""
     value = obj.get(name)
-    if not isinstance(value, str) or not value or len(value) > 64 or not value.isprintable():
-        raise _Invalid(name, f"must be 1-64 printable characters, got {_show(value)}")
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > MAX_LABEL_LEN
+        or not value.isprintable()
+    ):
+        raise _Invalid(
+            name, f"must be 1-{MAX_LABEL_LEN} printable characters, got {_show(value)}"
+        )
     return value
 
 
