@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.pipeline.topics import messages  # noqa: E402
 from bench.pipeline.workload import PARTITIONS, mixed_events, throughput_events  # noqa: E402
+from ccpulse.config import LimitsSettings  # noqa: E402
 from ccpulse.schemas import decode as decoder  # noqa: E402
 from ccpulse.schemas import decode_message  # noqa: E402
 from ccpulse.streams.deadletter import Message  # noqa: E402
@@ -65,9 +66,10 @@ def decode_all(msgs: list[Message]) -> None:
         decode_message(m.value, now_ms=END_MS)
 
 
-def core(msgs: list[Message]) -> None:
-    """Decode and apply every message, writing the state every 20 messages as a fetch would."""
-    pipeline = Pipeline(PolicyBook())
+def core(msgs: list[Message], limits: LimitsSettings | None = None) -> None:
+    """Decode and apply every message, writing the state every 20 messages as a fetch would
+    (`limits`: the worker's, by default; rows of many queues raise `max_queues`)."""
+    pipeline = Pipeline(PolicyBook(), limits)
     pipeline.read_clock(END_MS)
     dead: list[Any] = []
     for i, m in enumerate(msgs):

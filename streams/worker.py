@@ -11,6 +11,7 @@ import faust
 from prometheus_client import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
+from ccpulse import native
 from ccpulse.config import Settings, mask_url
 from ccpulse.sinks.metrics_server import start_metrics_server
 from ccpulse.sinks.prometheus_sink import MetricsView, PrometheusSink, compact
@@ -154,7 +155,7 @@ def startup_line(settings: Settings) -> str:
     return (
         f"ccpulse worker: broker {mask_url(settings.kafka.broker)}, redis "
         f"{mask_url(settings.redis.url)}, metrics http://{settings.metrics.host}:"
-        f"{settings.metrics.port}/metrics (health: /healthz)"
+        f"{settings.metrics.port}/metrics (health: /healthz), KPI core {native.in_use}"
     )
 
 

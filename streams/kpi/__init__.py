@@ -1,15 +1,25 @@
-"""The KPI core: pure, I/O-free arithmetic shared by the streaming agents and the batch report."""
+"""The KPI core: pure, I/O-free arithmetic shared by the streaming agents and the batch report.
 
-from ccpulse.streams.kpi.engine import Changes, Engine, Verdict
-from ccpulse.streams.kpi.figures import figures, service_level
-from ccpulse.streams.kpi.policy import (
+Its per-event modules run compiled where setup.py built them (`ccpulse.native` chooses).
+"""
+
+from pathlib import Path
+
+from ccpulse import native
+
+native.install(Path(__file__).parent)
+
+
+from ccpulse.streams.kpi.engine import Changes, Engine, Verdict  # noqa: E402
+from ccpulse.streams.kpi.figures import figures, service_level  # noqa: E402
+from ccpulse.streams.kpi.policy import (  # noqa: E402
     Attribution,
     EngineSettings,
     PolicyBook,
     QueuePolicy,
     SLFormula,
 )
-from ccpulse.streams.kpi.snapshot import queue_snapshot
+from ccpulse.streams.kpi.snapshot import queue_snapshot  # noqa: E402
 
 __all__ = [
     "Attribution",

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ccpulse import native
 from ccpulse.schemas.events import ContactEvent
 from ccpulse.streams.kpi import Engine, queue_snapshot
 from ccpulse.streams.kpi.contact import Contact
@@ -46,7 +47,9 @@ def test_a_frozen_contact_thaws_equal_to_what_was_frozen(pos: int, roles: tuple[
     blob = freeze(contact)
     back = thaw(blob, QKEY, "c1")
     assert (back.pos, back.roles, back.contact_id) == (pos, roles, "c1")
-    assert back.qkey is QKEY  # the queue's own key, shared
+    assert back.qkey == QKEY
+    if native.in_use == "python":  # compiled, the key's two names are held in the contact
+        assert back.qkey is QKEY  # the queue's own key, shared
     assert frozen_last_ts_ms(blob) == contact.last_ts_ms
     for got, want in zip(back.roles, roles, strict=True):  # bools stay bools, ints ints
         assert [type(v) for v in got or ()] == [type(v) for v in want or ()]

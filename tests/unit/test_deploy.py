@@ -86,6 +86,14 @@ def test_the_image_copies_every_package_folder() -> None:
     assert not missing, f"Dockerfile does not COPY {sorted(missing)}"
 
 
+def test_the_image_runs_the_compiled_core_it_builds() -> None:
+    """setup.py compiles the KPI core in the build stage; the image refuses to run without it."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copies = [line.split()[1:] for line in dockerfile.splitlines() if line.startswith("COPY ")]
+    assert any("setup.py" in files for files in copies)
+    assert "CCPULSE_NATIVE=require" in dockerfile
+
+
 def test_prometheus_config_is_valid(tmp_path: Path) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool not found: apt-get install prometheus (scripts/setup.sh does)"

@@ -1,0 +1,118 @@
+"""Which build of the KPI core runs: the compiled modules (mypyc, built by setup.py) or their
+Python sources, which are the same code and the fallback wherever no compiler was at hand.
+
+`CCPULSE_NATIVE` chooses, read once when ccpulse is first imported:
+
+* `auto` (the default): the compiled modules when every one of them is there and was built
+  from the sources beside it; otherwise the sources, with a warning if a build is there but
+  older than its sources (edited since `scripts/setup.sh` last built it).
+* `off`: the Python sources, even where a build is there (the fallback's own test runs).
+* `require`: the compiled modules, or an ImportError that says why (CI, which tests the build
+  users install).
+
+Standard library only: setup.py imports this file before ccpulse is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Final
+
+#: The package of the compiled modules, and their names in it: the engine's per-event path.
+PACKAGE: Final = "ccpulse.streams.kpi"
+NATIVE_MODULES: Final = tuple(
+    f"{PACKAGE}.{name}"
+    for name in (
+        "counters", "windows", "contact", "contact_store", "state", "housekeeping",
+        "engine", "agent_state", "agent_records", "agents", "report_mode",
+    )
+)  # fmt: skip
+#: Written by setup.py beside this file: the digest of the sources it compiled.
+STAMP_FILE: Final = "native_build.txt"
+MODES: Final = ("auto", "off", "require")
+
+
+def sources_digest(sources: Sequence[bytes]) -> str:
+    """The digest that ties a build to its sources (the modules' texts, in NATIVE_MODULES order)."""
+    h = hashlib.sha256()
+    for text in sources:
+        h.update(len(text).to_bytes(8, "big"))
+        h.update(text)
+    return h.hexdigest()
+
+
+def _has_extension(folder: Path, name: str) -> bool:
+    return any((folder / f"{name}{suffix}").exists()
+               for suffix in importlib.machinery.EXTENSION_SUFFIXES)  # fmt: skip
+
+
+def build_state(folder: Path, stamp: Path) -> str:
+    """"compiled", "none" (no build) or "stale" (a build of other sources), for the modules of
+    PACKAGE in `folder` and the stamp setup.py wrote."""
+    names = [m.rpartition(".")[2] for m in NATIVE_MODULES]
+    if not stamp.exists() or not all(_has_extension(folder, n) for n in names):
+        return "none"
+    try:
+        texts = [(folder / f"{n}.py").read_bytes() for n in names]
+    except OSError:
+        return "stale"
+    return "compiled" if stamp.read_text().strip() == sources_digest(texts) else "stale"
+
+
+def choose(mode: str, state: str) -> bool:
+    """Whether the compiled modules are used, given CCPULSE_NATIVE and the build's state."""
+    if mode not in MODES:
+        raise ValueError(f"CCPULSE_NATIVE must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "require" and state != "compiled":
+        why = "no build is installed" if state == "none" else "it is older than its sources"
+        raise ImportError(f"CCPULSE_NATIVE=require, but the compiled KPI core is unusable: {why}"
+                          " (rebuild with bash scripts/setup.sh)")  # fmt: skip
+    return mode != "off" and state == "compiled"
+
+
+class _SourcesFirst:
+    """A meta-path finder that loads the compiled modules' Python sources instead."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in NATIVE_MODULES or not path:
+            return None
+        name = fullname.rpartition(".")[2]
+        for folder in path:
+            source = Path(folder) / f"{name}.py"
+            if source.exists():
+                return importlib.util.spec_from_file_location(fullname, source)
+        return None
+
+
+#: What runs: "compiled" or "python" (set by `install`).
+in_use = "python"
+
+
+def install(kpi_folder: Path) -> str:
+    """Choose the build (CCPULSE_NATIVE) for the KPI package in `kpi_folder`; returns what runs."""
+    global in_use
+    mode = os.environ.get("CCPULSE_NATIVE", "auto").strip().lower() or "auto"
+    state = build_state(kpi_folder, Path(__file__).with_name(STAMP_FILE))
+    if choose(mode, state):
+        in_use = "compiled"
+    else:
+        if state == "stale" and mode == "auto":
+            warnings.warn(
+                "ccpulse: the compiled KPI core is older than its sources; running the sources "
+                "(rebuild with bash scripts/setup.sh)",
+                stacklevel=2,
+            )
+        if not any(isinstance(f, _SourcesFirst) for f in sys.meta_path):
+            sys.meta_path.insert(0, _SourcesFirst())
+        in_use = "python"
+    return in_use

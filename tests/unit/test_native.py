@@ -1,0 +1,105 @@
+"""Which build of the KPI core runs (ccpulse.native): the compiled modules or their sources."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+from pathlib import Path
+
+import pytest
+
+from ccpulse import native
+from ccpulse.streams.kpi import engine
+
+NAMES = [m.rpartition(".")[2] for m in native.NATIVE_MODULES]
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+def built(folder: Path, *, extensions: bool = True) -> Path:
+    """A KPI folder as setup.py leaves it: sources, extensions and the stamp of the sources."""
+    texts = []
+    for name in NAMES:
+        text = f"# {name}\n".encode()
+        (folder / f"{name}.py").write_bytes(text)
+        texts.append(text)
+        if extensions:
+            (folder / f"{name}{SUFFIX}").write_bytes(b"")
+    stamp = folder / native.STAMP_FILE
+    stamp.write_text(native.sources_digest(texts) + "\n")
+    return stamp
+
+
+def test_a_build_of_the_sources_beside_it_is_compiled(tmp_path: Path) -> None:
+    stamp = built(tmp_path)
+    assert native.build_state(tmp_path, stamp) == "compiled"
+
+
+def test_an_edited_source_makes_the_build_stale(tmp_path: Path) -> None:
+    stamp = built(tmp_path)
+    (tmp_path / "engine.py").write_bytes(b"# engine, edited\n")
+    assert native.build_state(tmp_path, stamp) == "stale"
+
+
+def test_no_stamp_or_a_missing_extension_is_no_build(tmp_path: Path) -> None:
+    stamp = built(tmp_path)
+    (tmp_path / f"contact{SUFFIX}").unlink()
+    assert native.build_state(tmp_path, stamp) == "none"
+    stamp = built(tmp_path)
+    stamp.unlink()
+    assert native.build_state(tmp_path, stamp) == "none"
+    sources_only = tmp_path / "sources"
+    sources_only.mkdir()
+    assert native.build_state(sources_only, built(sources_only, extensions=False)) == "none"
+
+
+@pytest.mark.parametrize(
+    ("mode", "state", "compiled"),
+    [
+        ("auto", "compiled", True),
+        ("auto", "stale", False),
+        ("auto", "none", False),
+        ("off", "compiled", False),
+        ("off", "none", False),
+        ("require", "compiled", True),
+    ],
+)
+def test_the_mode_and_the_build_choose(mode: str, state: str, compiled: bool) -> None:
+    assert native.choose(mode, state) is compiled
+
+
+@pytest.mark.parametrize(("state", "why"), [("none", "no build"), ("stale", "older than")])
+def test_require_without_a_usable_build_fails_saying_why(state: str, why: str) -> None:
+    with pytest.raises(ImportError, match=why):
+        native.choose("require", state)
+
+
+def test_an_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="CCPULSE_NATIVE must be one of"):
+        native.choose("fast", "compiled")
+
+
+def test_the_sources_finder_loads_the_python_source_of_a_compiled_module(tmp_path: Path) -> None:
+    built(tmp_path)
+    spec = native._SourcesFirst().find_spec(native.NATIVE_MODULES[0], [str(tmp_path)])
+    assert spec is not None and spec.origin == str(tmp_path / f"{NAMES[0]}.py")
+    assert native._SourcesFirst().find_spec("ccpulse.streams.kpi.figures", [str(tmp_path)]) is None
+
+
+def test_this_run_uses_the_build_its_environment_asks_for() -> None:
+    """CI runs the suite with CCPULSE_NATIVE=require, then the exactness tests with =off: each
+    run checks here that it tests the build it means to."""
+    mode = os.environ.get("CCPULSE_NATIVE", "auto")
+    source = Path(engine.__file__ or "")
+    if mode == "require":
+        assert native.in_use == "compiled" and source.name.endswith(SUFFIX)
+    elif mode == "off":
+        assert native.in_use == "python" and source.suffix == ".py"
+    else:
+        assert (native.in_use == "compiled") is source.name.endswith(SUFFIX)
+
+
+def test_the_worker_says_which_build_runs() -> None:
+    from ccpulse.config import Settings
+    from ccpulse.streams.worker import startup_line
+
+    assert startup_line(Settings()).endswith(f"KPI core {native.in_use}")
