@@ -11,7 +11,15 @@ from pathlib import Path
 
 import orjson
 
+from ccpulse import native
 from ccpulse.cli_errors import BAD_CONFIG, CliError, guarded, input_file, write_out
+
+try:  # the KPI core's build is chosen when it is first imported (CCPULSE_NATIVE)
+    import ccpulse.streams.kpi  # noqa: F401
+except native.BuildChoiceError as exc:
+    print(f"ccpulse: {exc}", file=sys.stderr)
+    sys.exit(BAD_CONFIG)
+
 from ccpulse.cli_range import add_range_arguments
 from ccpulse.config import Settings, load_settings
 

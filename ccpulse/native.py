@@ -67,14 +67,19 @@ def build_state(folder: Path, stamp: Path) -> str:
     return "compiled" if stamp.read_text().strip() == sources_digest(texts) else "stale"
 
 
+class BuildChoiceError(ImportError):
+    """CCPULSE_NATIVE names no mode, or requires a build that is not usable: the KPI core
+    cannot be imported (`ccpulse` says so in one line, exit code 4)."""
+
+
 def choose(mode: str, state: str) -> bool:
     """Whether the compiled modules are used, given CCPULSE_NATIVE and the build's state."""
     if mode not in MODES:
-        raise ValueError(f"CCPULSE_NATIVE must be one of {', '.join(MODES)}, not {mode!r}")
+        raise BuildChoiceError(f"CCPULSE_NATIVE must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "require" and state != "compiled":
         why = "no build is installed" if state == "none" else "it is older than its sources"
-        raise ImportError(f"CCPULSE_NATIVE=require, but the compiled KPI core is unusable: {why}"
-                          " (rebuild with bash scripts/setup.sh)")  # fmt: skip
+        raise BuildChoiceError(f"CCPULSE_NATIVE=require, but the compiled KPI core is unusable: "
+                               f"{why} (rebuild with bash scripts/setup.sh)")  # fmt: skip
     return mode != "off" and state == "compiled"
 
 

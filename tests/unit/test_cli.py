@@ -42,6 +42,12 @@ def test_report_of_a_missing_file_names_it() -> None:
                               "JSON-lines events file, or '-' to read them from stdin")  # fmt: skip
 
 
+def test_a_misspelt_build_choice_is_one_line_and_a_configuration_error() -> None:
+    done = ccpulse("report", EVENTS, env={"CCPULSE_NATIVE": "fast"})
+    assert done.returncode == 4
+    assert one_line(done) == "ccpulse: CCPULSE_NATIVE must be one of auto, off, require, not 'fast'"
+
+
 def test_report_of_a_missing_queue_log_names_it() -> None:
     done = ccpulse("report", "--queue-log", "no-queue_log")
     assert done.returncode == 3

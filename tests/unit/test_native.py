@@ -69,12 +69,12 @@ def test_the_mode_and_the_build_choose(mode: str, state: str, compiled: bool) ->
 
 @pytest.mark.parametrize(("state", "why"), [("none", "no build"), ("stale", "older than")])
 def test_require_without_a_usable_build_fails_saying_why(state: str, why: str) -> None:
-    with pytest.raises(ImportError, match=why):
+    with pytest.raises(native.BuildChoiceError, match=why):
         native.choose("require", state)
 
 
 def test_an_unknown_mode_is_refused() -> None:
-    with pytest.raises(ValueError, match="CCPULSE_NATIVE must be one of"):
+    with pytest.raises(native.BuildChoiceError, match="CCPULSE_NATIVE must be one of"):
         native.choose("fast", "compiled")
 
 
