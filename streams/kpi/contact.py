@@ -108,7 +108,7 @@ class Contact:
     per event.
     """
 
-    __slots__ = ("contact_id", "pos", "qkey", "r0", "r1", "r2", "r3")
+    __slots__ = ("contact_id", "mark", "pos", "qkey", "r0", "r1", "r2", "r3")
 
     def __init__(self, qkey: tuple[str, str] = ("", ""), contact_id: str = "") -> None:
         self.r0: Packed | None = None
@@ -116,6 +116,8 @@ class Contact:
         self.r2: Packed | None = None
         self.r3: Packed | None = None
         self.pos = -1
+        #: The engine's `generation` of changes in which it was last recorded as changed.
+        self.mark = -1
         self.qkey = qkey
         self.contact_id = contact_id
 

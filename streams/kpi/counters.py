@@ -44,6 +44,9 @@ FIELDS: Final[tuple[str, ...]] = (
 INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(FIELDS)}
 SIZE: Final = len(FIELDS)
 MAX_FIELDS: Final = frozenset(i for i, name in enumerate(FIELDS) if name.endswith("_max"))
+#: The same as a bit mask (bit i set: field i is a maximum), tested without a set lookup:
+#: `MAX_MASK >> idx & 1`; indexes past the fields (histogram slots) test 0.
+MAX_MASK: Final = sum(1 << i for i in MAX_FIELDS)
 
 OFFERED: Final = INDEX["offered"]
 BLOCKED_BY_REASON: Final = {r: INDEX[f"blocked_{r}"] for r in BLOCK_REASONS}

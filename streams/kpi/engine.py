@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import Final
 
 from ccpulse.schemas.events import ContactEvent
 from ccpulse.streams.kpi import counters as k
@@ -33,7 +34,15 @@ from ccpulse.streams.kpi.housekeeping import (
     QueueKey,
 )
 from ccpulse.streams.kpi.policy import PolicyBook
-from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState, add_delta, new_bucket
+from ccpulse.streams.kpi.state import (
+    Bucket,
+    BucketKey,
+    CachedBucket,
+    ChannelBuckets,
+    QueueState,
+    add_delta,
+    new_bucket,
+)
 from ccpulse.streams.kpi.windows import MINUTE_MS, minute_start
 
 __all__ = ["Changes", "Engine", "QueueKey", "Verdict"]
@@ -64,12 +73,16 @@ class Engine(Housekeeping):
         self.minutes_from_contacts = self.lateness_ms >= self.minute_horizon_ms
         #: No minute bucket starts before this (`read_clock`); batch use sets none.
         self.minute_floor_ms = NO_FLOOR
+        #: Whether items count in minute buckets at all (not in range reports: report_mode.py).
+        self.keeps_minutes = True
         self.retention_ms = settings.interval_retention_hours * 3_600_000
         self.idle_contact_ms = IDLE_CONTACT_MS
         self.freeze_every = self.freeze_at = FREEZE_EVERY
         self.new_contacts = 0
         self.queues: dict[QueueKey, QueueState] = {}
         self.changes = Changes()
+        #: Counts the drains of `changes`: a record marked with the current one is in them.
+        self.generation = 0
 
     def read_clock(self, now_ms: int) -> None:
         """Tell the engine the wall clock: the snapshots still to come are taken no earlier, so
@@ -159,14 +172,19 @@ class Engine(Housekeeping):
         elif qs.waiting:
             qs.waiting.pop(contact_id, None)
         changes = self.changes
-        changes.contacts.add((qkey, contact_id))
-        if changes.deleted_contacts:
-            changes.deleted_contacts.discard((qkey, contact_id))
+        generation = self.generation
+        if contact.mark != generation:  # not yet among the changes since the last drain
+            contact.mark = generation
+            changes.contacts.add((qkey, contact_id))
+            if changes.deleted_contacts:
+                changes.deleted_contacts.discard((qkey, contact_id))
         if event.ts_ms > qs.watermark_ms:  # `_advance`, inlined
             qs.watermark_ms = event.ts_ms
         if pos is not None and pos > qs.pos:
             qs.pos = pos
-        changes.queues.add(qkey)
+        if qs.mark != generation:
+            qs.mark = generation
+            changes.queues.add(qkey)
         if qs.minute_buckets > qs.minute_gc_at:  # last: the event is wholly applied by now
             self._drop_old_minutes(qkey, qs)
         if self.new_contacts > self.freeze_at:
@@ -211,43 +229,83 @@ class Engine(Housekeeping):
 
     def _add_item(self, qs: QueueState, qkey: QueueKey, item: Item, pos: int | None) -> None:
         """`_apply_diff` of nothing to one item, the engine's most frequent case, written out:
-        the item's buckets are distinct, and adding never lowers a maximum."""
+        the item's buckets are distinct, and adding never lowers a maximum. They are those of
+        `_item_keys`, found through the channel's cached buckets (`ChannelBuckets`) while the
+        item falls in their spans."""
         at, channel, delta = item
-        buckets = qs.buckets
-        changes = self.changes
-        keys = self._item_keys(qs, at, channel)
+        cached = qs.cached.get(channel)
+        if cached is None:
+            cached = qs.cached[channel] = ChannelBuckets()
+        interval = cached.interval
+        if interval is None or not interval.start <= at < interval.end:
+            start, end = qs.calendar.interval_bounds(at)
+            interval = cached.interval = self._cache(qs, qkey, ("i", channel, start), start, end)
         closed = qs.closed_sums  # `qs.changed_bucket` of the item's buckets, inlined: its
-        # minute holds `at`; its interval, keys[0], may start after the minute where local
-        # midnight is not on a whole minute (historical offsets such as -0:44:30)
-        if closed is not None and (at < closed.minute or keys[0][2] < closed.current):
+        # minute holds `at`; its interval may start after the minute where local midnight is
+        # not on a whole minute (historical offsets such as -0:44:30)
+        if closed is not None and (at < closed.minute or interval.start < closed.current):
             qs.closed_sums = None
-        for bkey in keys:
-            bucket = buckets.get(bkey)
-            if bucket is None:
-                bucket = new_bucket(qs, bkey)
-            elif pos is not None and bucket.pos >= pos:
-                continue
-            tally = bucket.tally  # `add_delta`, inlined: three buckets per event
-            size = len(tally)
-            for idx, value in delta:
-                if idx < size:
-                    if idx in _MAX_FIELDS:
-                        if value > tally[idx]:
-                            tally[idx] = value
-                    else:
-                        tally[idx] += value
-            if pos is not None:
-                bucket.pos = pos
-            changes.buckets.add((qkey, bkey))
+        self._add_delta(interval, delta, pos)
+        total = cached.total
+        if total is None:
+            total = cached.total = self._cache(qs, qkey, ("t", channel, 0), NO_FLOOR, _NO_END)
+        self._add_delta(total, delta, pos)
+        if (
+            self.keeps_minutes
+            and at >= qs.watermark_ms - self.minute_horizon_ms
+            and at >= self.minute_floor_ms
+        ):
+            minute = cached.minute
+            if minute is None or not minute.start <= at < minute.end:
+                start = minute_start(at)
+                key = ("m", channel, start)
+                minute = cached.minute = self._cache(qs, qkey, key, start, start + MINUTE_MS)
+            self._add_delta(minute, delta, pos)
+
+    def _cache(
+        self, qs: QueueState, qkey: QueueKey, bkey: BucketKey, start: int, end: int
+    ) -> CachedBucket:
+        """The bucket `bkey` (new if missing), held for the instants [start, end)."""
+        bucket = qs.buckets.get(bkey)
+        if bucket is None:
+            bucket = new_bucket(qs, bkey)
+        return CachedBucket(bucket, (qkey, bkey), start, end)
+
+    def _add_delta(self, cached: CachedBucket, delta: k.Delta, pos: int | None) -> None:
+        """`add_delta` to a cached bucket unless it holds `pos` already (the replay guard),
+        stamped with `pos` and recorded as changed once per generation of changes."""
+        bucket = cached.bucket
+        if pos is not None:
+            if bucket.pos >= pos:
+                return
+            bucket.pos = pos
+        tally = bucket.tally
+        size = len(tally)
+        for idx, value in delta:
+            if idx < size:
+                if _MAX_MASK >> idx & 1:
+                    if value > tally[idx]:
+                        tally[idx] = value
+                else:
+                    tally[idx] += value
+        if cached.mark != self.generation:
+            cached.mark = self.generation
+            changes = self.changes
+            changes.buckets.add(cached.entry)
             if changes.deleted_buckets:
-                changes.deleted_buckets.discard((qkey, bkey))
+                changes.deleted_buckets.discard(cached.entry)
 
     def _item_keys(self, qs: QueueState, at: int, channel: str) -> tuple[BucketKey, ...]:
         """The buckets an item at `at` counts in: its interval, the running total, and its
         minute unless that lies past the rolling horizon, from the queue's watermark or from
-        the wall clock (such minutes are never read)."""
+        the wall clock (such minutes are never read), or the engine keeps none (range reports,
+        `keeps_minutes`)."""
         interval_key: BucketKey = ("i", channel, qs.calendar.interval_start(at))
-        if at >= qs.watermark_ms - self.minute_horizon_ms and at >= self.minute_floor_ms:
+        if (
+            self.keeps_minutes
+            and at >= qs.watermark_ms - self.minute_horizon_ms
+            and at >= self.minute_floor_ms
+        ):
             return (interval_key, ("t", channel, 0), ("m", channel, minute_start(at)))
         return (interval_key, ("t", channel, 0))
 
@@ -327,7 +385,10 @@ class Engine(Housekeeping):
     def drain_changes(self) -> Changes:
         """Hand over what changed since the last call (and start afresh)."""
         changes, self.changes = self.changes, Changes()
+        self.generation += 1
         return changes
 
 
-_MAX_FIELDS = k.MAX_FIELDS
+_MAX_MASK: Final = k.MAX_MASK
+#: The end of the running total's span: after every instant.
+_NO_END: Final = 1 << 62

@@ -74,6 +74,8 @@ class Housekeeping:
         return max(qs.watermark_ms - self.minute_horizon_ms, self.minute_floor_ms)
 
     def _drop_buckets(self, qkey: QueueKey, qs: QueueState, keys: list[BucketKey]) -> None:
+        if keys:
+            qs.forget_cached()
         for bkey in keys:
             del qs.buckets[bkey]
             if bkey[0] == "m":
@@ -118,6 +120,7 @@ class Housekeeping:
             qs.minute_buckets += 1
         bucket = qs.buckets[bkey] = Bucket.from_record(record)
         qs.closed_sums = None
+        qs.forget_cached()
         if bkey[0] == "t":
             qs.totals[bkey[1]] = bucket
 
@@ -128,6 +131,7 @@ class Housekeeping:
         straddling the horizon's floor may differ from the live one; it is never read."""
         for qs in self.queues.values():
             qs.closed_sums = None
+            qs.forget_cached()
             buckets = qs.buckets
             for bkey in [b for b in buckets if b[0] == "m"]:
                 del buckets[bkey]

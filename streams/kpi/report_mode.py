@@ -16,14 +16,14 @@ from __future__ import annotations
 from ccpulse.streams.kpi.agents import AgentEngine
 from ccpulse.streams.kpi.engine import Engine
 from ccpulse.streams.kpi.policy import PolicyBook
-from ccpulse.streams.kpi.state import BucketKey, QueueState
 
 
 class RangeEngine(Engine):
     """`Engine` without minute buckets, for range reports only (never the streaming worker)."""
 
-    def _item_keys(self, qs: QueueState, at: int, channel: str) -> tuple[BucketKey, ...]:
-        return (("i", channel, qs.calendar.interval_start(at)), ("t", channel, 0))
+    def __init__(self, book: PolicyBook | None = None) -> None:
+        super().__init__(book)
+        self.keeps_minutes = False
 
 
 class RangeAgentEngine(AgentEngine):

@@ -9,7 +9,7 @@ found written implies everything written before it was (see docs/exactly-once.md
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.contact import Contact
@@ -56,14 +56,45 @@ def add_delta(tally: k.Tally, delta: k.Delta) -> None:
     size = len(tally)
     for idx, value in delta:
         if idx < size:
-            if idx in _MAX_FIELDS:
+            if _MAX_MASK >> idx & 1:
                 if value > tally[idx]:
                     tally[idx] = value
             else:
                 tally[idx] += value
 
 
-_MAX_FIELDS = k.MAX_FIELDS
+_MAX_MASK: Final = k.MAX_MASK
+
+
+class CachedBucket:
+    """A bucket of a queue's channel held with the span of instants it covers and its entry in
+    `Changes.buckets`, so that the engine adds an event to it without building its key
+    (`Engine._add_item`): most events of a channel count in the interval, minute and running
+    total of the one before."""
+
+    __slots__ = ("bucket", "end", "entry", "mark", "start")
+
+    def __init__(self, bucket: Bucket, entry: Any, start: int, end: int) -> None:
+        self.bucket = bucket
+        #: ((tenant, queue), bucket key), as `Changes.buckets` holds it (built once).
+        self.entry: Any = entry
+        self.start = start
+        self.end = end
+        #: The engine's `generation` of changes in which `entry` was last recorded.
+        self.mark = -1
+
+
+class ChannelBuckets:
+    """Per channel of a queue: the interval, minute and running-total buckets its latest
+    event counted in (None: none yet). Forgotten whenever a bucket of the queue is dropped or
+    replaced (`QueueState.forget_cached`)."""
+
+    __slots__ = ("interval", "minute", "total")
+
+    def __init__(self) -> None:
+        self.interval: CachedBucket | None = None
+        self.minute: CachedBucket | None = None
+        self.total: CachedBucket | None = None
 
 
 class QueueState:
@@ -73,10 +104,12 @@ class QueueState:
         "_channel_policies",
         "book",
         "buckets",
+        "cached",
         "calendar",
         "closed_sums",
         "contacts",
         "key",
+        "mark",
         "minute_buckets",
         "minute_gc_at",
         "policy",
@@ -99,6 +132,10 @@ class QueueState:
         self._channel_policies: dict[str, QueuePolicy] = {}
         self.contacts = ContactStore(self.key)
         self.buckets: dict[BucketKey, Bucket] = {}
+        #: channel -> the buckets its latest event counted in (the engine's per-event path).
+        self.cached: dict[str, ChannelBuckets] = {}
+        #: The engine's `generation` of changes in which this queue was last recorded.
+        self.mark = -1
         #: channel -> its running-total bucket (also in `buckets`): every channel with a bucket
         #: has one, and it is never dropped, so these are the queue's channels.
         self.totals: dict[str, Bucket] = {}
@@ -113,6 +150,11 @@ class QueueState:
         #: What a live snapshot read of the queue's closed intervals and minutes, summed
         #: (snapshot.py `ClosedSums`); dropped when one of them changes (`changed_bucket`).
         self.closed_sums: Any = None
+
+    def forget_cached(self) -> None:
+        """A bucket was dropped or replaced: the engine finds its buckets by key again."""
+        if self.cached:
+            self.cached = {}
 
     def changed_bucket(self, gran: str, start: int) -> None:
         """A bucket was created, changed or dropped: forget the live snapshot's sums if they
