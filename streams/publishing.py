@@ -16,6 +16,7 @@ import orjson
 
 from ccpulse.streams import statekeys
 from ccpulse.streams.kpi import Engine, PolicyBook, counters, figures, queue_snapshot
+from ccpulse.streams.kpi.contact_store import ContactStore
 from ccpulse.streams.kpi.engine import QueueKey
 from ccpulse.streams.kpi.families import new_family_engines
 from ccpulse.streams.kpi.family import FamilyEngine
@@ -177,10 +178,17 @@ class Publishing:
                 writes.append(
                     (partition, statekeys.bucket_key(partition, tenant, queue, bkey), None)
                 )
-            for (tenant, queue), cid in changes.contacts:
-                contact = engine.queues[(tenant, queue)].contacts.peek(cid)
-                writes.append((partition, statekeys.contact_key(partition, tenant, queue, cid),
-                               _record_bytes(contact.to_record())))  # fmt: skip
+            # A record per contact changed (about one per two events): its queue's store and
+            # key prefix looked up once per queue.
+            stores: dict[QueueKey, tuple[ContactStore, str]] = {}
+            for qkey, cid in changes.contacts:
+                found = stores.get(qkey)
+                if found is None:
+                    prefix = statekeys.contact_prefix(partition, *qkey)
+                    found = stores[qkey] = (engine.queues[qkey].contacts, prefix)
+                store, prefix = found
+                record = bytes(memoryview(orjson.dumps(store.peek(cid).to_record())))
+                writes.append((partition, (prefix + cid).encode(), record))  # `_record_bytes`
             for (tenant, queue), cid in changes.deleted_contacts:
                 writes.append(
                     (partition, statekeys.contact_key(partition, tenant, queue, cid), None)

@@ -18,7 +18,12 @@ def bucket_key(partition: int, tenant: str, queue: str, bkey: BucketKey) -> byte
 
 
 def contact_key(partition: int, tenant: str, queue: str, contact_id: str) -> bytes:
-    return SEP.join((str(partition), "c", tenant, queue, contact_id)).encode()
+    return (contact_prefix(partition, tenant, queue) + contact_id).encode()
+
+
+def contact_prefix(partition: int, tenant: str, queue: str) -> str:
+    """What the `contact_key` of every contact of a queue starts with (+ its contact id)."""
+    return SEP.join((str(partition), "c", tenant, queue, ""))
 
 
 def family_key(partition: int, family: str, record_key: tuple[str, ...]) -> bytes:

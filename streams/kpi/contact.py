@@ -128,8 +128,25 @@ class Contact:
 
     def role(self, role: int) -> Packed | None:
         """The packed event holding a role (None while it is empty)."""
-        found: Packed | None = getattr(self, ROLE_SLOTS[role])
-        return found
+        # Branches, not getattr by the slot's name: compiled, each is a field read.
+        if role == 0:
+            return self.r0
+        if role == 1:
+            return self.r1
+        if role == 2:
+            return self.r2
+        return self.r3
+
+    def set_role(self, role: int, packed: Packed) -> None:
+        """Have `packed` hold a role."""
+        if role == 0:
+            self.r0 = packed
+        elif role == 1:
+            self.r1 = packed
+        elif role == 2:
+            self.r2 = packed
+        else:
+            self.r3 = packed
 
     def absorb(self, event: ContactEvent) -> Absorbed:
         """Take `event` into its role, unless the role holds an earlier (or the same) event.
@@ -138,11 +155,11 @@ class Contact:
         reported as a duplicate (REPLACED says the newcomer won), so the count does not depend
         on arrival order.
         """
-        slot = ROLE_SLOTS[ROLE_OF[event.type]]
-        held = getattr(self, slot)
+        role = ROLE_OF[event.type]
+        held = self.role(role)
         if held is not None and (held[TS], held[EVENT_ID]) <= (event.ts_ms, event.event_id):
             return Absorbed.DUPLICATE
-        setattr(self, slot, pack(event))
+        self.set_role(role, pack(event))
         return Absorbed.NEW if held is None else Absorbed.REPLACED
 
     def event(self, role: int) -> ContactEvent | None:

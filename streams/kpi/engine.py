@@ -15,7 +15,6 @@ from ccpulse.schemas.events import ContactEvent
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.contact import (
     ROLE_OF,
-    ROLE_SLOTS,
     TS,
     Absorbed,
     Contact,
@@ -141,7 +140,7 @@ class Engine(Housekeeping):
         if alone:
             # The usual case (a new contact, or its next event in order): the event fills an
             # empty role, adds its own item and changes no other, so the diff is that item.
-            setattr(contact, ROLE_SLOTS[role], pack(event))
+            contact.set_role(role, pack(event))
             channel = contact.channel
             item = role_item(contact, role, qs.policy_for(channel), channel)
             self._add_item(qs, qkey, item, pos)  # type: ignore[arg-type]
