@@ -187,8 +187,8 @@ class Publishing:
                     prefix = statekeys.contact_prefix(partition, *qkey)
                     found = stores[qkey] = (engine.queues[qkey].contacts, prefix)
                 store, prefix = found
-                record = bytes(memoryview(orjson.dumps(store.peek(cid).to_record())))
-                writes.append((partition, (prefix + cid).encode(), record))  # `_record_bytes`
+                data = bytes(memoryview(orjson.dumps(store.peek(cid).to_record())))
+                writes.append((partition, (prefix + cid).encode(), data))  # `_record_bytes`
             for (tenant, queue), cid in changes.deleted_contacts:
                 writes.append(
                     (partition, statekeys.contact_key(partition, tenant, queue, cid), None)
