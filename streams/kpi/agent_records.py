@@ -53,11 +53,15 @@ class AgentRecords:
     retention_ms: int
     _bucket_pos: int
     _dirty: set[str]
+    #: The agent engine's segment scopes, with buckets they hold (agents.py `Scopes`).
+    _scope_cache: dict[tuple[Any, ...], Any]
 
     def _tenant(self, tenant: str) -> TenantAgents:
         raise NotImplementedError
 
     def _init_records(self) -> None:
+        #: Counts the drains of the records to write (`_clear_writes`).
+        self._writes_generation = 0
         self._clear_writes()
         #: Event records read back by `restore`, until `finish_restore`.
         self._restored: list[tuple[BatchKey, list[list[Any]]]] = []
@@ -66,6 +70,7 @@ class AgentRecords:
 
     def _clear_writes(self) -> None:
         """Records to write, each kind in order, listed in this order by drain_writes."""
+        self._writes_generation += 1
         #: Per tenant, the buckets changed.
         self._bucket_writes: dict[str, dict[BucketKey, None]] = {}
         #: Event records: their events, (position, event), in the order they were applied.
@@ -126,6 +131,7 @@ class AgentRecords:
         t = self._tenant(key[0])
         if kind == "b":
             t.buckets[(key[2], key[3], int(key[4]))] = [record[0], dict(record[1])]
+            self._scope_cache.clear()  # it may hold the bucket this one replaces
             self._bucket_pos = max(self._bucket_pos, record[0])
         elif kind == "a":
             tl = t.timelines[key[2]] = Timeline()
@@ -205,7 +211,10 @@ class AgentRecords:
             if self.changelog:  # every event before the horizon is folded now
                 self._drop_batches(tenant, t, horizon)
             floor = t.watermark_ms - max(self.retention_ms, self.lateness_ms)
-            for bkey in [b for b in t.buckets if b[2] and b[2] < floor]:
+            old_buckets = [b for b in t.buckets if b[2] and b[2] < floor]
+            if old_buckets:
+                self._scope_cache.clear()  # it may hold buckets dropped here
+            for bkey in old_buckets:
                 del t.buckets[bkey]
                 if self.changelog:
                     self._bucket_writes.setdefault(tenant, {})[bkey] = None

@@ -81,7 +81,7 @@ class AgentEngine(AgentRecords):
         self._init_records()
         self._dirty: set[str] = set()
         self._arrival: dict[tuple[str, str], bool] = {}
-        self._scope_cache: dict[tuple[Any, ...], list[ScopeFields]] = {}
+        self._scope_cache: dict[tuple[Any, ...], Scopes] = {}
         #: At least the highest position any bucket holds: an event past it finds no bucket
         #: that already holds it, so its items need no replay guard.
         self._bucket_pos = -1
@@ -200,12 +200,9 @@ class AgentEngine(AgentRecords):
                 if stop > end:
                     stop = end
                 d = stop - start
-                for kind, name, fields in scopes:
-                    bkey = (kind, name, interval)
-                    bucket = buckets.get(bkey)
-                    if bucket is None:
-                        bucket = buckets[bkey] = [-1, {}]
-                    tally: Tally = bucket[1]
+                for i, held in enumerate(self._scope_buckets(t, scopes, interval, writes)):
+                    kind, name, fields = scopes.scopes[i]
+                    tally: Tally = held[1]
                     for field in fields:
                         value = tally.get(field, 0) + d
                         if value:
@@ -213,11 +210,9 @@ class AgentEngine(AgentRecords):
                         else:
                             tally.pop(field, None)
                     if pos is not None:
-                        bucket[0] = pos
-                    if writes is not None:
-                        writes[bkey] = None
+                        held[0] = pos
                     if point is not None:
-                        last[(kind, name)] = bucket
+                        last[(kind, name)] = held
                 last_interval = interval
                 start = stop
         if point is None:
@@ -247,15 +242,43 @@ class AgentEngine(AgentRecords):
         if pos is not None:
             self._bucket_pos = pos
 
-    def _scopes(self, agent: str, s: AgentState) -> list[ScopeFields]:
+    def _scopes(self, agent: str, s: AgentState) -> Scopes:
         """`segment_scopes`, kept for the few states an agent goes through."""
         key = (agent, s.state, s.reason, s.contact_queue, s.queues)
         found = self._scope_cache.get(key)
         if found is None:
             if len(self._scope_cache) >= MAX_CACHED_SCOPES:
                 self._scope_cache.clear()
-            found = self._scope_cache[key] = segment_scopes(agent, s)
+            found = self._scope_cache[key] = Scopes(segment_scopes(agent, s))
         return found
+
+    def _scope_buckets(
+        self, t: TenantAgents, scopes: Scopes, interval: int, writes: dict[BucketKey, None] | None
+    ) -> list[list[Any]]:
+        """The buckets of `scopes` in an interval of tenant `t` (new ones made), as held by
+        `scopes` since its last use when that was for the same tenant and interval; listed
+        among the tenant's changed buckets (`writes`) once per drain."""
+        if scopes.owner is not t or scopes.interval != interval:
+            # Keys typed Any: compiled, a key stays one tuple object here (a typed key would
+            # be rebuilt at each use).
+            buckets: dict[Any, list[Any]] = t.buckets
+            found: list[list[Any]] = []
+            keys: list[Any] = []
+            for kind, name, _ in scopes.scopes:
+                bkey: Any = (kind, name, interval)
+                bucket = buckets.get(bkey)
+                if bucket is None:
+                    bucket = buckets[bkey] = [-1, {}]
+                found.append(bucket)
+                keys.append(bkey)
+            scopes.owner, scopes.interval = t, interval
+            scopes.buckets, scopes.keys, scopes.mark = found, keys, -1
+        if writes is not None and scopes.mark != self._writes_generation:
+            scopes.mark = self._writes_generation
+            changed: dict[Any, None] = writes
+            for key in scopes.keys:
+                changed[key] = None
+        return scopes.buckets
 
     def _tenant_bucket_writes(self, tenant: str) -> dict[BucketKey, None]:
         found = self._bucket_writes.get(tenant)
@@ -307,6 +330,25 @@ class AgentEngine(AgentRecords):
         from ccpulse.streams.kpi.agent_views import tenant_snapshot
 
         return tenant_snapshot(self._tenant(tenant), tenant, now_ms, history)
+
+
+class Scopes:
+    """The scopes a state's segments count in (`segment_scopes`), with the buckets of the
+    interval and tenant they last counted in: an agent's next event most often closes a
+    segment in the same interval. Forgotten (with the engine's cache of them) whenever a
+    tenant's buckets are dropped or read back (agent_records.py)."""
+
+    __slots__ = ("buckets", "interval", "keys", "mark", "owner", "scopes")
+
+    def __init__(self, scopes: list[ScopeFields]) -> None:
+        self.scopes = scopes
+        self.owner: TenantAgents | None = None
+        self.interval = -1
+        #: The buckets of each scope in `interval` of `owner`, and their keys (`BucketKey`s).
+        self.buckets: list[list[Any]] = []
+        self.keys: list[Any] = []
+        #: The engine's `_writes_generation` in which `keys` were last listed as changed.
+        self.mark = -1
 
 
 def _insertion_index(events: list[Entry], entry: tuple[int, str, Any]) -> int:
