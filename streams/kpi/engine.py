@@ -278,15 +278,7 @@ class Engine(Housekeeping):
             if bucket.pos >= pos:
                 return
             bucket.pos = pos
-        tally = bucket.tally
-        size = len(tally)
-        for idx, value in delta:
-            if idx < size:
-                if _MAX_MASK >> idx & 1:
-                    if value > tally[idx]:
-                        tally[idx] = value
-                else:
-                    tally[idx] += value
+        add_delta(bucket.tally, delta)
         if cached.mark != self.generation:
             cached.mark = self.generation
             changes = self.changes
@@ -388,6 +380,5 @@ class Engine(Housekeeping):
         return changes
 
 
-_MAX_MASK: Final = k.MAX_MASK
 #: The end of the running total's span: after every instant.
 _NO_END: Final = 1 << 62
