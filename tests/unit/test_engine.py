@@ -570,6 +570,22 @@ def test_replay_after_a_crash_between_changelog_records(contacts_written: bool) 
     assert snapshot(restored, now)["pipeline"]["duplicates"] == 2
 
 
+def test_the_next_event_counts_in_a_bucket_read_back_over_a_held_one() -> None:
+    """The engine holds the buckets a queue's last event counted in (`ChannelBuckets`). A
+    record read back over one of them replaces it, and the next event counts in the bucket
+    read back, not in the one it replaced."""
+    engine = make_engine()
+    engine.apply(offered("c1", at("09:00:00")))
+    qs = engine.queue(TENANT, QUEUE)
+    for key in [("i", "voice", at("09:00:00")), ("t", "voice", 0)]:
+        record = orjson.loads(orjson.dumps(qs.buckets[key].to_record()))
+        engine.restore_bucket(TENANT, QUEUE, key, record)
+    engine.apply(offered("c2", at("09:01:00")))
+    snap = snapshot(engine, at("09:05:00"))
+    assert counts(interval(snap, label("09:00:00")), "offered") == (2,)
+    assert qs.buckets[("t", "voice", 0)].tally[k.OFFERED] == 2
+
+
 @pytest.mark.parametrize("with_positions", [False, True])
 def test_running_totals_follow_replacements(with_positions: bool) -> None:
     """The per-channel running totals (what Prometheus exports as counters) hold the same
