@@ -227,3 +227,20 @@ def test_a_state_after_a_logout_changes_nothing() -> None:
     first = run([ev("1", "state", "09:40:00", state="paused")])
     assert first.snapshot("default", at("10:00:00"))["agents"]["alice"]["today"][
         "logged_in_seconds"] == 1200  # fmt: skip
+
+
+def test_a_segment_counts_in_a_bucket_read_back_over_a_held_one() -> None:
+    """A state's scopes hold the buckets they last counted in (`Scopes`). A record read back
+    over one of them replaces it, and the next segment of that state counts in the bucket read
+    back, not in the one it replaced."""
+    engine = run([
+        ev("1", "login", "09:00:00"),
+        ev("2", "state", "09:02:00", state="paused", reason="lunch"),
+        ev("3", "state", "09:04:00", state="available"),
+    ])  # fmt: skip
+    t = engine.data["default"]
+    key = ("agent", "alice", at("09:00:00"))
+    bucket = t.buckets[key]
+    engine.restore(("default", "b", *key[:2], str(key[2])), [bucket[0], dict(bucket[1])])
+    engine.apply(ev("4", "state", "09:06:00", state="paused", reason="lunch"))
+    assert t.buckets[key][1]["available_ms"] == 240_000  # 09:00-09:02 and 09:04-09:06
