@@ -32,7 +32,7 @@ NATIVE_MODULES: Final = tuple(
     f"{PACKAGE}.{name}"
     for name in (
         "counters", "windows", "contact", "contact_store", "state", "housekeeping",
-        "engine", "agent_state", "agent_records", "agents", "report_mode",
+        "engine", "agent_state", "agent_records", "agents", "agent_views", "report_mode",
     )
 )  # fmt: skip
 #: Written by setup.py beside this file: the digest of the sources it compiled.

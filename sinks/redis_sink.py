@@ -21,7 +21,7 @@ import orjson
 
 from ccpulse.config import RedisSettings
 from ccpulse.sinks.redis_client import Transaction, connect
-from ccpulse.sinks.redis_families import FLATTENERS
+from ccpulse.sinks.redis_families import FLATS
 from ccpulse.sinks.redis_fields import (
     WINDOWS,
     Flat,
@@ -69,8 +69,6 @@ def _now_ms() -> int:
 FULL_WRITE_SECONDS = 300
 #: Queue and interval hashes written in full per transaction at most (see `RedisSink.publish`).
 MAX_FULL_WRITES = 200
-#: Distinct field layouts the sink keeps shared copies of (agent hashes, ...).
-MAX_LAYOUTS = 10_000
 
 
 class RedisSink:
@@ -92,8 +90,6 @@ class RedisSink:
         #: changes. Hashes of one shape share their tuple of field names (redis_fields.py);
         #: the values are the figures themselves, their text is not kept.
         self._written: dict[str, Flat] = {}
-        #: Shared field-name tuples of the hashes built as texts (other event families).
-        self._layouts: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._written_ms: dict[str, int] = {}
         #: When each hash is next written in full (epoch ms).
         self._full_due_ms: dict[str, int] = {}
@@ -225,12 +221,7 @@ class RedisSink:
                 pipe.zremrangebyscore(index_key, "-inf", max(full) - keep_s * 1000)
                 pipe.expire(index_key, keep_s)
         for family, snap in families or ():
-            for key, fields in FLATTENERS[family](self.prefix, snap):
-                names = tuple(fields)
-                names = self._layouts.setdefault(names, names)  # one shared copy per layout
-                if len(self._layouts) > MAX_LAYOUTS:  # only for sharing: start afresh
-                    self._layouts = {names: names}
-                flat = (names, list(fields.values()))
+            for key, flat in FLATS[family](self.prefix, snap):
                 updates.append(self._put_hash(pipe, key, flat, ttl, snap["as_of_ms"]))
             pipe.publish(
                 f"{self.prefix}:updates",

@@ -6,7 +6,7 @@ agent's time-ordered events), and the timelines that hold them; shared by the ag
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ccpulse.schemas.events import AGENT_LOGIN, AGENT_LOGOUT, AGENT_RING_NO_ANSWER, AgentEvent
 from ccpulse.streams.kpi.windows import Calendar
@@ -53,6 +53,7 @@ class AgentState(NamedTuple):
 
 
 OFFLINE = AgentState()
+_new_state: Final = tuple.__new__
 
 
 def fold(before: AgentState, e: AgentEvent) -> AgentState:
@@ -87,7 +88,8 @@ def fold(before: AgentState, e: AgentEvent) -> AgentState:
         state, reason = e.state or "available", e.reason if e.state == "paused" else None
     changed = (state, reason, cq) != (before.state, before.reason, before.contact_queue)
     since = e.ts_ms if changed or not before.logged_in else before.since_ms
-    return AgentState(logged_in, queues, state, reason, cq, since, True)
+    # Built as a tuple of its fields: calling the class runs its generated Python __new__.
+    return _new_state(AgentState, (logged_in, queues, state, reason, cq, since, True))
 
 
 def segment_items(agent: str, s: AgentState, start: int, end: int, cal: Calendar) -> list[Item]:
@@ -163,8 +165,9 @@ def point_instant(e: AgentEvent, field: str, by_arrival: ByArrival | None = None
 def point_scopes(agent: str, e: AgentEvent, after: AgentState) -> list[tuple[str, str]]:
     """The scopes an event's count counts in: the agent, all, and its queue (else all the
     agent's queues)."""
-    queues = {e.queue} if e.queue else set(after.queues)
-    return [(AGENT, agent), (ALL, ""), *((QUEUE, q) for q in sorted(queues))]
+    if e.queue:
+        return [(AGENT, agent), (ALL, ""), (QUEUE, e.queue)]
+    return [(AGENT, agent), (ALL, ""), *((QUEUE, q) for q in sorted(after.queues))]
 
 
 def point_items(
