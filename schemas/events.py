@@ -12,7 +12,7 @@ per field) and the pipeline builds one per event.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 CHANNELS: Final = ("voice", "chat", "email", "sms", "social", "video", "other")
 BLOCK_REASONS: Final = ("full", "no_agents", "closed", "other")
@@ -68,9 +68,13 @@ AGENT_TYPES: Final = (AGENT_LOGIN, AGENT_LOGOUT, AGENT_STATE, AGENT_RING_NO_ANSW
 AGENT_STATES: Final = ("available", "on_contact", "wrap_up", "paused", "offline")
 
 
-@dataclass(slots=True)
-class AgentEvent:
-    """One validated `agent.*` event. `queue` None means all the agent's queues (or none yet)."""
+class AgentEvent(NamedTuple):
+    """One validated `agent.*` event. `queue` None means all the agent's queues (or none yet).
+
+    A named tuple, unlike the other events: agents' events are held for the lateness (their
+    timelines), and a tuple of plain values is one the garbage collector stops visiting. It is
+    also its own changelog record (`list(event)`, read back by `AgentEvent(*record)`).
+    """
 
     event_id: str
     type: str

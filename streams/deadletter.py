@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import orjson
 
-from ccpulse.schemas import ContactEvent, Event, Rejection, routing_key
+from ccpulse.schemas import AgentEvent, ContactEvent, Event, Rejection, routing_key
 
 #: Characters of an error message kept in a dead letter (errors quote refused values).
 MAX_ERROR_CHARS: Final = 1000
@@ -165,14 +165,15 @@ def _wire(event: Event) -> dict[str, Any]:
 def _wire_other(event: Event) -> dict[str, Any]:
     """Non-contact events back in contract shape: their fields, ts in epoch ms."""
     out: dict[str, Any] = {}
-    for name in event.__dataclass_fields__:
+    names = event._fields if isinstance(event, AgentEvent) else event.__dataclass_fields__
+    for name in names:
         value = getattr(event, name)
         if value is None:
             continue
         if name == "ts_ms":
             out["ts"] = value
-        elif name == "ring_ms":
-            out["ring_seconds"] = value / 1000
+        elif name in ("ring_ms", "wait_ms"):
+            out[f"{name[:-3]}_seconds"] = value / 1000
         else:
             out[name] = value
     return out

@@ -183,8 +183,7 @@ def point_items(
 
 def event_record(e: AgentEvent) -> list[Any]:
     """An event as its changelog record (AgentEvent(*record) reads it back)."""
-    return [e.event_id, e.type, e.ts_ms, e.tenant, e.agent_id, e.queue, e.state, e.reason,
-            e.contact_id, e.ring_ms, e.wait_ms]  # fmt: skip
+    return list(e)
 
 
 #: An event of a timeline: (ts_ms, event_id, event), in that order.

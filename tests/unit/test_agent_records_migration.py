@@ -57,7 +57,7 @@ def test_replay_after_crashes_from_a_changelog_to_migrate(
     # a changelog whose timeline records hold their events: crashes can cut the migration short.
     monkeypatch.setattr(agent_records, "MAX_BATCH_EVENTS", cap)
     rng = random.Random(seed)
-    events = [replace(e, ts_ms=e.ts_ms + 3_600_000) for e in _history(rng)]
+    events = [e._replace(ts_ms=e.ts_ms + 3_600_000) for e in _history(rng)]
     events = [*LATER_EVENTS, *events]
     base = len(LEGACY_EVENTS)
     clean = AgentEngine(BOOK)
