@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from itertools import chain
 from typing import Any
 
 import hiredis
@@ -83,7 +84,7 @@ class Transaction:
         self.command_stack.append(("DEL", *names))
 
     def hset(self, name: str, *, mapping: Mapping[str, str]) -> None:
-        self.command_stack.append(("HSET", name, *(x for pair in mapping.items() for x in pair)))
+        self.command_stack.append(("HSET", name, *chain.from_iterable(mapping.items())))
 
     def hdel(self, name: str, *keys: str) -> None:
         self.command_stack.append(("HDEL", name, *keys))
