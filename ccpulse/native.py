@@ -33,6 +33,7 @@ NATIVE_MODULES: Final = tuple(
     for name in (
         "counters", "windows", "contact", "contact_store", "state", "housekeeping",
         "engine", "agent_state", "agent_records", "agents", "agent_views", "report_mode",
+        "business_hours", "tickets_hours", "tickets_buckets", "tickets", "surveys",
     )
 )  # fmt: skip
 #: Written by setup.py beside this file: the digest of the sources it compiled.
