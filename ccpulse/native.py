@@ -55,6 +55,21 @@ def _has_extension(folder: Path, name: str) -> bool:
                for suffix in importlib.machinery.EXTENSION_SUFFIXES)  # fmt: skip
 
 
+def stale_extensions(folder: Path) -> list[Path]:
+    """Extension modules in `folder` (the KPI package's) of modules not in NATIVE_MODULES: left
+    by a build of a longer list (another checkout). Python imports an extension in preference
+    to the source beside it, so setup.py deletes these before it builds."""
+    names = {m.rpartition(".")[2] for m in NATIVE_MODULES}
+    # Longest first: "x.cpython-311-x86_64-linux-gnu.so" is module x, not "x.cpython-...".
+    suffixes = sorted(importlib.machinery.EXTENSION_SUFFIXES, key=len, reverse=True)
+    stale = []
+    for path in folder.iterdir():
+        suffix = next((s for s in suffixes if path.name.endswith(s)), None)
+        if suffix is not None and path.name[: -len(suffix)] not in names:
+            stale.append(path)
+    return sorted(stale)
+
+
 def build_state(folder: Path, stamp: Path) -> str:
     """"compiled", "none" (no build) or "stale" (a build of other sources), for the modules of
     PACKAGE in `folder` and the stamp setup.py wrote."""

@@ -40,6 +40,18 @@ def test_an_edited_source_makes_the_build_stale(tmp_path: Path) -> None:
     assert native.build_state(tmp_path, stamp) == "stale"
 
 
+def test_an_extension_of_a_module_no_longer_compiled_is_stale(tmp_path: Path) -> None:
+    """A build of a longer module list (another checkout) leaves extensions that Python would
+    import in place of their sources; setup.py deletes what this finds."""
+    built(tmp_path)
+    (tmp_path / "figures.py").write_bytes(b"# figures\n")
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        (tmp_path / f"figures{suffix}").write_bytes(b"")
+    assert native.stale_extensions(tmp_path) == sorted(
+        tmp_path / f"figures{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES
+    )
+
+
 def test_no_stamp_or_a_missing_extension_is_no_build(tmp_path: Path) -> None:
     stamp = built(tmp_path)
     (tmp_path / f"contact{SUFFIX}").unlink()
