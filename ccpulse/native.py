@@ -26,7 +26,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final
 
-#: The package of the compiled modules, and their names in it: the engine's per-event path.
+#: The package of the compiled modules, and their names in it: every family's per-event path,
+#: and the agent views each flush reads.
 PACKAGE: Final = "ccpulse.streams.kpi"
 NATIVE_MODULES: Final = tuple(
     f"{PACKAGE}.{name}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from ccpulse.schemas import decode_message
+from ccpulse.schemas import Event, decode_message
 from ccpulse.streams.deadletter import Message, misrouted, over_limit, too_late
 
 TS = "2026-11-30T09:00:00Z"
@@ -28,7 +28,7 @@ EVENTS = [
 ]  # fmt: skip
 
 
-def _one(raw: bytes) -> object:
+def _one(raw: bytes) -> Event:
     result = decode_message(raw)
     assert not result.rejections, result.rejections
     (event,) = result.events
@@ -44,9 +44,9 @@ def test_a_dead_letter_holds_its_event_in_contract_shape(
     event = _one(raw)
     msg = Message("in", 0, 7, b"acme/elsewhere", raw)
     letter = {
-        "misrouted": lambda: misrouted(event, msg, "acme/elsewhere"),  # type: ignore[arg-type]
-        "over_limit": lambda: over_limit(event, msg, "too many queues"),  # type: ignore[arg-type]
-        "too_late": lambda: too_late(event, msg, 86_400_000),  # type: ignore[arg-type]
+        "misrouted": lambda: misrouted(event, msg, "acme/elsewhere"),
+        "over_limit": lambda: over_limit(event, msg, "too many queues"),
+        "too_late": lambda: too_late(event, msg, 86_400_000),
     }[refuse]()
     assert letter.reason == refuse
     assert _one(letter.raw) == event
