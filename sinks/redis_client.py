@@ -11,7 +11,7 @@ takes redis-py's own path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -85,6 +85,14 @@ class Transaction:
 
     def hset(self, name: str, *, mapping: Mapping[str, str]) -> None:
         self.command_stack.append(("HSET", name, *chain.from_iterable(mapping.items())))
+
+    def hset_fields(self, name: str, fields: Sequence[str], texts: Sequence[str]) -> None:
+        """HSET of `fields[i]` = `texts[i]` (as many of each), interleaved by two slice
+        assignments: no mapping to build, and no Python step per field."""
+        args: list[str] = [""] * (2 * len(fields))
+        args[0::2] = fields
+        args[1::2] = texts
+        self.command_stack.append(("HSET", name, *args))
 
     def hdel(self, name: str, *keys: str) -> None:
         self.command_stack.append(("HDEL", name, *keys))

@@ -35,7 +35,12 @@ INTERVAL_META: Layout = ("start", "end", "start_ms")
 #: these hold a handful; bounded all the same.
 MAX_SHAPES = 10_000
 
+#: How many floats' texts `text` keeps at most. -0.0 finds the text of 0.0, which is its own;
+#: NaN, never equal to itself, is rendered each time (and kept, until the next clearing).
+MAX_FLOAT_TEXTS = 4096
+
 _NAMES: dict[tuple[str, str, tuple[str, ...]], Layout] = {}
+_FLOAT_TEXTS: dict[float, str] = {}
 _LAYOUTS: dict[tuple[Layout, ...], Layout] = {}
 
 
@@ -50,11 +55,23 @@ def text(value: Any) -> str:
     if value is None:
         return ""
     if value.__class__ is float:
-        if 1e-4 <= abs(value) < 1e9:
-            digits = f"{value:.6f}".rstrip("0")
-            return digits + "0" if digits[-1] == "." else digits
-        return repr(round(value, 6) + 0.0)
+        # Most figures of a flush are a few values (0.0, 1.0, a target's 20.0 or 0.8): their
+        # texts are kept, so that each is rendered once.
+        found = _FLOAT_TEXTS.get(value)
+        if found is None:
+            found = _float_text(value)
+            if len(_FLOAT_TEXTS) >= MAX_FLOAT_TEXTS:
+                _FLOAT_TEXTS.clear()  # bounded, and kept to the values of late
+            _FLOAT_TEXTS[value] = found
+        return found
     return str(value)
+
+
+def _float_text(value: float) -> str:
+    if 1e-4 <= abs(value) < 1e9:
+        digits = f"{value:.6f}".rstrip("0")
+        return digits + "0" if digits[-1] == "." else digits
+    return repr(round(value, 6) + 0.0)
 
 
 def names(prefix: str, channel: str, figure_names: tuple[str, ...]) -> Layout:

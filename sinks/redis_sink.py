@@ -278,7 +278,7 @@ class RedisSink:
             # In full: the first time, and again every FULL_WRITE_SECONDS (spread over a
             # minute by key), which heals whatever else may have changed the hash meanwhile.
             pipe.delete(key)
-            pipe.hset(key, mapping=as_text(flat))
+            pipe.hset_fields(key, layout, list(map(text, values)))
             pipe.expire(key, ttl)
             self._full_due_ms[key] = (
                 now_ms + FULL_WRITE_SECONDS * 1000 + zlib.crc32(key.encode()) % 60_000
@@ -292,20 +292,18 @@ class RedisSink:
                 # Values, not texts: equal values have equal texts (`text`), and a field keeps
                 # its type. `ne` and `compress` run in C: no Python frame per field.
                 flags = list(map(ne, before_values, values))
-                changed = dict(
-                    zip(compress(layout, flags), map(text, compress(values, flags)), strict=True)
-                )
+                changed = list(compress(layout, flags))
+                texts = list(map(text, compress(values, flags)))
             else:
                 old = dict(zip(before_layout, before_values, strict=True))
-                changed = {
-                    f: text(v)
-                    for f, v in zip(layout, values, strict=True)
-                    if f not in old or old[f] != v
-                }
+                new = [(f, v) for f, v in zip(layout, values, strict=True)
+                       if f not in old or old[f] != v]  # fmt: skip
+                changed = [f for f, _ in new]
+                texts = [text(v) for _, v in new]
                 fields = set(layout)
                 gone = [f for f in before_layout if f not in fields]
             if changed:
-                pipe.hset(key, mapping=changed)
+                pipe.hset_fields(key, changed, texts)
             if gone:
                 pipe.hdel(key, *gone)
         self._written[key] = flat

@@ -9,6 +9,7 @@ import math
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from ccpulse.sinks import redis_fields
 from ccpulse.sinks.redis_fields import text
 
 EDGES = [1e-4, 9.9995e-5, 0.00015, 1e9, 999_999_999.9999996, 999_999_999.999999, 0.5e-6,
@@ -42,3 +43,23 @@ def test_floats_at_the_range_edges_have_the_defined_text(edge: float, ulps: int,
 def test_decimal_figures_have_the_defined_text(units: int, places: int) -> None:
     value = units / 10**places  # seconds to the millisecond, ratios, halfway cases at 7 places
     assert text(value) == definition(value)
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=20))
+def test_a_float_rendered_again_has_the_defined_text(values: list[float]) -> None:
+    """The second time, the text comes from the ones `text` keeps: still the definition."""
+    for value in values + values[::-1]:
+        assert text(value) == definition(value)
+
+
+def test_zero_has_one_text_whichever_sign_is_rendered_first() -> None:
+    redis_fields._FLOAT_TEXTS.clear()
+    assert [text(-0.0), text(0.0)] == ["0.0", "0.0"]
+    redis_fields._FLOAT_TEXTS.clear()
+    assert [text(0.0), text(-0.0)] == ["0.0", "0.0"]
+
+
+def test_the_texts_kept_are_bounded() -> None:
+    values = [i / 7 for i in range(redis_fields.MAX_FLOAT_TEXTS * 2 + 5)]
+    assert [text(v) for v in values] == [definition(v) for v in values]
+    assert 0 < len(redis_fields._FLOAT_TEXTS) <= redis_fields.MAX_FLOAT_TEXTS

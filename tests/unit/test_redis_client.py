@@ -36,3 +36,18 @@ def test_other_commands_and_other_values_take_redis_py_s_path() -> None:
         assert ours.pack_command(*args) == plain.pack_command(*args), args  # type: ignore[attr-defined]
     with pytest.raises(DataError):  # None is no Redis value, with or without the packer
         ours.pack_command("HSET", "k", "f", None)  # type: ignore[attr-defined]
+
+
+def test_hset_fields_queues_the_same_command_as_hset_of_the_mapping() -> None:
+    from ccpulse.sinks.redis_client import Transaction
+
+    fields, texts = ["today.all.offered", "as_of", "empty"], ["12", "2026-03-10T09:20", ""]
+    by_fields, by_mapping = Transaction(), Transaction()
+    by_fields.hset_fields("cc:queue:acme:sales", fields, texts)
+    by_mapping.hset("cc:queue:acme:sales", mapping=dict(zip(fields, texts, strict=True)))
+    assert by_fields.command_stack == by_mapping.command_stack == [
+        ("HSET", "cc:queue:acme:sales", "today.all.offered", "12", "as_of", "2026-03-10T09:20",
+         "empty", ""),
+    ]  # fmt: skip
+    with pytest.raises(ValueError):  # a text missing: refused, never a shifted pair
+        Transaction().hset_fields("k", fields, texts[:2])
