@@ -27,14 +27,15 @@ from types import ModuleType
 from typing import Final
 
 #: The package of the compiled modules, and their names in it: every family's per-event path,
-#: and the agent views each flush reads.
+#: the agent views each flush reads, and the state records of the changes.
 PACKAGE: Final = "ccpulse.streams.kpi"
 NATIVE_MODULES: Final = tuple(
     f"{PACKAGE}.{name}"
     for name in (
         "counters", "windows", "contact", "contact_store", "state", "housekeeping",
         "engine", "agent_state", "agent_records", "agents", "agent_views", "report_mode",
-        "business_hours", "tickets_hours", "tickets_buckets", "tickets", "surveys",
+        "business_hours", "tickets_hours", "tickets_buckets", "tickets", "surveys", "statekeys",
+        "state_writes",
     )
 )  # fmt: skip
 #: Written by setup.py beside this file: the digest of the sources it compiled.

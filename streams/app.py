@@ -24,9 +24,9 @@ from faust.types import TP
 from ccpulse.config import Settings
 from ccpulse.kafka_auth import client_options, faust_credentials
 from ccpulse.sources.produce import bootstrap_servers
-from ccpulse.streams import statekeys
 from ccpulse.streams.bulk_lane import BulkHandler
 from ccpulse.streams.faust_parts import QuietMonitor, RawSchema, Transport
+from ccpulse.streams.kpi import statekeys
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline, family_runs
 from ccpulse.streams.repartition import add_repartition_stage, repartition_topic
 

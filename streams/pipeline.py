@@ -26,8 +26,9 @@ from ccpulse.streams.kpi import Engine, PolicyBook, Verdict
 from ccpulse.streams.kpi.engine import QueueKey
 from ccpulse.streams.kpi.families import ROUTES, new_family_engines
 from ccpulse.streams.kpi.family import FamilyEngine
+from ccpulse.streams.kpi.state_writes import TableWrite
 from ccpulse.streams.limits import Admission
-from ccpulse.streams.publishing import Publishing, TableWrite
+from ccpulse.streams.publishing import Publishing
 
 __all__ = ["DeadLetter", "Message", "Pipeline", "TableWrite", "family_runs"]
 

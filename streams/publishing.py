@@ -14,14 +14,13 @@ from typing import Any
 
 import orjson
 
-from ccpulse.streams import statekeys
-from ccpulse.streams.kpi import Engine, PolicyBook, counters, figures, queue_snapshot
-from ccpulse.streams.kpi.contact_store import ContactStore
+from ccpulse.streams.kpi import Engine, PolicyBook, counters, figures, queue_snapshot, statekeys
 from ccpulse.streams.kpi.engine import QueueKey
 from ccpulse.streams.kpi.families import new_family_engines
 from ccpulse.streams.kpi.family import FamilyEngine
 from ccpulse.streams.kpi.snapshot import ALL_CHANNELS
 from ccpulse.streams.kpi.state import QueueState
+from ccpulse.streams.kpi.state_writes import TableWrite, drain_writes, record_bytes
 from ccpulse.streams.limits import Admission
 
 #: Interval hashes written to Redis per flush at most (see `Publishing.interval_records`).
@@ -31,7 +30,6 @@ MAX_INTERVALS_PER_FLUSH = 4000
 #: in time. The rest stay pending and go out in the next flushes, in turn.
 MAX_QUEUES_PER_FLUSH = 2000
 
-TableWrite = tuple[int, bytes, bytes | None]
 #: An interval of a queue held for an input partition: (partition, queue, start, epoch ms).
 IntervalKey = tuple[int, QueueKey, int]
 
@@ -160,44 +158,7 @@ class Publishing:
         """
         writes, self._stale_minutes = self._stale_minutes, []
         for partition, engine in self.engines.items():
-            changes = engine.drain_changes()
-            skipped = "m" if engine.minutes_from_contacts else ""  # rebuilt on restore
-            for (tenant, queue), bkey in changes.buckets:
-                if bkey[0] == skipped:
-                    continue
-                qs = engine.queues[(tenant, queue)]
-                bucket = qs.buckets[bkey]
-                if bkey[0] == "i":  # keyed with the queue's own (tenant, queue): a day of
-                    # intervals for 10,000 queues waits here while they go out, 4,000 a flush
-                    self.dirty_intervals[(partition, qs.key, bkey[2])] = None
-                writes.append((partition, statekeys.bucket_key(partition, tenant, queue, bkey),
-                               _record_bytes(bucket.to_record())))  # fmt: skip
-            for (tenant, queue), bkey in changes.deleted_buckets:
-                if bkey[0] == skipped:
-                    continue
-                writes.append(
-                    (partition, statekeys.bucket_key(partition, tenant, queue, bkey), None)
-                )
-            # A record per contact changed (about one per two events): its queue's store and
-            # key prefix looked up once per queue.
-            stores: dict[QueueKey, tuple[ContactStore, str]] = {}
-            for qkey, cid in changes.contacts:
-                found = stores.get(qkey)
-                if found is None:
-                    prefix = statekeys.contact_prefix(partition, *qkey)
-                    found = stores[qkey] = (engine.queues[qkey].contacts, prefix)
-                store, prefix = found
-                data = bytes(memoryview(orjson.dumps(store.peek(cid).to_record())))
-                writes.append((partition, (prefix + cid).encode(), data))  # `_record_bytes`
-            for (tenant, queue), cid in changes.deleted_contacts:
-                writes.append(
-                    (partition, statekeys.contact_key(partition, tenant, queue, cid), None)
-                )
-            for qkey in changes.queues:
-                qs = engine.queues[qkey]
-                writes.append((partition, statekeys.meta_key(partition, *qkey),
-                               _record_bytes(qs.meta_record())))  # fmt: skip
-                self.dirty.add((partition, qkey))
+            drain_writes(engine, partition, writes, self.dirty_intervals, self.dirty)
         sep = statekeys.SEP
         for partition, families in self.families.items():
             for name, family in families.items():
@@ -205,7 +166,7 @@ class Publishing:
                 for record_key, record in family.drain_writes():
                     key = (prefix + sep.join(record_key)).encode()
                     writes.append(
-                        (partition, key, None if record is None else _record_bytes(record))
+                        (partition, key, None if record is None else record_bytes(record))
                     )
         return writes
 
@@ -386,11 +347,3 @@ def _waits(qs: QueueState, since_ms: int) -> bool:
     return any(entry >= since_ms for entry, _ in qs.waiting.values())
 
 
-def _record_bytes(record: Any) -> bytes:
-    """A state record as JSON, in a bytes object of its own size.
-
-    orjson 3.12+ returns bytes that keep its whole output buffer (kilobytes for a 200-byte
-    record). A batch's writes can number a hundred thousand while a worker catches up, so
-    without the copy one batch would briefly take gigabytes.
-    """
-    return bytes(memoryview(orjson.dumps(record)))

@@ -9,13 +9,13 @@ import random
 import orjson
 import pytest
 
-from ccpulse.streams import statekeys
 from ccpulse.streams.kpi import (
     Attribution,
     EngineSettings,
     PolicyBook,
     QueuePolicy,
     queue_snapshot,
+    statekeys,
 )
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline, TableWrite
 

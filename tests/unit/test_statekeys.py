@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ccpulse.streams import statekeys
+from ccpulse.streams.kpi import statekeys
 
 
 @pytest.mark.parametrize(
