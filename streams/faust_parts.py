@@ -25,7 +25,11 @@ KPI arithmetic, limits single-event input (docs/performance.md). Same behaviour 
   DEBUG for good, so every debug call of Faust and aiokafka builds a log record; and with the
   garbage collector's youngest generation collected every 50,000 allocations rather than 700
   (a worker allocates a few dozen objects per message, nearly all freed by reference
-  counting; the default spent ~15 % of a single-event run in collections).
+  counting; the default spent ~15 % of a single-event run in collections), and the middle
+  generation every 40 of those rather than 10: objects that live a while, such as the
+  buckets a queue's latest event counted in (replaced at its next event), are then mostly
+  freed before a collection visits them again. Catching up on 10,000 queues, collections
+  took about 2.4 µs an event with 10, 1.4 µs with 40; at 200 queues, the same.
 """
 
 from __future__ import annotations
@@ -317,6 +321,8 @@ def _exit_after_timeout(seconds: float) -> None:
 
 #: Allocations between two collections of the garbage collector's youngest generation.
 GC_GEN0_THRESHOLD = 50_000
+#: Collections of the youngest generation between two of the middle one.
+GC_GEN1_THRESHOLD = 40
 
 
 class Worker(faust.Worker):
@@ -334,8 +340,7 @@ class Worker(faust.Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _, gen1, gen2 = gc.get_threshold()
-        gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+        gc.set_threshold(GC_GEN0_THRESHOLD, GC_GEN1_THRESHOLD, gc.get_threshold()[2])
 
     def _schedule_shutdown(self, signal: Any) -> None:
         super()._schedule_shutdown(signal)

@@ -21,6 +21,7 @@ from faust.transport.consumer import Consumer as FaustConsumer
 from ccpulse.streams import faust_parts
 from ccpulse.streams.faust_parts import (
     GC_GEN0_THRESHOLD,
+    GC_GEN1_THRESHOLD,
     Consumer,
     QuietMonitor,
     RawSchema,
@@ -220,7 +221,7 @@ def test_the_worker_keeps_the_requested_log_level_and_collects_garbage_less_ofte
         worker._setup_logging()
         assert root.level == logging.WARNING  # Faust's own worker leaves it at DEBUG
         assert not root.isEnabledFor(logging.DEBUG)
-        assert gc.get_threshold()[0] == GC_GEN0_THRESHOLD
+        assert gc.get_threshold()[:2] == (GC_GEN0_THRESHOLD, GC_GEN1_THRESHOLD)
     finally:
         root.setLevel(saved_level)
         root.handlers[:] = saved_handlers
