@@ -44,13 +44,12 @@ from ccpulse.embedded import start_redis  # noqa: E402
 from ccpulse.schemas import decode_object, routing_key  # noqa: E402
 from ccpulse.sinks.prometheus_sink import PrometheusSink  # noqa: E402
 from ccpulse.sinks.redis_sink import RedisSink  # noqa: E402
+from ccpulse.streams.faust_parts import GC_GEN0_THRESHOLD, GC_GEN1_THRESHOLD  # noqa: E402
 from ccpulse.streams.pipeline import Message, Pipeline  # noqa: E402
 from ccpulse.streams.worker import metrics_view  # noqa: E402
 
 TICK_MS = 500
 PARTS = ("snapshots", "metrics view", "interval records", "redis publish")
-#: The worker's collector setting (streams/faust_parts.py), so that collections cost the same.
-GC_GEN0_THRESHOLD = 50_000
 
 
 def _messages(events: list[dict[str, Any]]) -> list[tuple[int, Message]]:
@@ -135,7 +134,8 @@ def main() -> None:
     args = p.parse_args()
     if args.quick:
         args.queues, args.seconds, args.rounds = 200, 10.0, 1
-    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+    # The worker's collector setting, so that collections cost the same.
+    gc.set_threshold(GC_GEN0_THRESHOLD, GC_GEN1_THRESHOLD, gc.get_threshold()[2])
     start_ms = (int(time.time() * 1000) // 60_000) * 60_000 - int(args.seconds * 1000)
     end_ms = start_ms + int(args.seconds * 1000)
     events = live_events(args.queues, args.rate, args.seconds, start_ms)
