@@ -29,7 +29,7 @@ KPI arithmetic, limits single-event input (docs/performance.md). Same behaviour 
   generation every 40 of those rather than 10: objects that live a while, such as the
   buckets a queue's latest event counted in (replaced at its next event), are then mostly
   freed before a collection visits them again. Catching up on 10,000 queues, collections
-  took about 2.4 µs an event with 10, 1.4 µs with 40; at 200 queues, the same.
+  took about 2.4 µs an event with 10 and 1.5 µs with 40; on 200 queues, 0.55 µs with either.
 """
 
 from __future__ import annotations

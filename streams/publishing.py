@@ -345,5 +345,3 @@ class Publishing:
 def _waits(qs: QueueState, since_ms: int) -> bool:
     """Whether a contact entered the queue at or after `since_ms` and still waits."""
     return any(entry >= since_ms for entry, _ in qs.waiting.values())
-
-
