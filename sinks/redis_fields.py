@@ -36,7 +36,7 @@ INTERVAL_META: Layout = ("start", "end", "start_ms")
 MAX_SHAPES = 10_000
 
 #: How many floats' texts `text` keeps at most. -0.0 finds the text of 0.0, which is its own;
-#: NaN, never equal to itself, is rendered each time (and kept, until the next clearing).
+#: a NaN is found only as the same object (it equals no other), and every NaN's text is "nan".
 MAX_FLOAT_TEXTS = 4096
 
 _NAMES: dict[tuple[str, str, tuple[str, ...]], Layout] = {}
