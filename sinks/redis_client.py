@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain
 from typing import Any
 
 import hiredis
@@ -82,9 +81,6 @@ class Transaction:
 
     def delete(self, *names: str) -> None:
         self.command_stack.append(("DEL", *names))
-
-    def hset(self, name: str, *, mapping: Mapping[str, str]) -> None:
-        self.command_stack.append(("HSET", name, *chain.from_iterable(mapping.items())))
 
     def hset_fields(self, name: str, fields: Sequence[str], texts: Sequence[str]) -> None:
         """HSET of `fields[i]` = `texts[i]` (as many of each), interleaved by two slice

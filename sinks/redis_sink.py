@@ -25,7 +25,6 @@ from ccpulse.sinks.redis_families import FLATS
 from ccpulse.sinks.redis_fields import (
     WINDOWS,
     Flat,
-    as_text,
     flatten,
     interval_flat,
     queue_flat,
@@ -63,6 +62,14 @@ class _HashUpdate:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _write_in_full(pipe: Transaction, key: str, flat: Flat, ttl: int) -> None:
+    """DEL, HSET of every field as text, EXPIRE: the hash then holds exactly `flat`."""
+    layout, values = flat
+    pipe.delete(key)
+    pipe.hset_fields(key, layout, list(map(text, values)))
+    pipe.expire(key, ttl)
 
 
 #: Every hash is written in full at least this often, whatever else happened to it.
@@ -249,9 +256,8 @@ class RedisSink:
         if lost:  # Redis had lost these hashes: what it holds now is only the changed fields
             repair = self._transaction()
             for u in lost:
-                repair.delete(u.key)
-                repair.hset(u.key, mapping=as_text(u.flat))  # type: ignore[arg-type]
-                repair.expire(u.key, u.ttl)
+                if u.flat is not None:  # kept for every hash written by its changes
+                    _write_in_full(repair, u.key, u.flat, u.ttl)
             try:
                 await self._execute(repair)
             except BaseException:
@@ -277,9 +283,7 @@ class RedisSink:
         if before is None or self._in_full(key, now_ms):
             # In full: the first time, and again every FULL_WRITE_SECONDS (spread over a
             # minute by key), which heals whatever else may have changed the hash meanwhile.
-            pipe.delete(key)
-            pipe.hset_fields(key, layout, list(map(text, values)))
-            pipe.expire(key, ttl)
+            _write_in_full(pipe, key, flat, ttl)
             self._full_due_ms[key] = (
                 now_ms + FULL_WRITE_SECONDS * 1000 + zlib.crc32(key.encode()) % 60_000
             )

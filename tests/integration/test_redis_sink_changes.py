@@ -154,7 +154,7 @@ def test_a_transaction_raises_what_redis_refuses_and_its_connection_serves_on(
             RedisSettings(url=f"redis://127.0.0.1:{redis_server.port}/0", key_prefix="cc")
         )
         wrong_type = Transaction()
-        wrong_type.hset("cc:text", mapping={"f": "1"})  # refused when run: WRONGTYPE
+        wrong_type.hset_fields("cc:text", ["f"], ["1"])  # refused when run: WRONGTYPE
         wrong_type.incr("cc:count")
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             await wrong_type.execute(sink.client)
