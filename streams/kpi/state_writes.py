@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from ccpulse.streams.kpi.engine import Engine, QueueKey
-from ccpulse.streams.kpi.statekeys import bucket_key, contact_prefix, meta_key
+from ccpulse.streams.kpi.statekeys import bucket_key, contact_key, contact_prefix, meta_key
 
 TableWrite = tuple[int, bytes, bytes | None]
 
@@ -39,8 +39,7 @@ def drain_writes(
     changes = engine.drain_changes()
     queues = engine.queues
     skipped = "m" if engine.minutes_from_contacts else ""  # rebuilt on restore, never written
-    for entry in changes.buckets:
-        qkey, bkey = entry
+    for qkey, bkey in changes.buckets:
         gran = bkey[0]
         if gran == skipped:
             continue
@@ -63,8 +62,7 @@ def drain_writes(
         record = record_bytes(queues[qkey].contacts.peek(cid).to_record())
         writes.append((partition, (prefix + cid).encode(), record))
     for qkey, cid in changes.deleted_contacts:
-        writes.append((partition, (contact_prefix(partition, qkey[0], qkey[1]) + cid).encode(),
-                       None))  # fmt: skip
+        writes.append((partition, contact_key(partition, qkey[0], qkey[1], cid), None))
     for qkey in changes.queues:
         writes.append((partition, meta_key(partition, qkey[0], qkey[1]),
                        record_bytes(queues[qkey].meta_record())))  # fmt: skip
