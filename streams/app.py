@@ -50,7 +50,8 @@ class FlushPacer:
     at most `share` of the time (a flush of 2,000 queues can take a second or two).
 
     Catching up means more than `lag_messages` input messages wait and they are more than
-    `backlog_seconds` of work at the rate messages were processed since the previous tick.
+    `backlog_seconds` of work at the rate messages were processed since the previous tick;
+    `behind` says whether the last tick found it so.
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class FlushPacer:
         #: How long the last flush took (seconds), as told by `spent`.
         self.cost = 0.0
         self._tick: tuple[float, int] | None = None
+        self.behind = False
 
     def spent(self, seconds: float) -> None:
         """The flush just done took this long."""
@@ -81,7 +83,7 @@ class FlushPacer:
         if self._tick is not None and now > self._tick[0]:
             rate = (processed - self._tick[1]) / (now - self._tick[0])
         self._tick = (now, processed)
-        behind = lag > self.lag_messages and lag > rate * self.backlog_seconds
+        behind = self.behind = lag > self.lag_messages and lag > rate * self.backlog_seconds
         if behind:
             spacing = max(self.catch_up_seconds, self.cost / self.share)
         elif lag:
@@ -360,6 +362,7 @@ def create_app(
                     due = now
                 if app.should_stop or not pacer.due(now, measure_lag(), pipeline.health.messages):
                     continue
+                pipeline.catching_up = pacer.behind  # live figures first (interval_records)
                 # Even with no queue to publish: health counters and agent states move on.
                 try:
                     await on_snapshots(pipeline.snapshots(int(time.time() * 1000)), pipeline)

@@ -25,6 +25,11 @@ from ccpulse.streams.limits import Admission
 
 #: Interval hashes written to Redis per flush at most (see `Publishing.interval_records`).
 MAX_INTERVALS_PER_FLUSH = 4000
+#: The same while the worker catches up on a backlog (`Publishing.catching_up`): its flushes
+#: spend their share of the time on the live queue figures first. Intervals that ended during
+#: the backlog then go out at the full rate once it is caught up; this many per flush keep the
+#: history moving in a worker that stays behind.
+CATCH_UP_INTERVALS_PER_FLUSH = 500
 #: Queue snapshots taken per flush at most: a flush of every queue of a big worker (after a
 #: rebalance, or Redis came back empty) would be one enormous transaction that may never finish
 #: in time. The rest stay pending and go out in the next flushes, in turn.
@@ -68,6 +73,9 @@ class Publishing:
         self._stale_minutes: list[TableWrite] = []
         #: The wall clock the worker last read (`Pipeline.read_clock`); None in batch use.
         self.clock_ms: int | None = None
+        #: Whether the worker is catching up on a backlog, as its flush pacer last found
+        #: (streams/app.py `FlushPacer`): fewer interval hashes per flush meanwhile.
+        self.catching_up = False
 
     # -- partitions --------------------------------------------------------------------------
 
@@ -215,19 +223,22 @@ class Publishing:
                 self.dirty_intervals.setdefault((partition, qkey, start), None)
 
     def interval_records(
-        self, limit: int = MAX_INTERVALS_PER_FLUSH, open_intervals: bool = True
+        self, limit: int | None = None, open_intervals: bool = True
     ) -> list[dict[str, Any]]:
         """Figures of intervals that changed since they were last taken, per channel and all.
 
         At most `limit`, those that changed first: after a worker catches up on a day, every
         interval of every queue has changed, and publishing all of them in one flush would build
         one enormous Redis transaction. The rest stay pending, in order, for the next flushes,
-        so every changed interval goes out within (pending / limit) flushes.
+        so every changed interval goes out within (pending / limit) flushes. The default limit
+        is `MAX_INTERVALS_PER_FLUSH`, or `CATCH_UP_INTERVALS_PER_FLUSH` while catching up.
 
         With `open_intervals` False, intervals still open (the queue's latest event lies before
         their end) stay pending: they change with nearly every event, their figures are in the
         queue snapshot's current interval anyway, and the sinks refresh them less often.
         """
+        if limit is None:
+            limit = CATCH_UP_INTERVALS_PER_FLUSH if self.catching_up else MAX_INTERVALS_PER_FLUSH
         pending = self.dirty_intervals
         suspended = self.suspended
         taken: list[IntervalKey]

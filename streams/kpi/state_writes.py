@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import msgspec
 
 from ccpulse.streams.kpi.engine import Engine, QueueKey
 from ccpulse.streams.kpi.statekeys import bucket_key, contact_key, contact_prefix, meta_key
@@ -17,14 +17,19 @@ from ccpulse.streams.kpi.statekeys import bucket_key, contact_key, contact_prefi
 TableWrite = tuple[int, bytes, bytes | None]
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def record_bytes(record: Any) -> bytes:
     """A state record as JSON, in a bytes object of its own size.
 
-    orjson 3.12+ returns bytes that keep its whole output buffer (kilobytes for a 200-byte
-    record). A batch's writes can number a hundred thousand while a worker catches up, so
-    without the copy one batch would briefly take gigabytes.
+    msgspec's encoder returns bytes trimmed to their length, at about half orjson's cost for
+    these small records: orjson 3.12+ returns bytes that keep its whole output buffer
+    (kilobytes for a 200-byte record), which had to be copied. A batch's writes can number a
+    hundred thousand while a worker catches up, so an untrimmed buffer each would briefly take
+    gigabytes.
     """
-    return bytes(memoryview(orjson.dumps(record)))
+    return _encode(record)
 
 
 def drain_writes(

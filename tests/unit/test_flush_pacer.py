@@ -33,6 +33,17 @@ def test_a_backlog_spaces_flushes_by_the_catch_up_interval() -> None:
     assert published == [0.0, 5.0, 10.0]
 
 
+def test_the_pacer_says_whether_its_last_tick_found_the_worker_catching_up() -> None:
+    p = pacer()
+    assert not p.behind  # before any tick
+    p.due(0.0, lag=190_000, processed=0)
+    assert p.behind
+    p.due(0.5, lag=100_000, processed=3000)  # not due (spaced), still behind
+    assert p.behind
+    p.due(1.0, lag=400, processed=6000)
+    assert not p.behind
+
+
 def test_backlog_is_judged_against_the_rate_of_the_last_tick() -> None:
     """2,000 messages of 100 events at 230 messages a second is a backlog; the same 2,000
     messages at 6,000 a second are a third of a second of work."""

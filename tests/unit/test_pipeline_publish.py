@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
+from ccpulse.streams import publishing
 from ccpulse.streams.kpi import PolicyBook
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
 
@@ -28,6 +30,31 @@ def test_changed_intervals_go_out_in_the_order_they_changed_at_most_limit_per_fl
     assert [len(b) for b in batches] == [4, 4, 2]
     assert sorted(s for b in batches for s in b) == [T0 + i * 15 * 60_000 for i in range(10)]
     assert pipeline.interval_records() == []  # nothing changed since
+
+
+def test_while_catching_up_fewer_intervals_go_out_per_flush_and_all_once_caught_up() -> None:
+    """A day of 15-minute intervals replayed: while the worker catches up, its flushes take
+    `CATCH_UP_INTERVALS_PER_FLUSH` of them (the live queue figures first), then the rest at
+    `MAX_INTERVALS_PER_FLUSH`."""
+    pipeline = Pipeline(PolicyBook())
+    starts = [T0 + i * 15 * 60_000 for i in range(96)]
+    for i, start in enumerate(starts):  # one queue per interval: 96 hashes to write
+        event = {"event_id": f"o{i}", "type": "contact.offered", "ts": start,
+                 "queue": f"q{i:02d}", "contact_id": f"c{i}"}  # fmt: skip
+        pipeline.process(Message("cc", 0, i, f"default/q{i:02d}".encode(), orjson.dumps(event)),
+                         lambda _: None)  # fmt: skip
+    pipeline.table_writes()
+    pipeline.catching_up = True
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(publishing, "CATCH_UP_INTERVALS_PER_FLUSH", 10)
+        patch.setattr(publishing, "MAX_INTERVALS_PER_FLUSH", 40)
+        behind = [pipeline.interval_records() for _ in range(2)]
+        pipeline.catching_up = False
+        caught_up = [pipeline.interval_records() for _ in range(3)]
+    assert [len(b) for b in behind] == [10, 10]
+    assert [len(b) for b in caught_up] == [40, 36, 0]
+    taken = [r["start_ms"] for b in behind + caught_up for r in b]
+    assert sorted(taken) == starts  # each once
 
 
 def test_no_queue_waits_for_ever_when_more_intervals_change_than_a_flush_takes() -> None:
