@@ -7,6 +7,7 @@ is compiled with the engine (ccpulse/native.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -17,7 +18,9 @@ from ccpulse.streams.kpi.statekeys import bucket_key, contact_key, contact_prefi
 TableWrite = tuple[int, bytes, bytes | None]
 
 
-_encode = msgspec.json.Encoder().encode
+#: Typed here: where msgspec is not installed (the compiler's build environment) its
+#: encoder would read as Any.
+_encode: Callable[[Any], bytes] = msgspec.json.Encoder().encode
 
 
 def record_bytes(record: Any) -> bytes:
