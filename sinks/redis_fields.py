@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ccpulse.sinks.redis_client import bulk_text
+
 #: A hash as field names and their values (None, int, float, str), rendered by `text`.
 Layout = tuple[str, ...]
 Flat = tuple[Layout, list[Any]]
@@ -72,6 +74,35 @@ def _float_text(value: float) -> str:
         digits = f"{value:.6f}".rstrip("0")
         return digits + "0" if digits[-1] == "." else digits
     return repr(round(value, 6) + 0.0)
+
+
+#: RESP bulk strings of the commonest values (`bulk`): the ints below this (counts, nearly
+#: every int figure), None, and the floats `text` keeps.
+SMALL_INTS = 1024
+_INT_BULKS: tuple[str, ...] = tuple(bulk_text(str(i)) for i in range(SMALL_INTS))
+_NONE_BULK = bulk_text("")
+_FLOAT_BULKS: dict[float, str] = {}
+
+
+def bulk(value: Any) -> str:
+    """`text(value)` as a RESP bulk string (redis_client.py `bulk_text`), for a hash written
+    in full: most values of a flush are a few small counts and floats, whose bulk strings are
+    kept, so that a full write is mostly lookups and one join."""
+    cls = value.__class__
+    if cls is int and 0 <= value < SMALL_INTS:
+        found: str = _INT_BULKS[value]
+        return found
+    if value is None:
+        return _NONE_BULK
+    if cls is float:
+        kept = _FLOAT_BULKS.get(value)
+        if kept is None:
+            kept = bulk_text(text(value))
+            if len(_FLOAT_BULKS) >= MAX_FLOAT_TEXTS:
+                _FLOAT_BULKS.clear()
+            _FLOAT_BULKS[value] = kept
+        return kept
+    return bulk_text(text(value))
 
 
 def names(prefix: str, channel: str, figure_names: tuple[str, ...]) -> Layout:

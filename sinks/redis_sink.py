@@ -12,6 +12,7 @@ import itertools
 import time
 import uuid
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import compress
 from operator import ne
@@ -20,15 +21,15 @@ from typing import Any
 import orjson
 
 from ccpulse.config import RedisSettings
-from ccpulse.sinks.redis_client import Transaction, connect
+from ccpulse.sinks.redis_client import Transaction, bulk_text, bulks, connect
 from ccpulse.sinks.redis_families import FLATS
 from ccpulse.sinks.redis_fields import (
     WINDOWS,
     Flat,
+    bulk,
     flatten,
     interval_flat,
     queue_flat,
-    text,
 )
 
 __all__ = ["WINDOWS", "RedisSink", "flatten", "interval_key", "intervals_key", "queue_key"]
@@ -68,7 +69,7 @@ def _write_in_full(pipe: Transaction, key: str, flat: Flat, ttl: int) -> None:
     """DEL, HSET of every field as text, EXPIRE: the hash then holds exactly `flat`."""
     layout, values = flat
     pipe.delete(key)
-    pipe.hset_fields(key, layout, list(map(text, values)))
+    pipe.hset_bulks(key, bulks(layout), map(bulk, values))
     pipe.expire(key, ttl)
 
 
@@ -292,22 +293,23 @@ class RedisSink:
             pipe.expire(key, ttl)  # 0 when the key is gone: repaired after the transaction
             before_layout, before_values = before
             gone: list[str] = []
+            changed: list[str]  # as RESP bulk strings (redis_client.py), with their values
             if before_layout is layout:  # the usual case: same fields, compare in place
                 # Values, not texts: equal values have equal texts (`text`), and a field keeps
                 # its type. `ne` and `compress` run in C: no Python frame per field.
                 flags = list(map(ne, before_values, values))
-                changed = list(compress(layout, flags))
-                texts = list(map(text, compress(values, flags)))
+                changed = list(compress(bulks(layout), flags))
+                new_values: Iterable[Any] = compress(values, flags)
             else:
                 old = dict(zip(before_layout, before_values, strict=True))
                 new = [(f, v) for f, v in zip(layout, values, strict=True)
                        if f not in old or old[f] != v]  # fmt: skip
-                changed = [f for f, _ in new]
-                texts = [text(v) for _, v in new]
+                changed = [bulk_text(f) for f, _ in new]
+                new_values = [v for _, v in new]
                 fields = set(layout)
                 gone = [f for f in before_layout if f not in fields]
             if changed:
-                pipe.hset_fields(key, changed, texts)
+                pipe.hset_bulks(key, changed, map(bulk, new_values))
             if gone:
                 pipe.hdel(key, *gone)
         self._written[key] = flat

@@ -14,7 +14,7 @@ import redis
 
 from ccpulse.config import LimitsSettings, RedisSettings
 from ccpulse.embedded import Service, start_redis
-from ccpulse.sinks.redis_client import Transaction
+from ccpulse.sinks.redis_client import PackedCommand, Transaction
 from ccpulse.sinks.redis_sink import FULL_WRITE_SECONDS, MAX_FULL_WRITES, RedisSink, flatten
 from ccpulse.streams.kpi import PolicyBook
 from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline
@@ -114,7 +114,10 @@ def test_later_flushes_write_only_changes_and_repair_a_lost_hash(
         original = sink._execute
 
         async def recording_execute(transaction: Transaction) -> list[Any]:
-            sent.extend(tuple(str(part) for part in cmd) for cmd in transaction.command_stack)
+            sent.extend(
+                cmd.args if isinstance(cmd, PackedCommand) else tuple(str(part) for part in cmd)
+                for cmd in transaction.command_stack
+            )
             return await original(transaction)
 
         sink._execute = recording_execute  # type: ignore[method-assign]

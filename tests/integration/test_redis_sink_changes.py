@@ -14,7 +14,7 @@ import redis
 
 from ccpulse.config import RedisSettings
 from ccpulse.embedded import Service
-from ccpulse.sinks.redis_client import Transaction
+from ccpulse.sinks.redis_client import Transaction, bulk_text, bulks
 from ccpulse.sinks.redis_fields import text
 from ccpulse.sinks.redis_sink import RedisSink, interval_key, queue_key
 from ccpulse.sources.simulator import SimConfig, SimQueue, simulate
@@ -154,7 +154,8 @@ def test_a_transaction_raises_what_redis_refuses_and_its_connection_serves_on(
             RedisSettings(url=f"redis://127.0.0.1:{redis_server.port}/0", key_prefix="cc")
         )
         wrong_type = Transaction()
-        wrong_type.hset_fields("cc:text", ["f"], ["1"])  # refused when run: WRONGTYPE
+        # refused when run: WRONGTYPE
+        wrong_type.hset_bulks("cc:text", bulks(("f",)), [bulk_text("1")])
         wrong_type.incr("cc:count")
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             await wrong_type.execute(sink.client)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 
+import hiredis
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ccpulse.sinks import redis_fields
-from ccpulse.sinks.redis_fields import text
+from ccpulse.sinks.redis_client import bulk_text
+from ccpulse.sinks.redis_fields import bulk, text
 
 EDGES = [1e-4, 9.9995e-5, 0.00015, 1e9, 999_999_999.9999996, 999_999_999.999999, 0.5e-6,
          2.5e-6, 1234.5678905, 0.1 + 0.2, 86_399.9999995, 1e16, 1e-7]  # fmt: skip
@@ -63,3 +65,24 @@ def test_the_texts_kept_are_bounded() -> None:
     values = [i / 7 for i in range(redis_fields.MAX_FLOAT_TEXTS * 2 + 5)]
     assert [text(v) for v in values] == [definition(v) for v in values]
     assert 0 < len(redis_fields._FLOAT_TEXTS) <= redis_fields.MAX_FLOAT_TEXTS
+    assert [bulk(v) for v in values] == [bulk_text(definition(v)) for v in values]
+    assert 0 < len(redis_fields._FLOAT_BULKS) <= redis_fields.MAX_FLOAT_TEXTS
+
+
+@given(
+    st.lists(
+        st.none()
+        | st.integers()
+        | st.floats(allow_nan=True, allow_infinity=True)
+        | st.text()
+        | st.sampled_from([0, 1, 1023, 1024, -1, 0.0, -0.0, 1.0, "", "Zürich", "東京"]),
+        max_size=30,
+    )
+)
+def test_a_value_s_bulk_string_is_the_resp_of_its_text(values: list[object]) -> None:
+    """A hash written in full sends each value's text, whichever cache `bulk` finds it in:
+    `$<UTF-8 length>\\r\\n<text>\\r\\n`, as hiredis packs it (twice: kept values too)."""
+    for value in values + values[::-1]:
+        assert bulk(value) == bulk_text(text(value))
+        packed = hiredis.pack_command(("X", text(value)))
+        assert packed == b"*2\r\n$1\r\nX\r\n" + bulk(value).encode()

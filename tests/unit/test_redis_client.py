@@ -1,12 +1,21 @@
 """The sink's Redis connections pack HSET with hiredis alone: the same bytes as redis-py's own
-packing for text, and redis-py's path (and its errors) for everything else."""
+packing for text, and redis-py's path (and its errors) for everything else. Its transactions
+pack a hash's HSET from RESP bulk strings, to the same bytes."""
 
 from __future__ import annotations
 
+import hiredis
 import pytest
 from redis.exceptions import DataError
 
-from ccpulse.sinks.redis_client import _HsetPacker, connect
+from ccpulse.sinks.redis_client import (
+    PackedCommand,
+    Transaction,
+    _HsetPacker,
+    bulk_text,
+    bulks,
+    connect,
+)
 
 
 def _connections() -> tuple[object, object]:
@@ -38,15 +47,33 @@ def test_other_commands_and_other_values_take_redis_py_s_path() -> None:
         ours.pack_command("HSET", "k", "f", None)  # type: ignore[attr-defined]
 
 
-def test_hset_fields_queues_each_field_followed_by_its_text() -> None:
-    from ccpulse.sinks.redis_client import Transaction
-
-    fields, texts = ("today.all.offered", "as_of", "empty"), ["12", "2026-03-10T09:20", ""]
+def test_hset_bulks_packs_the_bytes_hiredis_packs() -> None:
+    """A hash written from RESP bulk strings is the HSET hiredis would pack from its texts,
+    UTF-8 lengths and empty values included, and reads back as its arguments."""
+    fields = ("today.all.offered", "as_of", "time_zone", "queue", "empty")
+    texts = ["12", "2026-03-10T09:20", "Europe/Zürich", "ventes-été-東京", ""]
     transaction = Transaction()
-    transaction.hset_fields("cc:queue:acme:sales", fields, texts)
-    assert transaction.command_stack == [
-        ("HSET", "cc:queue:acme:sales", "today.all.offered", "12", "as_of", "2026-03-10T09:20",
-         "empty", ""),
-    ]  # fmt: skip
+    transaction.hset_bulks("cc:queue:acme:ventes-été", bulks(fields), map(bulk_text, texts))
+    (packed,) = transaction.command_stack
+    pairs = zip(fields, texts, strict=True)
+    args = ("HSET", "cc:queue:acme:ventes-été", *(x for pair in pairs for x in pair))
+    assert isinstance(packed, PackedCommand)
+    assert packed == hiredis.pack_command(args)
+    assert packed.args == args
+
+
+def test_hset_bulks_refuses_a_value_count_other_than_the_fields() -> None:
+    fields = bulks(("a", "b", "c"))
     with pytest.raises(ValueError):  # a text missing: refused, never a shifted pair
-        Transaction().hset_fields("k", fields, texts[:2])
+        Transaction().hset_bulks("k", fields, [bulk_text("1"), bulk_text("2")])
+    with pytest.raises(ValueError):
+        Transaction().hset_bulks("k", fields, map(bulk_text, "1234"))
+
+
+def test_a_layout_s_field_names_are_packed_once_and_shared() -> None:
+    layout = ("live.all.in_queue", "live.all.longest_wait_seconds")
+    assert bulks(layout) is bulks(tuple(list(layout)))
+    assert bulks(layout) == (
+        "$17\r\nlive.all.in_queue\r\n",
+        "$29\r\nlive.all.longest_wait_seconds\r\n",
+    )
