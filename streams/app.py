@@ -26,18 +26,13 @@ from ccpulse.kafka_auth import client_options, faust_credentials
 from ccpulse.sources.produce import bootstrap_servers
 from ccpulse.streams.bulk_lane import BulkHandler
 from ccpulse.streams.faust_parts import QuietMonitor, RawSchema, Transport
+from ccpulse.streams.fetch import apply_fetch
 from ccpulse.streams.kpi import statekeys
-from ccpulse.streams.pipeline import DeadLetter, Message, Pipeline, family_runs
+from ccpulse.streams.pipeline import DeadLetter, Pipeline
 from ccpulse.streams.repartition import add_repartition_stage, repartition_topic
 
 log = logging.getLogger("ccpulse.worker")
 
-#: Within a fetch, state is also written after this many events, so that a fetch of big
-#: messages does not hold all its records in memory at once: ~20 MB at most (10,000 queues on
-#: one event per message, 1.0 records an event). Each write puts out every queue it changed,
-#: its running total, interval and meta: at 10,000 queues, writes every 20,000 events put out
-#: 1.4 records an event (docs/performance.md).
-WRITE_EVERY_EVENTS = 50_000
 #: How long a new owner may take to read a changelog partition back to its fence.
 READ_BACK_TIMEOUT_SECONDS = 120.0
 #: Dropping stale contacts and old buckets needs no hurry.
@@ -289,29 +284,12 @@ def create_app(
 
     async def apply_records(batches: Sequence[tuple[TP, Sequence[Any]]]) -> None:
         """Apply a fetch's records of the input topic (the bulk lane, streams/bulk_lane.py),
-        then queue their state writes: the consumer marks the offsets once this returns."""
-        health = pipeline.health
-        process = pipeline.process
-        pipeline.read_clock(int(time.time() * 1000))  # no flush snapshots before this instant
-        written_at = health.messages_events
-        for _tp, records in batches:
-            for m in family_runs(records):  # each engine's events in turn, in offset order
-                msg = m if m.value is not None else Message(m.topic, m.partition, m.offset,
-                                                            m.key, b"")  # fmt: skip
-                try:
-                    process(msg, dead_letter)
-                except Exception as exc:  # a crash here would skip the rest of the batch
-                    log.exception("message %s[%d]@%d could not be processed", m.topic,
-                                  m.partition, m.offset)  # fmt: skip
-                    health.invalid += 1
-                    error = f"message could not be processed: {type(exc).__name__}: {exc}"
-                    dead_letter(DeadLetter("invalid", error, msg.value, msg))
-                if health.messages_events - written_at >= WRITE_EVERY_EVENTS:
-                    await write_state()  # a big fetch: keep its writes in bounds
-                    written_at = health.messages_events
-        # Shielded: records drained from the engines must reach the client's batches even if
-        # the fetch loop is cancelled meanwhile (a shutdown).
-        await asyncio.shield(write_state())
+        then queue their state writes: the consumer marks the offsets once this returns. Within
+        the fetch, state is also written every `kafka.state_write_every_events` events: ~20 MB
+        of records per 50,000 at 10,000 queues on one event per message (docs/performance.md,
+        change 24)."""
+        await apply_fetch(pipeline, batches, dead_letter, write_state,
+                          kafka.state_write_every_events)  # fmt: skip
 
     bulk[source.get_topic_name()] = apply_records
 

@@ -233,10 +233,6 @@ class Contact:
         return c
 
 
-#: The slot of each role's event in a `Contact`.
-ROLE_SLOTS: Final = ("r0", "r1", "r2", "r3")
-
-
 def wait_ms(contact: Contact) -> int | None:
     """The wait in queue: the source's own figure when given, else outcome minus entry."""
     outcome = contact.r2
@@ -276,7 +272,7 @@ def contribution(contact: Contact, policy: QueuePolicy) -> list[Item]:
     return items
 
 
-#: Role indexes (`ROLE_SLOTS`): entry, block, outcome, wrap.
+#: Role indexes, each the slot `r<index>` of a `Contact`: entry, block, outcome, wrap.
 ROLES: Final = (0, 1, 2, 3)
 
 

@@ -240,6 +240,14 @@ def test_unknown_keys_are_errors(tmp_path: Path, text: str, named: str) -> None:
         load_settings(write(tmp_path, "c.toml", text), env={})
 
 
+def test_the_state_write_bound_within_a_fetch_is_a_setting() -> None:
+    assert load_settings(env={}).kafka.state_write_every_events == 50_000
+    env = {"CCPULSE_KAFKA_STATE_WRITE_EVERY_EVENTS": "300"}
+    assert load_settings(env=env).kafka.state_write_every_events == 300
+    with pytest.raises(ValueError, match="state_write_every_events must be >= 1"):
+        load_settings(env={"CCPULSE_KAFKA_STATE_WRITE_EVERY_EVENTS": "0"})
+
+
 def test_unknown_key_from_the_environment_is_an_error() -> None:
     with pytest.raises(ValueError, match="brokers"):
         load_settings(None, env={"CCPULSE_KAFKA_BROKERS": "kafka://x:9092"})
