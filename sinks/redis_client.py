@@ -23,9 +23,13 @@ import hiredis
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-#: Layouts whose field names `bulks` keeps packed at most (a hash's layouts are few; bounded).
+#: Layouts whose field names `bulks` keeps packed, and names it keeps the bulk string of, at
+#: most: a hash's layouts are few, but an agent's hash has a field per pause reason it met, so
+#: agents' layouts vary. A name's bulk string is shared by every layout it is in.
 MAX_PACKED_LAYOUTS: Final = 10_000
-_PACKED_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
+MAX_PACKED_NAMES: Final = 100_000
+_PACKED_LAYOUTS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_PACKED_NAMES: dict[str, str] = {}
 
 
 def bulk_text(text: str) -> str:
@@ -37,12 +41,22 @@ def bulk_text(text: str) -> str:
 def bulks(names: tuple[str, ...]) -> tuple[str, ...]:
     """`bulk_text` of each name, kept per tuple of names (a hash layout, shared by every hash
     of its shape)."""
-    found = _PACKED_NAMES.get(names)
+    found = _PACKED_LAYOUTS.get(names)
     if found is None:
-        found = tuple(map(bulk_text, names))
-        if len(_PACKED_NAMES) >= MAX_PACKED_LAYOUTS:
+        found = tuple(map(_name_bulk, names))
+        if len(_PACKED_LAYOUTS) >= MAX_PACKED_LAYOUTS:
+            _PACKED_LAYOUTS.clear()
+        _PACKED_LAYOUTS[names] = found
+    return found
+
+
+def _name_bulk(name: str) -> str:
+    found = _PACKED_NAMES.get(name)
+    if found is None:
+        found = bulk_text(name)
+        if len(_PACKED_NAMES) >= MAX_PACKED_NAMES:
             _PACKED_NAMES.clear()
-        _PACKED_NAMES[names] = found
+        _PACKED_NAMES[name] = found
     return found
 
 

@@ -77,3 +77,15 @@ def test_a_layout_s_field_names_are_packed_once_and_shared() -> None:
         "$17\r\nlive.all.in_queue\r\n",
         "$29\r\nlive.all.longest_wait_seconds\r\n",
     )
+
+
+def test_packed_names_are_shared_between_layouts_and_bounded() -> None:
+    from ccpulse.sinks import redis_client
+
+    one = bulks(("tenant", "today.all.offered", "today.all.paused.lunch"))
+    two = bulks(("tenant", "today.all.offered", "today.all.paused.training"))
+    assert one[0] is two[0] and one[1] is two[1]  # one string per name, whatever the layout
+    layouts = [(f"field{i}", "tenant") for i in range(redis_client.MAX_PACKED_LAYOUTS + 5)]
+    assert [bulks(layout)[0] for layout in layouts] == [bulk_text(n) for n, _ in layouts]
+    assert 0 < len(redis_client._PACKED_LAYOUTS) <= redis_client.MAX_PACKED_LAYOUTS
+    assert 0 < len(redis_client._PACKED_NAMES) <= redis_client.MAX_PACKED_NAMES
