@@ -71,11 +71,11 @@ class KafkaSettings:
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
 
-
     def __post_init__(self) -> None:
         if self.state_write_every_events < 1:
             raise ValueError(f"[kafka] state_write_every_events must be >= 1, "
                              f"got {self.state_write_every_events!r}")  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class RedisSettings:

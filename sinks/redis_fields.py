@@ -85,9 +85,9 @@ _FLOAT_BULKS: dict[float, str] = {}
 
 
 def bulk(value: Any) -> str:
-    """`text(value)` as a RESP bulk string (redis_client.py `bulk_text`), for a hash written
-    in full: most values of a flush are a few small counts and floats, whose bulk strings are
-    kept, so that a full write is mostly lookups and one join."""
+    """`text(value)` as a RESP bulk string (redis_client.py `bulk_text`), for the sink's HSET:
+    most values of a flush are a few small counts and floats, whose bulk strings are kept, so
+    that a hash written in full is mostly lookups and one join."""
     cls = value.__class__
     if cls is int and 0 <= value < SMALL_INTS:
         found: str = _INT_BULKS[value]
