@@ -132,6 +132,7 @@ class AgentRecords:
         if kind == "b":
             t.buckets[(key[2], key[3], int(key[4]))] = [record[0], dict(record[1])]
             self._scope_cache.clear()  # it may hold the bucket this one replaces
+            t.closed = None
             self._bucket_pos = max(self._bucket_pos, record[0])
         elif kind == "a":
             tl = t.timelines[key[2]] = Timeline()
@@ -214,6 +215,7 @@ class AgentRecords:
             old_buckets = [b for b in t.buckets if b[2] and b[2] < floor]
             if old_buckets:
                 self._scope_cache.clear()  # it may hold buckets dropped here
+                t.closed = None
             for bkey in old_buckets:
                 del t.buckets[bkey]
                 if self.changelog:

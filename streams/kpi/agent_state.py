@@ -246,6 +246,7 @@ class TenantAgents:
         "batches",
         "buckets",
         "calendar",
+        "closed",
         "duplicates",
         "pos",
         "timelines",
@@ -259,6 +260,56 @@ class TenantAgents:
         self.buckets: dict[BucketKey, list[Any]] = {}  # key -> [pos, tally]
         self.watermark_ms = 0
         self.pos = -1
+        #: What the live view read of the closed intervals' buckets (`ClosedAgentSums`), kept
+        #: until one of them changes (`new_bucket`, `changed_interval`).
+        self.closed: ClosedAgentSums | None = None
         #: The event records written (or to write), by (agent, event id, position) of their
         #: first event, with the latest instant of their events (in a list: agent_records.py).
         self.batches: dict[tuple[str, str, str], list[int]] = {}
+
+
+class ClosedAgentSums:
+    """What a tenant's live view (agent_views.py `scope_windows`) reads of the buckets of
+    intervals before `current`: per scope with any such bucket not empty, the sum of those of
+    the day from `day_start`. Kept on the tenant (`TenantAgents.closed`) for the views of the
+    same interval, so that a flush late in the day reads the current interval's buckets, not
+    every bucket of the day. Dropped whenever a bucket before `current` is made, changed or
+    dropped; a bucket made for `current` or later is listed, and read at each view."""
+
+    __slots__ = ("current", "current_scopes", "day_start", "later", "today")
+
+    def __init__(self, day_start: int, current: int) -> None:
+        self.day_start = day_start
+        self.current = current
+        #: Scope -> its closed buckets' tally of the day (empty: none of the day).
+        self.today: dict[tuple[str, str], Tally] = {}
+        #: The scopes with a bucket of `current`, empty or not.
+        self.current_scopes: dict[tuple[str, str], None] = {}
+        #: The buckets after `current` (events ahead of the wall clock), read once it reaches
+        #: them.
+        self.later: dict[BucketKey, None] = {}
+
+
+def new_bucket(t: TenantAgents, bkey: BucketKey) -> list[Any]:
+    """A new empty bucket `[pos, tally]` of tenant `t`, told to its kept live sums."""
+    bucket: list[Any] = [-1, {}]
+    t.buckets[bkey] = bucket
+    closed = t.closed
+    if closed is not None:
+        start = bkey[2]
+        if start == closed.current:
+            closed.current_scopes[(bkey[0], bkey[1])] = None
+        elif start > closed.current:
+            closed.later[bkey] = None
+        elif start:
+            t.closed = None
+    return bucket
+
+
+def changed_interval(t: TenantAgents, start: int) -> None:
+    """A bucket of the interval at `start` changed (0: the tenant's totals, which the live sums
+    do not read): drop the kept live sums if they hold it."""
+    closed = t.closed
+    if closed is not None and start and start < closed.current:
+        t.closed = None
+

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ccpulse.streams.kpi.agents import TenantAgents
 
+from ccpulse.streams.kpi.agent_state import ClosedAgentSums
 from ccpulse.streams.kpi.agents import AGENT, ALL, QUEUE, TIMED_STATES, segment_items
 
 
@@ -62,29 +63,48 @@ def scope_intervals(t: TenantAgents, now_ms: int) -> ScopeIntervals:
 def scope_windows(t: TenantAgents, now_ms: int, day_start: int, current: int) -> ScopeIntervals:
     """`scope_intervals` folded to what the live views read: per scope, the current interval
     (at `current`) and the day's sum (at `day_start`; the same tally when the day has one
-    interval). Every scope of `scope_intervals` is there, with the same two tallies."""
+    interval). Every scope of `scope_intervals` is there, with the same two tallies.
+
+    The closed intervals' part is kept on the tenant for the views of the same interval
+    (`ClosedAgentSums`): a flush reads the current interval's buckets and the open segments."""
+    closed = t.closed
+    if closed is None or closed.current != current or closed.day_start != day_start:
+        closed = t.closed = _closed_sums(t, day_start, current)
     cal = t.calendar
+    split = current != day_start
     per_scope: ScopeIntervals = {}
 
     def windows_of(scope: tuple[str, str]) -> dict[int, dict[str, int]]:
         found = per_scope.get(scope)
         if found is None:
-            found = per_scope[scope] = {day_start: {}}
-            if current != day_start:
+            kept = closed.today.get(scope)
+            found = per_scope[scope] = {day_start: {} if kept is None else dict(kept)}
+            if split:
                 found[current] = {}
         return found
 
-    for (kind, name, start), (_, tally) in t.buckets.items():
-        if start and start <= now_ms and tally:
-            windows = windows_of((kind, name))
-            if start >= day_start:
-                today = windows[day_start]
-                for field, amount in tally.items():
-                    _add(today, field, amount)
-                if start == current and current != day_start:
-                    now = windows[current]
-                    for field, amount in tally.items():
-                        _add(now, field, amount)
+    for scope in closed.today:
+        windows_of(scope)
+    buckets = t.buckets
+    for scope in closed.current_scopes:
+        bucket = buckets.get((scope[0], scope[1], current))
+        if bucket is not None and bucket[1]:
+            windows = windows_of(scope)
+            today = windows[day_start]
+            for field, amount in bucket[1].items():
+                _add(today, field, amount)
+            if split:
+                now = windows[current]
+                for field, amount in bucket[1].items():
+                    _add(now, field, amount)
+    # Buckets after `current` count once `now_ms` reaches them: only another calendar's
+    # interval starts lie between (a tenant's interval length changed across a restart).
+    for bkey in closed.later:
+        bucket = buckets.get(bkey)
+        if bucket is not None and bkey[2] <= now_ms and bucket[1]:
+            today = windows_of((bkey[0], bkey[1]))[day_start]
+            for field, amount in bucket[1].items():
+                _add(today, field, amount)
     for agent, tl in t.timelines.items():
         s, last = tl.current, tl.last_ms
         if last is not None and last < now_ms:
@@ -93,9 +113,28 @@ def scope_windows(t: TenantAgents, now_ms: int, day_start: int, current: int) ->
                 start = cal.interval_start(at)
                 if start >= day_start:
                     _add(windows[day_start], field, amount)
-                    if start == current and current != day_start:
+                    if start == current and split:
                         _add(windows[current], field, amount)
     return per_scope
+
+
+def _closed_sums(t: TenantAgents, day_start: int, current: int) -> ClosedAgentSums:
+    """The sums `scope_windows` keeps, from every bucket of the tenant."""
+    closed = ClosedAgentSums(day_start, current)
+    today = closed.today
+    for (kind, name, start), (_, tally) in t.buckets.items():
+        if start == current:
+            closed.current_scopes[(kind, name)] = None
+        elif start > current:
+            closed.later[(kind, name, start)] = None
+        elif start and tally:
+            summed = today.get((kind, name))
+            if summed is None:
+                summed = today[(kind, name)] = {}
+            if start >= day_start:
+                for field, amount in tally.items():
+                    _add(summed, field, amount)
+    return closed
 
 
 def tenant_snapshot(

@@ -31,7 +31,9 @@ from ccpulse.streams.kpi.agent_state import (
     Tally,
     TenantAgents,
     Timeline,
+    changed_interval,
     fold,
+    new_bucket,
     point_field,
     point_instant,
     point_items,
@@ -199,6 +201,8 @@ class AgentEngine(AgentRecords):
                 interval, stop = cal.interval_bounds(start)
                 if stop > end:
                     stop = end
+                if t.closed is not None:
+                    changed_interval(t, interval)
                 d = stop - start
                 for i, held in enumerate(self._scope_buckets(t, scopes, interval, writes)):
                     kind, name, fields = scopes.scopes[i]
@@ -222,13 +226,15 @@ class AgentEngine(AgentRecords):
         interval = cal.interval_bounds(point_instant(e, point, self.by_arrival))[0]
         if interval != last_interval:
             last = {}
+        if t.closed is not None:
+            changed_interval(t, interval)
         for scope in point_scopes(agent, e, after):
             bucket = last.get(scope)
             if bucket is None:  # not met by the segment: look it up, and write it
                 bkey = (scope[0], scope[1], interval)
                 bucket = buckets.get(bkey)
                 if bucket is None:
-                    bucket = buckets[bkey] = [-1, {}]
+                    bucket = new_bucket(t, bkey)
                 if writes is not None:
                     writes[bkey] = None
             tally = bucket[1]
@@ -268,7 +274,7 @@ class AgentEngine(AgentRecords):
                 bkey: Any = (kind, name, interval)
                 bucket = buckets.get(bkey)
                 if bucket is None:
-                    bucket = buckets[bkey] = [-1, {}]
+                    bucket = new_bucket(t, bkey)
                 found.append(bucket)
                 keys.append(bkey)
             scopes.owner, scopes.interval = t, interval
@@ -306,9 +312,11 @@ class AgentEngine(AgentRecords):
         for bkey, changes in ops.items():
             bucket = t.buckets.get(bkey)
             if bucket is None:
-                bucket = t.buckets[bkey] = [-1, {}]
+                bucket = new_bucket(t, bkey)
             elif pos is not None and bucket[0] >= pos:
                 continue
+            if t.closed is not None:
+                changed_interval(t, bkey[2])
             tally: Tally = bucket[1]
             for field, amount in changes:
                 value = tally.get(field, 0) + amount
