@@ -273,8 +273,10 @@ class ClosedAgentSums:
     intervals before `current`: per scope with any such bucket not empty, the sum of those of
     the day from `day_start`. Kept on the tenant (`TenantAgents.closed`) for the views of the
     same interval, so that a flush late in the day reads the current interval's buckets, not
-    every bucket of the day. Dropped whenever a bucket before `current` is made, changed or
-    dropped; a bucket made for `current` or later is listed, and read at each view."""
+    every bucket of the day. An event appended to its agent's timeline adds to them what it
+    adds to a bucket before `current`; any other change to such a bucket (an event out of
+    order, a restore, the garbage collector) drops them. A bucket made for `current` or later
+    is listed, and read at each view."""
 
     __slots__ = ("current", "current_scopes", "day_start", "later", "today")
 
@@ -290,20 +292,46 @@ class ClosedAgentSums:
         self.later: dict[BucketKey, None] = {}
 
 
-def new_bucket(t: TenantAgents, bkey: BucketKey) -> list[Any]:
-    """A new empty bucket `[pos, tally]` of tenant `t`, told to its kept live sums."""
+def new_bucket(t: TenantAgents, bkey: Any) -> list[Any]:
+    """A new empty bucket `[pos, tally]` of tenant `t` at `bkey` (a `BucketKey`, typed Any so
+    that the compiled build stores the caller's tuple rather than a copy), told to its kept
+    live sums."""
     bucket: list[Any] = [-1, {}]
     t.buckets[bkey] = bucket
     closed = t.closed
     if closed is not None:
-        start = bkey[2]
+        start: int = bkey[2]
         if start == closed.current:
             closed.current_scopes[(bkey[0], bkey[1])] = None
         elif start > closed.current:
             closed.later[bkey] = None
-        elif start:
-            t.closed = None
+        # Before `current` (or the totals, at 0): empty, it adds nothing; what is added to it
+        # next is told (`add_closed`, `changed_interval`).
     return bucket
+
+
+def add_closed(
+    t: TenantAgents, kind: str, name: str, start: int, fields: tuple[str, ...], amount: int,
+    tally: Tally,
+) -> None:  # fmt: skip
+    """`amount` was just added to each of `fields` of the bucket of scope (kind, name) at
+    `start`, before the kept sums' current interval; `tally` is the bucket's tally after it.
+    Add the same to the kept sums, unless it was not a plain addition to positive counts
+    (then they are dropped and read afresh)."""
+    closed = t.closed
+    if closed is None:
+        return
+    for field in fields:
+        if tally.get(field, 0) <= 0:
+            t.closed = None
+            return
+    scope = (kind, name)
+    summed = closed.today.get(scope)
+    if summed is None:
+        summed = closed.today[scope] = {}
+    if start >= closed.day_start:
+        for field in fields:
+            summed[field] = summed.get(field, 0) + amount
 
 
 def changed_interval(t: TenantAgents, start: int) -> None:

@@ -123,11 +123,13 @@ def _closed_sums(t: TenantAgents, day_start: int, current: int) -> ClosedAgentSu
     closed = ClosedAgentSums(day_start, current)
     today = closed.today
     for (kind, name, start), (_, tally) in t.buckets.items():
+        if not start:  # the tenant's totals
+            continue
         if start == current:
             closed.current_scopes[(kind, name)] = None
         elif start > current:
             closed.later[(kind, name, start)] = None
-        elif start and tally:
+        elif tally:
             summed = today.get((kind, name))
             if summed is None:
                 summed = today[(kind, name)] = {}

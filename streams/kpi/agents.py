@@ -31,6 +31,7 @@ from ccpulse.streams.kpi.agent_state import (
     Tally,
     TenantAgents,
     Timeline,
+    add_closed,
     changed_interval,
     fold,
     new_bucket,
@@ -201,8 +202,8 @@ class AgentEngine(AgentRecords):
                 interval, stop = cal.interval_bounds(start)
                 if stop > end:
                     stop = end
-                if t.closed is not None:
-                    changed_interval(t, interval)
+                closed = t.closed  # a closed interval's additions go to the kept sums too
+                summed = closed is not None and interval < closed.current
                 d = stop - start
                 for i, held in enumerate(self._scope_buckets(t, scopes, interval, writes)):
                     kind, name, fields = scopes.scopes[i]
@@ -213,6 +214,8 @@ class AgentEngine(AgentRecords):
                             tally[field] = value
                         else:
                             tally.pop(field, None)
+                    if summed:
+                        add_closed(t, kind, name, interval, fields, d, tally)
                     if pos is not None:
                         held[0] = pos
                     if point is not None:
@@ -226,8 +229,8 @@ class AgentEngine(AgentRecords):
         interval = cal.interval_bounds(point_instant(e, point, self.by_arrival))[0]
         if interval != last_interval:
             last = {}
-        if t.closed is not None:
-            changed_interval(t, interval)
+        closed = t.closed
+        summed = closed is not None and interval < closed.current
         for scope in point_scopes(agent, e, after):
             bucket = last.get(scope)
             if bucket is None:  # not met by the segment: look it up, and write it
@@ -243,6 +246,8 @@ class AgentEngine(AgentRecords):
                 tally[point] = value
             else:
                 tally.pop(point, None)
+            if summed:
+                add_closed(t, scope[0], scope[1], interval, (point,), 1, tally)
             if pos is not None:
                 bucket[0] = pos
         if pos is not None:

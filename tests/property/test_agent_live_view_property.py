@@ -5,10 +5,12 @@ The live view keeps, on the tenant, the sums of the buckets of the intervals bef
 one (`ClosedAgentSums`), and reuses them until the interval turns or the engine makes, changes
 or drops one of those buckets. The agent property's random histories (DST days, odd offsets,
 15 to 60-minute intervals, shuffled, late and re-sent events) are applied one at a time, with
-positions, the records drained and, in some cases, the garbage collector run every few events.
-Between events, views are taken at instants that stand still, follow the event, move on by
-minutes or intervals, or jump anywhere in the history (back too); each must equal the view of
-the same state that reads every bucket (`history=True`, its interval lists left out).
+positions, the records drained into a changelog and, in some cases, the garbage collector run
+every few events or the engine rebuilt from its changelog (a restart). Between events, views
+are taken at instants that stand still, follow the event, move on by minutes or intervals, or
+jump anywhere in the history (back too); each must equal the view of the same state that reads
+every bucket (`history=True`, its interval lists left out). A unit test below covers buckets of
+another calendar (an interval length changed across a restart).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from ccpulse.streams.kpi.agents import AgentEngine
 from tests.helpers.clock import HOUR, MIN
 from tests.helpers.deliveries import decode_one
 from tests.property.test_agents_property import TENANT, Case, cases
+from tests.unit.test_agent_records import Changelog, _restored
+from tests.unit.test_agents import at, ev
 
 STEPS = ("same", "event", "minute", "interval", "jump")
 
@@ -47,6 +51,8 @@ def test_a_live_agent_view_equals_one_taken_afresh(case: Case, data: Any) -> Non
         ),
     )
     engine = AgentEngine(book)
+    log: Changelog = {}
+    restart_every = data.draw(st.none() | st.integers(2, 12), label="restart every")
     decoded = [decode_one(raw, AgentEvent) for _, raw in case.arrivals]
     low = min(d.ts_ms for d in decoded) - HOUR
     high = max(d.ts_ms for d in decoded) + 2 * HOUR
@@ -54,9 +60,11 @@ def test_a_live_agent_view_equals_one_taken_afresh(case: Case, data: Any) -> Non
     reused = 0
     for pos, d in enumerate(decoded):
         engine.apply(d, pos=pos)
-        engine.drain_writes()
         if case.gc_every and pos % case.gc_every == 0:
             engine.collect_garbage()
+        log.update(engine.drain_writes())
+        if restart_every and pos % restart_every == restart_every - 1:
+            engine = _restored(log, book)
         for step in data.draw(st.lists(st.sampled_from(STEPS), max_size=2), label="views"):
             if step == "event":  # just after this event: its interval is the view's
                 now = d.ts_ms + data.draw(st.integers(0, 90_000), label="after")
@@ -75,13 +83,14 @@ def test_a_live_agent_view_equals_one_taken_afresh(case: Case, data: Any) -> Non
 
 
 def test_the_kept_sums_are_reused_until_a_closed_bucket_changes() -> None:
-    """The property's mechanism, on one agent: events of the current interval leave the kept
-    sums in place; one that changes an earlier interval's bucket drops them."""
-    from tests.unit.test_agents import at, ev
-
+    """The property's mechanism, on two agents: events of the current interval leave the kept
+    sums in place, and so does one appended to its agent's timeline whose segment reaches back
+    into an earlier interval (what it adds there is added to them); one applied out of order
+    to an earlier interval drops them."""
     engine = AgentEngine()
     for e in [ev("1", "login", "09:00:00", queue="q1"),
               ev("2", "state", "09:05:00", state="available"),
+              ev("b1", "login", "09:10:00", agent="bob", queue="q1"),
               ev("3", "state", "09:20:00", state="on_contact", queue="q1")]:  # fmt: skip
         engine.apply(e)
     now = at("09:25:00")
@@ -89,12 +98,38 @@ def test_the_kept_sums_are_reused_until_a_closed_bucket_changes() -> None:
     kept = engine.data["default"].closed
     assert kept is not None and kept.current == at("09:15:00")
     engine.apply(ev("4", "state", "09:24:00", state="wrap_up", queue="q1"))  # this interval
-    engine.snapshot("default", now, history=False)
-    assert engine.data["default"].closed is kept
-    engine.apply(ev("5", "state", "09:10:00", state="paused"))  # an earlier interval
-    assert engine.data["default"].closed is None
+    engine.apply(ev("b2", "state", "09:22:00", agent="bob", state="paused"))  # from 09:10
     second = engine.snapshot("default", now, history=False)
-    paused = [s["agents"]["alice"]["today"]["paused_seconds"] for s in (first, second)]
-    assert paused == [0.0, 600.0]
+    assert engine.data["default"].closed is kept
     assert second == afresh(engine, now, "default")
+    engine.apply(ev("5", "state", "09:10:00", state="paused"))  # out of order, before 09:15
+    assert engine.data["default"].closed is None
+    third = engine.snapshot("default", now, history=False)
+    assert third == afresh(engine, now, "default")
+    paused = [s["agents"]["alice"]["today"]["paused_seconds"] for s in (first, second, third)]
+    assert paused == [0.0, 0.0, 600.0]
+    available = [s["agents"]["bob"]["today"]["available_seconds"] for s in (first, second)]
+    assert available == [900.0, 720.0]
 
+
+def test_buckets_of_another_calendar_count_once_the_view_reaches_them() -> None:
+    """The tenant's interval length changed across a restart: the buckets read back start on
+    the old calendar's quarter-hours, inside the new calendar's current hour. A live view
+    counts each once its instant reaches it, as the view read from every bucket does, with the
+    same kept sums throughout the hour."""
+    quarters = AgentEngine(PolicyBook(default=QueuePolicy(interval_minutes=15)))
+    for pos, e in enumerate([ev("1", "login", "09:00:00", queue="q1"),
+                             ev("2", "state", "09:20:00", state="paused"),
+                             ev("3", "state", "09:40:00", state="available"),
+                             ev("4", "logout", "09:55:00")]):  # fmt: skip
+        quarters.apply(e, pos)
+    hours = _restored(dict(quarters.drain_writes()),
+                      PolicyBook(default=QueuePolicy(interval_minutes=60)))  # fmt: skip
+    views, kept = [], []
+    for now in ("09:10:00", "09:35:00", "09:59:00"):
+        views.append(hours.snapshot("default", at(now), history=False))
+        assert views[-1] == afresh(hours, at(now), "default"), now
+        kept.append(hours.data["default"].closed)
+    assert kept[0] is not None and kept[0].later
+    assert kept[1] is kept[0] and kept[2] is kept[0]
+    assert [v["all"]["today"]["paused_seconds"] for v in views] == [0.0, 1200.0, 1200.0]
