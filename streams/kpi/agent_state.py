@@ -261,7 +261,7 @@ class TenantAgents:
         self.watermark_ms = 0
         self.pos = -1
         #: What the live view read of the closed intervals' buckets (`ClosedAgentSums`), kept
-        #: until one of them changes (`new_bucket`, `changed_interval`).
+        #: for the views of the same interval (`new_bucket`, `add_closed`, `changed_interval`).
         self.closed: ClosedAgentSums | None = None
         #: The event records written (or to write), by (agent, event id, position) of their
         #: first event, with the latest instant of their events (in a list: agent_records.py).
