@@ -71,9 +71,10 @@ AGENT_STATES: Final = ("available", "on_contact", "wrap_up", "paused", "offline"
 class AgentEvent(NamedTuple):
     """One validated `agent.*` event. `queue` None means all the agent's queues (or none yet).
 
-    A named tuple, unlike the other events: agents' events are held for the lateness (their
-    timelines), and a tuple of plain values is one the garbage collector stops visiting. It is
-    also its own changelog record (`list(event)`, read back by `AgentEvent(*record)`).
+    A named tuple, unlike the other events: it is its own changelog record (`list(event)`, read
+    back by `AgentEvent(*record)`), built faster than a class with slots. The garbage collector
+    still visits those that timelines hold: CPython stops tracking exact tuples of plain values
+    only, not instances of a tuple's subclass.
     """
 
     event_id: str
