@@ -71,8 +71,9 @@ AGENT_STATES: Final = ("available", "on_contact", "wrap_up", "paused", "offline"
 class AgentEvent(NamedTuple):
     """One validated `agent.*` event. `queue` None means all the agent's queues (or none yet).
 
-    A named tuple, unlike the other events: it is its own changelog record (`list(event)`, read
-    back by `AgentEvent(*record)`), built faster than a class with slots. The garbage collector
+    A named tuple, unlike the other events: it is its own changelog record (the state writes
+    encode it as the JSON array of its fields, read back by `AgentEvent(*record)`), built faster
+    than a class with slots. The garbage collector
     still visits those that timelines hold: CPython stops tracking exact tuples of plain values
     only, not instances of a tuple's subclass.
     """

@@ -14,6 +14,7 @@ import pytest
 from ccpulse.schemas.events import AgentEvent
 from ccpulse.streams.kpi import EngineSettings, PolicyBook, agent_records
 from ccpulse.streams.kpi.agents import AgentEngine
+from ccpulse.streams.kpi.state_writes import record_bytes
 from tests.unit.test_agents import at, ev
 
 #: What the engine wrote before events had records of their own (each timeline's record held
@@ -60,7 +61,7 @@ def _restored(log: Changelog, book: PolicyBook = BOOK) -> AgentEngine:
     engine = AgentEngine(book)
     for key, record in log.items():
         if record is not None:
-            engine.restore(key, orjson.loads(orjson.dumps(record)))
+            engine.restore(key, orjson.loads(record_bytes(record)))  # as the worker writes it
     engine.finish_restore()
     return engine
 
@@ -100,7 +101,8 @@ def test_a_changelog_written_before_events_had_records_is_read_and_rewritten() -
     migration = engine.drain_writes()
     assert [key[1] for key, _ in migration] == ["e", "a", "a"]
     timelines = [r for k, r in legacy.items() if k[1] == "a"]
-    assert migration[0][1] == [[t[0], event] for t in timelines for event in t[3]]
+    written = orjson.loads(record_bytes(migration[0][1]))  # the record as the worker writes it
+    assert written == [[t[0], event] for t in timelines for event in t[3]]
     assert all(len(r) == 3 for _, r in migration[1:])
     # A migration cut short at any point still restores the same figures; a complete one
     # leaves nothing to migrate.
