@@ -15,6 +15,7 @@ import statistics
 import time
 import uuid
 from collections import Counter
+from importlib.util import find_spec
 from typing import Any
 
 from .runner import KINDS, Bench, Run
@@ -31,7 +32,14 @@ def selected_kinds(args: argparse.Namespace) -> list[str]:
     unknown = wanted - set(KINDS)
     if unknown:
         raise SystemExit(f"unknown --kinds: {', '.join(sorted(unknown))}")
-    return [k for k in KINDS if k in wanted and not (k == "quix" and args.skip_quix)]
+    kinds = [k for k in KINDS if k in wanted and not (k == "quix" and args.skip_quix)]
+    if "quix" in kinds and "throughput" in args.only.split(",") and not find_spec("quixstreams"):
+        # Found at the start, not as a row of zeros in every round.
+        raise SystemExit(
+            "the Quix Streams rows need the bench's packages: "
+            ".venv/bin/pip install -e '.[bench]' (or leave them out: --skip-quix)"
+        )
+    return kinds
 
 
 def _encode(events: list[dict[str, Any]], name: str) -> dict[str, list[tuple[bytes, bytes, int]]]:
