@@ -73,9 +73,9 @@ class AgentEvent(NamedTuple):
 
     A named tuple, unlike the other events: it is its own changelog record (the state writes
     encode it as the JSON array of its fields, read back by `AgentEvent(*record)`), built faster
-    than a class with slots. The garbage collector
-    still visits those that timelines hold: CPython stops tracking exact tuples of plain values
-    only, not instances of a tuple's subclass.
+    than a class with slots. The garbage collector still visits those that timelines hold:
+    CPython stops tracking exact tuples of plain values only, not instances of a tuple's
+    subclass.
     """
 
     event_id: str

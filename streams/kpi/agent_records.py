@@ -32,7 +32,6 @@ from ccpulse.streams.kpi.agent_state import (
     Entry,
     TenantAgents,
     Timeline,
-    event_record,
 )
 from ccpulse.streams.kpi.family import RecordWrite
 
@@ -109,7 +108,9 @@ class AgentRecords:
                 record = None if bucket is None else [bucket[0], dict(bucket[1])]
                 out.append(((tenant, "b", bkey[0], bkey[1], str(bkey[2])), record))
         for (tenant, agent, first, at), events in self._event_writes.items():
-            batch = [[pos, event_record(e)] for pos, e in events]
+            # The event is its own record: the state writes encode the named tuple as the
+            # JSON array of its fields, which `AgentEvent(*record)` reads back.
+            batch = [[pos, e] for pos, e in events]
             out.append(((tenant, "e", agent, first, at), batch))
         for tenant, agent in self._agent_writes:
             tl = self.data[tenant].timelines.get(agent)

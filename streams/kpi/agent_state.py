@@ -181,13 +181,6 @@ def point_items(
     return [(kind, name, at, field, 1) for kind, name in point_scopes(agent, e, after)]
 
 
-def event_record(e: AgentEvent) -> Any:
-    """An event as its changelog record: the named tuple itself, which the state writes encode
-    as the JSON array of its fields, read back by `AgentEvent(*record)`; a list copy would
-    write the same bytes, one more allocation per applied agent event."""
-    return e
-
-
 #: An event of a timeline: (ts_ms, event_id, event), in that order.
 Entry = tuple[int, str, AgentEvent]
 
