@@ -6,7 +6,9 @@ sums and differences are exact; the wire format uses seconds and RFC 3339 (see
 
 Events are values: nothing changes one after decoding. They are not frozen dataclasses all the
 same, because building a frozen one takes about eight times as long (a `object.__setattr__` call
-per field) and the pipeline builds one per event.
+per field) and the pipeline builds one per event. Contact and agent events, nearly all a worker
+reads, are named tuples: the compiled KPI core (ccpulse/native.py) reads their fields by
+position, where it reads any other object's attributes by name.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ CONTACT_TYPES: Final = (OFFERED, BLOCKED, ANSWERED, ABANDONED, DEQUEUED, COMPLET
 OUTCOME_TYPES: Final = frozenset((ANSWERED, ABANDONED, DEQUEUED))
 
 
-@dataclass(slots=True)
-class ContactEvent:
+class ContactEvent(NamedTuple):
     """One validated `contact.*` event.
 
     `wait_ms` is the source's own wait figure when it sent one (it wins over timestamp
     arithmetic); `talk_ms`/`hold_ms`/`wrap_ms` and `resolved` only occur on completions.
+
+    A named tuple: the compiled core reads a field as an item of the tuple, several times per
+    event, where it would look a class's attribute up by name (docs/performance.md, change 29).
     """
 
     event_id: str

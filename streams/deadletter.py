@@ -165,7 +165,11 @@ def _wire(event: Event) -> dict[str, Any]:
 def _wire_other(event: Event) -> dict[str, Any]:
     """Non-contact events back in contract shape: their fields, ts in epoch ms."""
     out: dict[str, Any] = {}
-    names = event._fields if isinstance(event, AgentEvent) else event.__dataclass_fields__
+    names = (
+        event._fields  # named tuples
+        if isinstance(event, AgentEvent | ContactEvent)
+        else event.__dataclass_fields__
+    )
     for name in names:
         value = getattr(event, name)
         if value is None:

@@ -11,9 +11,10 @@ from typing import Any, Final, NamedTuple
 from ccpulse.schemas.events import AGENT_LOGIN, AGENT_LOGOUT, AGENT_RING_NO_ANSWER, AgentEvent
 from ccpulse.streams.kpi.windows import Calendar
 
-ALL = "all"
+ALL: Final = "all"
 #: Scope kinds of a tally: one agent, one queue, or every agent of the tenant.
-AGENT, QUEUE = "agent", "queue"
+AGENT: Final = "agent"
+QUEUE: Final = "queue"
 Tally = dict[str, int]
 #: (scope kind, scope name, interval start) -> tally.
 BucketKey = tuple[str, str, int]
@@ -21,9 +22,9 @@ BucketKey = tuple[str, str, int]
 Item = tuple[str, str, int, str, int]
 #: The fields a state segment adds to one scope: (scope kind, scope name, fields).
 ScopeFields = tuple[str, str, tuple[str, ...]]
-TIMED_STATES = ("available", "on_contact", "wrap_up", "paused")
-LOGGED_IN_MS = "logged_in_ms"
-HANDLING_STATES = frozenset(("on_contact", "wrap_up"))
+TIMED_STATES: Final = ("available", "on_contact", "wrap_up", "paused")
+LOGGED_IN_MS: Final = "logged_in_ms"
+HANDLING_STATES: Final = frozenset(("on_contact", "wrap_up"))
 
 
 class AgentState(NamedTuple):
@@ -52,7 +53,7 @@ class AgentState(NamedTuple):
         return cls(r[0], frozenset(r[1]), r[2], r[3], r[4], r[5], seen)
 
 
-OFFLINE = AgentState()
+OFFLINE: Final = AgentState()
 _new_state: Final = tuple.__new__
 
 

@@ -42,10 +42,23 @@ ROLE_OF: Final = {
 #: tuple of 4-12 items takes 72-136 bytes where the 15-field event object takes 160.
 Packed = tuple[Any, ...]
 #: Positions in a `Packed` event.
-EVENT_ID, TYPE, TS, CHANNEL, AGENT_ID, WAIT, REASON, TO_QUEUE = range(8)
-TALK, HOLD, WRAP, RESOLVED = range(8, 12)
+# Final, so that the compiled build reads each as the number it is, not from the module.
+EVENT_ID: Final = 0
+TYPE: Final = 1
+TS: Final = 2
+CHANNEL: Final = 3
+AGENT_ID: Final = 4
+WAIT: Final = 5
+REASON: Final = 6
+TO_QUEUE: Final = 7
+TALK: Final = 8
+HOLD: Final = 9
+WRAP: Final = 10
+RESOLVED: Final = 11
 #: Defaults of the fields that may be left out (positions 4-11), as in `ContactEvent`.
 _DEFAULTS: Final[Packed] = (None, None, None, None, 0, 0, 0, None)
+#: Held here: compiled, a member read through the enum class is a look-up by name each time.
+_ARRIVAL: Final = Attribution.ARRIVAL
 
 
 def pack(e: ContactEvent) -> Packed:
@@ -201,10 +214,28 @@ class Contact:
 
     @property
     def last_ts_ms(self) -> int:
+        """The instant of the contact's latest event (-1 with none). Read for every event of
+        a known contact and by every scan for idle ones: written out role by role, so that the
+        compiled build compares machine integers without building a tuple of the roles."""
         latest = -1
-        for p in (self.r0, self.r1, self.r2, self.r3):
-            if p is not None and p[TS] > latest:
-                latest = p[TS]
+        p = self.r0
+        if p is not None:
+            latest = p[TS]
+        p = self.r1
+        if p is not None:
+            ts: int = p[TS]
+            if ts > latest:
+                latest = ts
+        p = self.r2
+        if p is not None:
+            ts = p[TS]
+            if ts > latest:
+                latest = ts
+        p = self.r3
+        if p is not None:
+            ts = p[TS]
+            if ts > latest:
+                latest = ts
         return latest
 
     def to_record(self) -> list[Any]:
@@ -292,7 +323,7 @@ def role_item(contact: Contact, role: int, policy: QueuePolicy, channel: str) ->
         reason = event[REASON] if len(event) > REASON else None
         return (event[TS], channel, ((k.BLOCKED_BY_REASON[reason or "other"], 1),))
     at: int = event[TS]
-    if policy.attribution is Attribution.ARRIVAL:
+    if policy.attribution is _ARRIVAL:
         entry = entry_ms(contact)
         if entry is not None:
             at = entry

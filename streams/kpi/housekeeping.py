@@ -7,7 +7,7 @@ path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ccpulse.streams.kpi import counters as k
 from ccpulse.streams.kpi.contact import Contact, contribution
@@ -17,14 +17,14 @@ from ccpulse.streams.kpi.windows import minute_start
 QueueKey = tuple[str, str]
 #: A queue's minute buckets are checked against the rolling horizon when there are more than
 #: this many and twice as many as the last check left.
-MINUTE_GC_SLACK = 16
+MINUTE_GC_SLACK: Final = 16
 #: Contacts with no event for this long (queue event time) are kept frozen: touched again,
 #: they thaw (contact_store.py). Half an hour covers nearly every call's talk and wrap-up.
-IDLE_CONTACT_MS = 30 * 60_000
+IDLE_CONTACT_MS: Final = 30 * 60_000
 #: `Engine.apply` looks for idle contacts to freeze after at least this many new contacts.
-FREEZE_EVERY = 4096
+FREEZE_EVERY: Final = 4096
 #: No wall-clock floor for minute buckets (`Engine.read_clock` never called): batch use.
-NO_FLOOR = -(1 << 62)
+NO_FLOOR: Final = -(1 << 62)
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ Plain frozen data resolved once per queue and channel; the file/environment load
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
@@ -56,10 +56,16 @@ class QueuePolicy:
     time_zone: str = "UTC"
     interval_minutes: int = 15
     attribution: Attribution = Attribution.OUTCOME
+    #: The thresholds in milliseconds, which the KPI core compares with each answered and
+    #: abandoned contact's wait: worked out once here, not at each contact (not settings).
+    sl_threshold_ms: int = field(init=False, repr=False, compare=False)
+    short_abandon_ms: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sl_formula", SLFormula(self.sl_formula))
         object.__setattr__(self, "attribution", Attribution(self.attribution))
+        object.__setattr__(self, "sl_threshold_ms", round(self.sl_threshold_seconds * 1000))
+        object.__setattr__(self, "short_abandon_ms", round(self.short_abandon_seconds * 1000))
         if self.interval_minutes not in INTERVAL_MINUTES_ALLOWED:
             raise ValueError(f"interval_minutes must be one of {INTERVAL_MINUTES_ALLOWED}")
         if not 0 <= self.sl_target <= 1:
@@ -74,14 +80,6 @@ class QueuePolicy:
             raise ValueError(f"unknown time zone {self.time_zone!r}") from None
 
     @property
-    def sl_threshold_ms(self) -> int:
-        return round(self.sl_threshold_seconds * 1000)
-
-    @property
-    def short_abandon_ms(self) -> int:
-        return round(self.short_abandon_seconds * 1000)
-
-    @property
     def interval_ms(self) -> int:
         return self.interval_minutes * 60_000
 
@@ -92,7 +90,8 @@ class QueuePolicy:
 
 #: Settings that shape the buckets themselves and so must be equal for all channels of a queue.
 QUEUE_LEVEL_FIELDS: Final = ("time_zone", "interval_minutes", "attribution")
-POLICY_FIELDS: Final = tuple(QueuePolicy.__dataclass_fields__)
+#: The settings of a queue: the fields that configuration may set.
+POLICY_FIELDS: Final = tuple(f.name for f in fields(QueuePolicy) if f.init)
 
 
 def policy_from_mapping(base: QueuePolicy, values: dict[str, Any]) -> QueuePolicy:

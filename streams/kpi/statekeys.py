@@ -7,9 +7,11 @@ keeps all of a partition's writes in one changelog partition, in the order they 
 
 from __future__ import annotations
 
+from typing import Final
+
 from ccpulse.streams.kpi.state import BucketKey
 
-SEP = "\x1f"  # ASCII unit separator: the contract allows it in no name or id
+SEP: Final = "\x1f"  # ASCII unit separator: the contract allows it in no name or id
 
 
 def bucket_key(partition: int, tenant: str, queue: str, bkey: BucketKey) -> bytes:

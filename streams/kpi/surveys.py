@@ -36,10 +36,18 @@ ROLLING_DAYS: Final = 7
 
 # Tally slots (after `pos` at index 0). CES scores are summed in thousandths, so sums are exact
 # integers whatever the order of arrival.
-CSAT_N, CSAT_SAT, PROMOTERS, PASSIVES, DETRACTORS, CES_N, CES_MILLI = range(1, 8)
+CSAT_N: Final = 1
+CSAT_SAT: Final = 2
+PROMOTERS: Final = 3
+PASSIVES: Final = 4
+DETRACTORS: Final = 5
+CES_N: Final = 6
+CES_MILLI: Final = 7
 TALLY_LEN: Final = 8
 # Totals slots (after `pos`).
-TOO_LATE, DUPLICATES, OUT_OF_SCALE = range(1, 4)
+TOO_LATE: Final = 1
+DUPLICATES: Final = 2
+OUT_OF_SCALE: Final = 3
 
 #: (granularity "i"/"d", start ms) of a period; (dimension, value) of a breakdown row.
 Period = tuple[str, int]

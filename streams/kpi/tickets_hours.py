@@ -34,8 +34,22 @@ FIELDS: Final = (
     "resolution_breaches", "frt_count", "frt_ms_sum", "resolution_count", "resolution_ms_sum",
     "duplicates", "too_late",
 )  # fmt: skip
-(CREATED, SOLVED, REOPENED, RESOLVED, ONE_TOUCH, FRT_BREACH, RES_BREACH, FRT_COUNT, FRT_SUM,
- RES_COUNT, RES_SUM, DUPLICATES, TOO_LATE) = range(len(FIELDS))  # fmt: skip
+# The slots of FIELDS, in its order (Final: compiled, each is read as the number it is).
+CREATED: Final = 0
+SOLVED: Final = 1
+REOPENED: Final = 2
+RESOLVED: Final = 3
+ONE_TOUCH: Final = 4
+FRT_BREACH: Final = 5
+RES_BREACH: Final = 6
+FRT_COUNT: Final = 7
+FRT_SUM: Final = 8
+RES_COUNT: Final = 9
+RES_SUM: Final = 10
+DUPLICATES: Final = 11
+TOO_LATE: Final = 12
+if len(FIELDS) != TOO_LATE + 1:
+    raise ImportError("tickets_hours: a slot of FIELDS has no index, or two share one")
 #: Item kinds beyond plain counts: a first response time or a resolution time (value in ms).
 FRT: Final = 100
 RES: Final = 101

@@ -4,8 +4,6 @@ back into the same contact."""
 
 from __future__ import annotations
 
-from dataclasses import astuple, replace
-
 import orjson
 import pytest
 
@@ -15,20 +13,20 @@ from ccpulse.streams.kpi.contact import Absorbed, Contact, pack
 BASE = ContactEvent("e1", "contact.offered", 1_000, "acme", "sales", "chat", "c1")
 EVENTS = [
     BASE,
-    replace(BASE, event_id="b1", type="contact.blocked", reason="queue_full"),
-    replace(BASE, event_id="a1", type="contact.answered", agent_id="ag", wait_ms=0),
-    replace(BASE, event_id="x1", type="contact.abandoned", wait_ms=12_000),
-    replace(BASE, event_id="d1", type="contact.dequeued", reason="transferred", to_queue="vip"),
-    replace(BASE, event_id="w1", type="contact.completed", agent_id="ag", talk_ms=5, wrap_ms=7),
-    replace(BASE, event_id="w2", type="contact.completed", talk_ms=0, wrap_ms=0, resolved=False),
+    BASE._replace(event_id="b1", type="contact.blocked", reason="queue_full"),
+    BASE._replace(event_id="a1", type="contact.answered", agent_id="ag", wait_ms=0),
+    BASE._replace(event_id="x1", type="contact.abandoned", wait_ms=12_000),
+    BASE._replace(event_id="d1", type="contact.dequeued", reason="transferred", to_queue="vip"),
+    BASE._replace(event_id="w1", type="contact.completed", agent_id="ag", talk_ms=5, wrap_ms=7),
+    BASE._replace(event_id="w2", type="contact.completed", talk_ms=0, wrap_ms=0, resolved=False),
     # Fields another type carries, on an entry: kept as they are.
-    replace(BASE, event_id="o2", agent_id="ag", to_queue="vip"),
+    BASE._replace(event_id="o2", agent_id="ag", to_queue="vip"),
 ]
 
 
 def _old_record(pos: int, roles: list[ContactEvent | None]) -> list[object]:
     """The record as contacts wrote it when they kept `ContactEvent` objects."""
-    return [pos, [None if e is None else list(astuple(e)) for e in roles]]
+    return [pos, [None if e is None else list(e) for e in roles]]
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.event_id)
@@ -64,7 +62,7 @@ def test_record_is_the_former_one_and_reads_back() -> None:
 
 def test_a_role_keeps_the_earlier_event() -> None:
     contact = Contact(("acme", "sales"), "c1")
-    late = replace(BASE, event_id="e2", ts_ms=2_000)
+    late = BASE._replace(event_id="e2", ts_ms=2_000)
     assert contact.absorb(late) is Absorbed.NEW
     assert contact.absorb(BASE) is Absorbed.REPLACED
     assert contact.absorb(late) is Absorbed.DUPLICATE
