@@ -35,6 +35,8 @@ __all__ = ["DeadLetter", "Message", "Pipeline", "TableWrite", "family_runs"]
 #: Events per message are numbered within the message's offset: pos = offset * 2**20 + index.
 POS_SHIFT = 20
 MAX_EVENTS_PER_MESSAGE = 1 << POS_SHIFT
+#: Read once: a member read through its enum class goes through the class's look-up each time.
+_APPLIED = Verdict.APPLIED
 #: A family engine's verdict (a string) as the Verdict it names.
 VERDICTS: dict[str, Verdict] = {str(v): v for v in Verdict}
 
@@ -236,9 +238,10 @@ class Pipeline(Publishing):
                         continue
                 families = families or self.family_engines(partition)
                 verdict = VERDICTS[families[family].apply(event, base + index)]
-            if event.ts_ms > latest:
-                latest = event.ts_ms
-            if verdict is Verdict.APPLIED:
+            ts_ms = event.ts_ms
+            if ts_ms > latest:
+                latest = ts_ms
+            if verdict is _APPLIED:
                 applied += 1
                 continue
             verdicts[verdict] += 1

@@ -17,12 +17,13 @@ from __future__ import annotations
 import marshal
 import struct
 from collections.abc import Iterator
+from typing import Final
 
 from ccpulse.streams.kpi.contact import Contact
 
 #: The frozen contact's latest event time (ms), ahead of its marshalled slots, so that
 #: garbage collection reads it without thawing.
-_LAST_TS = struct.Struct("<q")
+_LAST_TS: Final = struct.Struct("<q")
 
 
 def freeze(contact: Contact) -> bytes:
