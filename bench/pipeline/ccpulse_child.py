@@ -123,10 +123,26 @@ def child_ccpulse(spec: dict[str, Any], meter: Meter) -> None:
             calls["redis_publish"] += 1
 
     RedisSink.publish = publish  # type: ignore[method-assign]
+    gc_seconds = [0.0, 0.0, 0.0]
+    gc_counts = [0, 0, 0]
+    gc_started = [0.0]
+
+    def gc_timer(phase: str, info: dict[str, Any]) -> None:
+        # the cyclic collector's own time, by generation (it runs inside whatever allocated)
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_seconds[info["generation"]] += time.perf_counter() - gc_started[0]
+            gc_counts[info["generation"]] += 1
+
+    import gc
+
+    gc.callbacks.append(gc_timer)
     meter.extra = lambda: {
         "verdicts": {str(k): v for k, v in health.verdicts.items()},
         "invalid": health.invalid, "misrouted": health.misrouted,
         "samples": dict(samples), "calls": dict(calls), "flush_seconds": flush_seconds[0],
+        "gc_seconds": list(gc_seconds), "gc_counts": list(gc_counts),
     }  # fmt: skip
     verdicts = health.verdicts
     process = pipeline.process

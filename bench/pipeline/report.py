@@ -137,6 +137,14 @@ def breakdown(rows: Rows) -> list[str]:
         return f"{n} ({r.extra.get('flush_seconds', 0.0) / max(1, n):.2f} s)"
 
     row("sinks flushes in the run (s each)", flushes)
+
+    def collections(r: Run) -> str:
+        seconds, counts = r.extra.get("gc_seconds"), r.extra.get("gc_counts")
+        if not seconds or not counts:
+            return "-"
+        return f"{sum(counts)} ({sum(seconds) / max(1e-9, r.seconds):.0%})"
+
+    row("cyclic GC: collections (share of the run's time)", collections)
     row(
         "CPU while measured, cores: worker (all threads) / broker",
         lambda r: f"{r.extra.get('cores', 0):.2f} / {r.extra.get('broker_cores', 0):.2f}",

@@ -182,6 +182,8 @@ class Bench:
             "calls",
             "flush_seconds",
             "settle_seconds",
+            "gc_seconds",
+            "gc_counts",
         ):
             if key in doc:
                 run.extra[key] = doc[key]
