@@ -7,7 +7,6 @@ events, bad ones become `Rejection`s naming the event and the field.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -380,7 +379,7 @@ def _contact(obj: dict[str, Any], etype: str, now_ms: int) -> ContactEvent:
     if channel is None:
         raise _Invalid("channel", f"must be one of {', '.join(CHANNELS)}, "
                        f"got {_show(obj.get('channel'))}")  # fmt: skip
-    contact_id = sys.intern(_ident(obj, "contact_id"))  # one copy for all its events
+    contact_id = _ident(obj, "contact_id")  # kept once by the engine, as the contact's key
     agent_id = None
     wait_ms = None
     reason = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import time
 from collections import defaultdict
@@ -134,8 +135,6 @@ def child_ccpulse(spec: dict[str, Any], meter: Meter) -> None:
         else:
             gc_seconds[info["generation"]] += time.perf_counter() - gc_started[0]
             gc_counts[info["generation"]] += 1
-
-    import gc
 
     gc.callbacks.append(gc_timer)
     meter.extra = lambda: {
