@@ -1,6 +1,7 @@
-"""A contact keeps its events packed, without the key they share: its changelog record is the
-one it always was (15 fields per event), whatever fields the events carry, and a record reads
-back into the same contact."""
+"""A contact keeps its events packed, without the key they share. Its changelog record holds the
+packed events as they are (the record's key names the contact), whatever fields the events
+carry; a record reads back into the same contact, and records of the former form (15 fields per
+event) are still read."""
 
 from __future__ import annotations
 
@@ -45,19 +46,54 @@ def test_trailing_defaults_are_left_out() -> None:
     assert len(pack(EVENTS[6])) == 12  # resolved False is not the default
 
 
-def test_record_is_the_former_one_and_reads_back() -> None:
+def _contact() -> Contact:
     contact = Contact(("acme", "sales"), "c1")
     for event in (EVENTS[0], EVENTS[3], EVENTS[5]):
         contact.absorb(event)
     contact.pos = 42
+    return contact
+
+
+def test_record_holds_the_packed_events_and_reads_back() -> None:
+    contact = _contact()
     record = contact.to_record()
-    assert record == _old_record(42, [EVENTS[0], None, EVENTS[3], EVENTS[5]])
+    assert record == [42, pack(EVENTS[0]), None, pack(EVENTS[3]), pack(EVENTS[5])]
     stored = orjson.loads(orjson.dumps(record))  # as the changelog holds it
+    assert stored == [42, ["e1", "contact.offered", 1_000, "chat"], None,
+                      ["x1", "contact.abandoned", 1_000, "chat", None, 12_000],
+                      ["w1", "contact.completed", 1_000, "chat", "ag", None, None, None, 5, 0,
+                       7]]  # fmt: skip
+    again = Contact.from_record(stored, (("acme", "sales"), "c1"))
+    assert again.to_record() == record
+    assert (again.roles, again.pos, again.qkey, again.contact_id) == (
+        contact.roles, 42, ("acme", "sales"), "c1")  # fmt: skip
+    assert all(type(p) is tuple for p in again.roles if p is not None)
+
+
+def test_a_record_needs_its_key() -> None:
+    stored = orjson.loads(orjson.dumps(_contact().to_record()))
+    with pytest.raises(ValueError, match="give its key"):
+        Contact.from_record(stored)
+
+
+def test_a_record_of_the_former_form_reads_back() -> None:
+    contact = _contact()
+    former = orjson.loads(orjson.dumps(_old_record(42, [EVENTS[0], None, EVENTS[3], EVENTS[5]])))
     for key in (None, (("acme", "sales"), "c1")):
-        again = Contact.from_record(stored, key)
-        assert again.to_record() == record
+        again = Contact.from_record(former, key)
+        assert again.to_record() == contact.to_record()
         assert (again.roles, again.pos, again.qkey, again.contact_id) == (
             contact.roles, 42, ("acme", "sales"), "c1")  # fmt: skip
+
+
+def test_every_packed_shape_survives_the_record() -> None:
+    for event in EVENTS:
+        contact = Contact(("acme", "sales"), "c1")
+        contact.absorb(event)
+        stored = orjson.loads(orjson.dumps(contact.to_record()))
+        again = Contact.from_record(stored, (("acme", "sales"), "c1"))
+        assert again.roles == contact.roles
+        assert [again.event(r) for r in range(4)] == [contact.event(r) for r in range(4)]
 
 
 def test_a_role_keeps_the_earlier_event() -> None:
