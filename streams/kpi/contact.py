@@ -280,6 +280,16 @@ class Contact:
         return c
 
 
+def settled(contact: Contact) -> bool:
+    """Whether no further event is expected for the contact: it was blocked, wrapped up, or
+    left the queue unanswered (abandoned or dequeued). One may still come (late, repeated or
+    out of order) and is taken as any other; it is just not expected."""
+    if contact.r1 is not None or contact.r3 is not None:
+        return True
+    outcome = contact.r2
+    return outcome is not None and outcome[TYPE] != ANSWERED
+
+
 def wait_ms(contact: Contact) -> int | None:
     """The wait in queue: the source's own figure when given, else outcome minus entry."""
     outcome = contact.r2

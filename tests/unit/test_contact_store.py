@@ -13,6 +13,7 @@ from ccpulse.schemas.events import ContactEvent
 from ccpulse.streams.kpi import Engine, queue_snapshot
 from ccpulse.streams.kpi.contact import Contact
 from ccpulse.streams.kpi.contact_store import ContactStore, freeze, frozen_last_ts_ms, thaw
+from ccpulse.streams.kpi.state_writes import drain_writes
 from tests.helpers.clock import MIN, ms_of
 
 T0 = ms_of("2026-03-02T09:00:00+00:00")
@@ -107,3 +108,51 @@ def test_idle_contacts_are_frozen_and_a_late_event_thaws_them_with_the_same_figu
 
     assert snapshot(freezing) == snapshot(plain)
     assert freezing.queue("acme", "support").duplicates == 1
+
+
+def test_settled_contacts_are_frozen_as_their_records_are_written() -> None:
+    """A contact whose visit is over (blocked, wrapped up, abandoned or dequeued) is frozen
+    when the state writes take its record, and is held as exactly that record; one still
+    waiting, or answered and not yet wrapped up, stays an object. A later event thaws a frozen
+    contact, and the figures are those of an engine whose contacts stay objects."""
+    events = [
+        event("done", "offered", T0),
+        event("done", "answered", T0 + 20_000, agent_id="ana", wait_ms=20_000),
+        event("done", "completed", T0 + 90_000, agent_id="ana", talk_ms=70_000),
+        event("left", "offered", T0 + 1_000),
+        event("left", "abandoned", T0 + 31_000, wait_ms=30_000),
+        event("full", "blocked", T0 + 2_000, reason="full"),
+        event("talking", "offered", T0 + 3_000),
+        event("talking", "answered", T0 + 9_000, agent_id="bob", wait_ms=6_000),
+        event("waiting", "offered", T0 + 4_000),
+        # its answer not seen yet: still waiting in queue, so not frozen
+        event("unanswered", "offered", T0 + 5_000),
+        event("unanswered", "completed", T0 + 60_000, agent_id="cy", talk_ms=20_000),
+    ]
+    freezing, plain = Engine(), Engine()
+    for engine in (freezing, plain):
+        for pos, e in enumerate(events):
+            engine.apply(e, pos)
+    writes: list[Any] = []
+    drain_writes(freezing, 0, writes, {}, set())
+    plain.drain_changes()
+    qs = freezing.queue("acme", "support")
+    assert set(qs.contacts.cold) == {"done", "left", "full"}
+    assert set(qs.contacts.hot) == {"talking", "waiting", "unanswered"}
+    records = {key.rsplit(b"\x1f", 1)[1].decode(): value for _, key, value in writes
+               if b"\x1fc\x1f" in key}  # fmt: skip
+    for cid in ("done", "left", "full"):
+        assert qs.contacts.cold[cid][8:] == records[cid]
+        assert frozen_last_ts_ms(qs.contacts.cold[cid]) == qs.contacts.peek(cid).last_ts_ms
+    later = event("done", "completed", T0 + 80_000, agent_id="ana", talk_ms=60_000,
+                  event_id="done-completed-earlier")  # fmt: skip
+    for engine in (freezing, plain):
+        engine.apply(later, len(events))
+    assert "done" in qs.contacts.hot  # touched: thawed
+    now = T0 + 3_600_000
+
+    def snapshot(engine: Engine) -> dict[str, Any]:
+        return queue_snapshot(engine.queue("acme", "support"), now, (15, 60), 3_600_000)
+
+    assert snapshot(freezing) == snapshot(plain)
+    assert qs.duplicates == 1
