@@ -23,7 +23,7 @@ from setuptools import setup
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "ccpulse"))
-from native import NATIVE_MODULES, PACKAGE, STAMP_FILE, sources_digest, stale_extensions  # noqa: E402
+from native import NATIVE_MODULES, PACKAGES, STAMP_FILE, sources_digest, stale_extensions  # noqa: E402
 
 sys.path.pop(0)
 
@@ -54,8 +54,9 @@ def staged_tree(dirs: dict[str, Path]) -> Path:
 def native_extensions() -> list[Any]:
     stamp = ROOT / "ccpulse" / STAMP_FILE
     stamp.unlink(missing_ok=True)
-    for stale in stale_extensions(package_dirs()[PACKAGE]):
-        stale.unlink()
+    for package in PACKAGES:
+        for stale in stale_extensions(package_dirs()[package]):
+            stale.unlink()
     if os.environ.get("CCPULSE_BUILD_NATIVE", "1") == "0":
         return []
     from mypyc.build import mypycify

@@ -21,23 +21,29 @@ import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Final
 
-#: The package of the compiled modules, and their names in it: every family's per-event path,
-#: the agent views each flush reads, and the state records of the changes.
+#: The package of the KPI core's compiled modules, and their names in it: every family's
+#: per-event path, the agent views each flush reads, and the state records of the changes.
 PACKAGE: Final = "ccpulse.streams.kpi"
-NATIVE_MODULES: Final = tuple(
-    f"{PACKAGE}.{name}"
-    for name in (
-        "counters", "windows", "contact", "contact_store", "state", "housekeeping",
-        "engine", "agent_state", "agent_records", "agents", "agent_views", "report_mode",
-        "business_hours", "tickets_hours", "tickets_buckets", "tickets", "surveys", "statekeys",
-        "state_writes",
-    )
+#: Every compiled module: the KPI core's, then the decoder's fast-lane checks.
+NATIVE_MODULES: Final = (
+    *(
+        f"{PACKAGE}.{name}"
+        for name in (
+            "counters", "windows", "contact", "contact_store", "state", "housekeeping",
+            "engine", "agent_state", "agent_records", "agents", "agent_views", "report_mode",
+            "business_hours", "tickets_hours", "tickets_buckets", "tickets", "surveys",
+            "statekeys", "state_writes",
+        )
+    ),
+    "ccpulse.schemas.fast_checks",
 )  # fmt: skip
+#: The packages that hold them.
+PACKAGES: Final = tuple(dict.fromkeys(m.rpartition(".")[0] for m in NATIVE_MODULES))
 #: Written by setup.py beside this file: the digest of the sources it compiled.
 STAMP_FILE: Final = "native_build.txt"
 MODES: Final = ("auto", "off", "require")
@@ -72,17 +78,32 @@ def stale_extensions(folder: Path) -> list[Path]:
     return sorted(stale)
 
 
-def build_state(folder: Path, stamp: Path) -> str:
+def build_state(folders: Path | Mapping[str, Path], stamp: Path) -> str:
     """"compiled", "none" (no build) or "stale" (a build of other sources), for the modules of
-    PACKAGE in `folder` and the stamp setup.py wrote."""
-    names = [m.rpartition(".")[2] for m in NATIVE_MODULES]
-    if not stamp.exists() or not all(_has_extension(folder, n) for n in names):
+    NATIVE_MODULES in `folders` (per package, or one folder for all) and the stamp setup.py
+    wrote."""
+    paths = [
+        (folders if isinstance(folders, Path) else folders[package]) / name
+        for package, _, name in (m.rpartition(".") for m in NATIVE_MODULES)
+    ]
+    if not stamp.exists() or not all(_has_extension(p.parent, p.name) for p in paths):
         return "none"
     try:
-        texts = [(folder / f"{n}.py").read_bytes() for n in names]
+        texts = [p.with_name(f"{p.name}.py").read_bytes() for p in paths]
     except OSError:
         return "stale"
     return "compiled" if stamp.read_text().strip() == sources_digest(texts) else "stale"
+
+
+def package_folders() -> dict[str, Path]:
+    """The folder of each package of PACKAGES, found without importing the package itself."""
+    folders = {}
+    for package in PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError(f"ccpulse.native: package {package} not found")
+        folders[package] = Path(next(iter(spec.submodule_search_locations)))
+    return folders
 
 
 class BuildChoiceError(ImportError):
@@ -119,13 +140,18 @@ class _SourcesFirst:
 
 #: What runs: "compiled" or "python" (set by `install`).
 in_use = "python"
+_installed = False
 
 
-def install(kpi_folder: Path) -> str:
-    """Choose the build (CCPULSE_NATIVE) for the KPI package in `kpi_folder`; returns what runs."""
-    global in_use
+def install() -> str:
+    """Choose the build (CCPULSE_NATIVE) once, before the first compiled module is imported
+    (by the first of the packages holding them to be imported); returns what runs."""
+    global in_use, _installed
+    if _installed:
+        return in_use
+    _installed = True
     mode = os.environ.get("CCPULSE_NATIVE", "auto").strip().lower() or "auto"
-    state = build_state(kpi_folder, Path(__file__).with_name(STAMP_FILE))
+    state = build_state(package_folders(), Path(__file__).with_name(STAMP_FILE))
     if choose(mode, state):
         in_use = "compiled"
     else:
@@ -133,7 +159,7 @@ def install(kpi_folder: Path) -> str:
             warnings.warn(
                 "ccpulse: the compiled KPI core is older than its sources; running the sources "
                 "(rebuild with bash scripts/setup.sh)",
-                stacklevel=2,
+                stacklevel=3,
             )
         if not any(isinstance(f, _SourcesFirst) for f in sys.meta_path):
             sys.meta_path.insert(0, _SourcesFirst())

@@ -1,7 +1,20 @@
-"""The ccpulse event contract: typed events and the decoder that validates raw messages."""
+"""The ccpulse event contract: typed events and the decoder that validates raw messages.
 
-from ccpulse.schemas.decode import DecodeResult, Rejection, decode_message, decode_object
-from ccpulse.schemas.events import (
+The decoder's fast-lane checks run compiled where setup.py built them (`ccpulse.native`
+chooses, before any of them is imported).
+"""
+
+from ccpulse import native
+
+native.install()
+
+from ccpulse.schemas.decode import (  # noqa: E402
+    DecodeResult,
+    Rejection,
+    decode_message,
+    decode_object,
+)
+from ccpulse.schemas.events import (  # noqa: E402
     AGENT_STATES,
     AGENT_TYPES,
     BLOCK_REASONS,

@@ -28,7 +28,7 @@ PY=${PYTHON:-python3}
 mkdir -p .ccpulse
 # pip builds the compiled KPI core (~1 min): only when the build's inputs changed since the last
 # install, or the install is gone.
-inputs=$(cat pyproject.toml setup.py ccpulse/native.py streams/kpi/*.py | sha256sum | cut -d' ' -f1)
+inputs=$(cat pyproject.toml setup.py ccpulse/native.py streams/kpi/*.py schemas/*.py | sha256sum | cut -d' ' -f1)
 if [ "$(cat .ccpulse/setup-inputs 2>/dev/null)" != "$inputs" ] \
     || ! .venv/bin/python -c "import ccpulse.streams.kpi" >/dev/null 2>&1; then
   rm -f .ccpulse/setup-inputs

@@ -3,11 +3,9 @@
 Its per-event modules run compiled where setup.py built them (`ccpulse.native` chooses).
 """
 
-from pathlib import Path
-
 from ccpulse import native
 
-native.install(Path(__file__).parent)
+native.install()
 
 
 from ccpulse.streams.kpi.engine import Changes, Engine, Verdict  # noqa: E402

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ccpulse import native
+from ccpulse.schemas import fast_checks
 from ccpulse.streams.kpi import engine
 
 NAMES = [m.rpartition(".")[2] for m in native.NATIVE_MODULES]
@@ -101,13 +102,14 @@ def test_this_run_uses_the_build_its_environment_asks_for() -> None:
     """CI runs the suite with CCPULSE_NATIVE=require, then the exactness tests with =off: each
     run checks here that it tests the build it means to."""
     mode = os.environ.get("CCPULSE_NATIVE", "auto")
-    source = Path(engine.__file__ or "")
-    if mode == "require":
-        assert native.in_use == "compiled" and source.name.endswith(SUFFIX)
-    elif mode == "off":
-        assert native.in_use == "python" and source.suffix == ".py"
-    else:
-        assert (native.in_use == "compiled") is source.name.endswith(SUFFIX)
+    for module in (engine, fast_checks):  # one of each package that holds compiled modules
+        source = Path(module.__file__ or "")
+        if mode == "require":
+            assert native.in_use == "compiled" and source.name.endswith(SUFFIX)
+        elif mode == "off":
+            assert native.in_use == "python" and source.suffix == ".py"
+        else:
+            assert (native.in_use == "compiled") is source.name.endswith(SUFFIX)
 
 
 def test_the_worker_says_which_build_runs() -> None:
