@@ -174,7 +174,10 @@ class Engine(Housekeeping):
         generation = self.generation
         if contact.mark != generation:  # not yet among the changes since the last drain
             contact.mark = generation
-            changes.contacts.add((qkey, contact_id))
+            touched = changes.contacts.get(qkey)
+            if touched is None:
+                touched = changes.contacts[qkey] = {}
+            touched[contact_id] = None
             if changes.deleted_contacts:
                 changes.deleted_contacts.discard((qkey, contact_id))
         if event.ts_ms > qs.watermark_ms:  # `_advance`, inlined

@@ -32,7 +32,9 @@ class Changes:
     """Records changed since the last `Engine.drain_changes()`, for the changelog and sinks."""
 
     buckets: set[tuple[QueueKey, BucketKey]] = field(default_factory=set)
-    contacts: set[tuple[QueueKey, str]] = field(default_factory=set)
+    #: Per queue, the ids of its contacts changed (a dict as an ordered set): no (queue, id)
+    #: tuple is built per contact and drain, and the drain finds a queue's key prefix once.
+    contacts: dict[QueueKey, dict[str, None]] = field(default_factory=dict)
     deleted_buckets: set[tuple[QueueKey, BucketKey]] = field(default_factory=set)
     deleted_contacts: set[tuple[QueueKey, str]] = field(default_factory=set)
     queues: set[QueueKey] = field(default_factory=set)
@@ -174,7 +176,9 @@ class Housekeeping:
         del qs.contacts[contact_id]
         qs.waiting.pop(contact_id, None)
         self.changes.deleted_contacts.add((qkey, contact_id))
-        self.changes.contacts.discard((qkey, contact_id))
+        touched = self.changes.contacts.get(qkey)
+        if touched:
+            touched.pop(contact_id, None)
 
     # -- housekeeping ----------------------------------------------------------------------
 
@@ -222,17 +226,18 @@ class Housekeeping:
         of a day is not held as objects until the first garbage collection, and the scans
         cost about as much as the contacts they follow."""
         frozen = hot = 0
-        pending = self.changes.contacts  # left for now: their state writes would thaw them
+        changed = self.changes.contacts  # left for now: their state writes would thaw them
         for qkey, qs in self.queues.items():
             store = qs.contacts
             floor = qs.watermark_ms - self.idle_contact_ms
             waiting = qs.waiting
+            pending = changed.get(qkey)
             idle = [
                 cid
                 for cid, contact in store.hot.items()
                 if contact.last_ts_ms < floor
                 and cid not in waiting
-                and not (pending and (qkey, cid) in pending)
+                and not (pending and cid in pending)
             ]
             for cid in idle:
                 store.freeze(cid)

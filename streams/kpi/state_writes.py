@@ -61,23 +61,21 @@ def drain_writes(
     for qkey, bkey in changes.deleted_buckets:
         if bkey[0] != skipped:
             writes.append((partition, bucket_key(partition, qkey[0], qkey[1], bkey), None))
-    # A record per contact changed (about one per two events): its queue's key prefix
-    # looked up once per queue. A contact whose visit is over (`settled`) is frozen once its
-    # record is out: it is not expected to change again, and as bytes it is neither walked by
-    # the cyclic garbage collector nor scanned by `freeze_idle` (docs/performance.md, change
-    # 31).
-    prefixes: dict[QueueKey, str] = {}
-    for qkey, cid in changes.contacts:
-        prefix = prefixes.get(qkey)
-        if prefix is None:
-            prefix = prefixes[qkey] = contact_prefix(partition, qkey[0], qkey[1])
+    # A record per contact changed (about one per two events), its queue's key prefix built
+    # once per queue. A contact whose visit is over (`settled`) is frozen once its record is
+    # out: it is not expected to change again, and as bytes it is neither walked by the cyclic
+    # garbage collector nor scanned by `freeze_idle` (docs/performance.md, change 31).
+    for qkey, cids in changes.contacts.items():
+        prefix = contact_prefix(partition, qkey[0], qkey[1])
         qs = queues[qkey]
         store = qs.contacts
-        contact = store.peek(cid)
-        record = record_bytes(contact.to_record())
-        writes.append((partition, (prefix + cid).encode(), record))
-        if settled(contact) and cid in store.hot and cid not in qs.waiting:
-            store.freeze(cid, record)
+        waiting = qs.waiting
+        for cid in cids:
+            contact = store.peek(cid)
+            record = record_bytes(contact.to_record())
+            writes.append((partition, (prefix + cid).encode(), record))
+            if settled(contact) and cid in store.hot and cid not in waiting:
+                store.freeze(cid, record)
     for qkey, cid in changes.deleted_contacts:
         writes.append((partition, contact_key(partition, qkey[0], qkey[1], cid), None))
     for qkey in changes.queues:
