@@ -23,7 +23,14 @@ from setuptools import setup
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "ccpulse"))
-from native import NATIVE_MODULES, PACKAGES, STAMP_FILE, sources_digest, stale_extensions  # noqa: E402
+from native import (  # noqa: E402
+    NATIVE_MODULES,
+    PACKAGES,
+    STAMP_FILE,
+    build_inputs,
+    sources_digest,
+    stale_extensions,
+)
 
 sys.path.pop(0)
 
@@ -32,11 +39,6 @@ def package_dirs() -> dict[str, Path]:
     with open(ROOT / "pyproject.toml", "rb") as f:
         dirs = tomllib.load(f)["tool"]["setuptools"]["package-dir"]
     return {package: ROOT / folder for package, folder in dirs.items()}
-
-
-def source_of(module: str, dirs: dict[str, Path]) -> Path:
-    package, _, name = module.rpartition(".")
-    return dirs[package] / f"{name}.py"
 
 
 def staged_tree(dirs: dict[str, Path]) -> Path:
@@ -55,7 +57,7 @@ def native_extensions() -> list[Any]:
     stamp = ROOT / "ccpulse" / STAMP_FILE
     stamp.unlink(missing_ok=True)
     for package in PACKAGES:
-        for stale in stale_extensions(package_dirs()[package]):
+        for stale in stale_extensions(package_dirs()[package], package):
             stale.unlink()
     if os.environ.get("CCPULSE_BUILD_NATIVE", "1") == "0":
         return []
@@ -71,8 +73,8 @@ def native_extensions() -> list[Any]:
     options = ["--follow-imports=silent", "--ignore-missing-imports"]
     extensions = mypycify([*options, *paths], opt_level="3", group_name="ccpulse.native_core",
                           target_dir=str(ROOT / "build" / "native-c"))  # fmt: skip
-    # What was compiled, for ccpulse.native to tell a build from edited sources.
-    digest = sources_digest([source_of(m, dirs).read_bytes() for m in NATIVE_MODULES])
+    # What the build depends on, for ccpulse.native to tell a build from edited sources.
+    digest = sources_digest(build_inputs(dirs))
     stamp.write_text(digest + "\n")
     return list(extensions)
 

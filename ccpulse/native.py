@@ -50,7 +50,7 @@ MODES: Final = ("auto", "off", "require")
 
 
 def sources_digest(sources: Sequence[bytes]) -> str:
-    """The digest that ties a build to its sources (the modules' texts, in NATIVE_MODULES order)."""
+    """The digest that ties a build to its sources (`build_inputs`)."""
     h = hashlib.sha256()
     for text in sources:
         h.update(len(text).to_bytes(8, "big"))
@@ -58,16 +58,29 @@ def sources_digest(sources: Sequence[bytes]) -> str:
     return h.hexdigest()
 
 
+def build_inputs(folders: Path | Mapping[str, Path]) -> list[bytes]:
+    """What a build depends on: every Python source of each package of PACKAGES (in `folders`,
+    per package, or one folder for all), named, in order. Not only the compiled modules:
+    mypyc copies the `Final` constants they import from other modules into the build (event
+    types, limits, policy defaults), so an edit there must make the build stale too."""
+    texts: list[bytes] = []
+    for package in PACKAGES:
+        folder = folders if isinstance(folders, Path) else folders[package]
+        for path in sorted(folder.glob("*.py")):
+            texts += [f"{package}.{path.stem}".encode(), path.read_bytes()]
+    return texts
+
+
 def _has_extension(folder: Path, name: str) -> bool:
     return any((folder / f"{name}{suffix}").exists()
                for suffix in importlib.machinery.EXTENSION_SUFFIXES)  # fmt: skip
 
 
-def stale_extensions(folder: Path) -> list[Path]:
-    """Extension modules in `folder` (the KPI package's) of modules not in NATIVE_MODULES: left
-    by a build of a longer list (another checkout). Python imports an extension in preference
-    to the source beside it, so setup.py deletes these before it builds."""
-    names = {m.rpartition(".")[2] for m in NATIVE_MODULES}
+def stale_extensions(folder: Path, package: str = PACKAGE) -> list[Path]:
+    """Extension modules in `folder` (the folder of `package`) of modules not in NATIVE_MODULES:
+    left by a build of a longer list (another checkout). Python imports an extension in
+    preference to the source beside it, so setup.py deletes these before it builds."""
+    names = {name for pkg, _, name in (m.rpartition(".") for m in NATIVE_MODULES) if pkg == package}
     # Longest first: "x.cpython-311-x86_64-linux-gnu.so" is module x, not "x.cpython-...".
     suffixes = sorted(importlib.machinery.EXTENSION_SUFFIXES, key=len, reverse=True)
     stale = []
@@ -89,7 +102,7 @@ def build_state(folders: Path | Mapping[str, Path], stamp: Path) -> str:
     if not stamp.exists() or not all(_has_extension(p.parent, p.name) for p in paths):
         return "none"
     try:
-        texts = [p.with_name(f"{p.name}.py").read_bytes() for p in paths]
+        texts = build_inputs(folders)
     except OSError:
         return "stale"
     return "compiled" if stamp.read_text().strip() == sources_digest(texts) else "stale"
@@ -149,17 +162,18 @@ def install() -> str:
     global in_use, _installed
     if _installed:
         return in_use
-    _installed = True
     mode = os.environ.get("CCPULSE_NATIVE", "auto").strip().lower() or "auto"
     state = build_state(package_folders(), Path(__file__).with_name(STAMP_FILE))
-    if choose(mode, state):
+    compiled = choose(mode, state)  # raises, and is asked again at the next import, if refused
+    _installed = True
+    if compiled:
         in_use = "compiled"
     else:
         if state == "stale" and mode == "auto":
             warnings.warn(
                 "ccpulse: the compiled KPI core is older than its sources; running the sources "
                 "(rebuild with bash scripts/setup.sh)",
-                stacklevel=3,
+                stacklevel=2,
             )
         if not any(isinstance(f, _SourcesFirst) for f in sys.meta_path):
             sys.meta_path.insert(0, _SourcesFirst())

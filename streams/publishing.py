@@ -114,7 +114,10 @@ class Publishing:
         if rebuilt:
             engine.rebuild_minutes()  # from the contacts, by the watermarks and the clock
         engine.drain_changes()
-        engine.freeze_idle()  # as the live engine keeps them (the watermarks are known now)
+        # As the live engine keeps them: the settled ones and the idle ones (the watermarks are
+        # known now) frozen.
+        engine.freeze_settled()
+        engine.freeze_idle()
         for family in families.values():
             family.finish_restore()
         # Every queue and every interval it holds goes out again: changes written to the state

@@ -29,8 +29,8 @@ from ccpulse.streams.kpi.contact import Contact
 _LAST_TS: Final = struct.Struct("<q")
 #: Typed here: where msgspec is not installed (the compiler's build environment) its encoder
 #: and decoder would read as Any.
-_encode: Callable[[Any], bytes] = msgspec.json.Encoder().encode
-_decode: Callable[[memoryview], Any] = msgspec.json.Decoder().decode
+_encode: Final[Callable[[Any], bytes]] = msgspec.json.Encoder().encode
+_decode: Final[Callable[[memoryview], Any]] = msgspec.json.Decoder().decode
 
 
 def freeze(contact: Contact, record: bytes | None = None) -> bytes:
@@ -53,7 +53,8 @@ def frozen_last_ts_ms(blob: bytes) -> int:
 
 
 class ContactStore:
-    """contact_id -> `Contact` of one queue, as a mapping; idle contacts frozen (`freeze_idle`).
+    """contact_id -> `Contact` of one queue, as a mapping; idle contacts frozen (`freeze_idle`),
+    and settled ones as their records are written (`state_writes.drain_writes`).
 
     `get` and `[]` thaw a frozen contact and keep it as an object again (it is being touched);
     `values` and `items` thaw for the caller only, leaving the store as it was.

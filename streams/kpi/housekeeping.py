@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ccpulse.streams.kpi import counters as k
-from ccpulse.streams.kpi.contact import Contact, contribution
+from ccpulse.streams.kpi.contact import Contact, contribution, settled
 from ccpulse.streams.kpi.state import Bucket, BucketKey, QueueState, add_delta, new_bucket
 from ccpulse.streams.kpi.windows import minute_start
 
@@ -216,6 +216,20 @@ class Housekeeping:
             dropped += len(stale) + len(old)
         self.freeze_idle()
         return dropped
+
+    def freeze_settled(self) -> int:
+        """Freeze the held contacts whose visit is over (`settled`) and that are not waiting,
+        as `state_writes.drain_writes` does once their records are written: after a restore,
+        whose contacts all come back as objects. Returns how many."""
+        frozen = 0
+        for qs in self.queues.values():
+            store = qs.contacts
+            waiting = qs.waiting
+            done = [cid for cid, c in store.hot.items() if settled(c) and cid not in waiting]
+            for cid in done:
+                store.freeze(cid)
+            frozen += len(done)
+        return frozen
 
     def freeze_idle(self) -> int:
         """Freeze the contacts idle for `idle_contact_ms` of their queue's event time, not

@@ -8,7 +8,7 @@ is compiled with the engine (ccpulse/native.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -21,7 +21,7 @@ TableWrite = tuple[int, bytes, bytes | None]
 
 #: Typed here: where msgspec is not installed (the compiler's build environment) its
 #: encoder would read as Any.
-_encode: Callable[[Any], bytes] = msgspec.json.Encoder().encode
+_encode: Final[Callable[[Any], bytes]] = msgspec.json.Encoder().encode
 
 
 def record_bytes(record: Any) -> bytes:

@@ -38,6 +38,7 @@ from ccpulse.streams.kpi import (
     queue_snapshot,
 )
 from ccpulse.streams.kpi.counters import INDEX as ENGINE_FIELD_INDEX  # to read totals only
+from ccpulse.streams.kpi.state_writes import drain_writes
 from tests.helpers.clock import DAY, HOUR, MIN, Cal, day_start, ms_of
 from tests.helpers.deliveries import arrival_order, decode_all
 
@@ -454,8 +455,8 @@ def written(engine: Engine, i: int, gc_every: int | None) -> None:
     """As the worker after a batch: the changes go to the state table (only then can their
     contacts be frozen); with `gc_every`, the garbage collection runs after the first event
     and every `gc_every` events from there: contacts and buckets past their horizons are
-    dropped, idle contacts frozen."""
-    engine.drain_changes()
+    dropped, idle contacts frozen. The writes freeze the contacts whose visit is over."""
+    drain_writes(engine, 0, [], {}, set())
     if gc_every and i % gc_every == 0:
         engine.collect_garbage()
 

@@ -12,21 +12,20 @@ from ccpulse import native
 from ccpulse.schemas import fast_checks
 from ccpulse.streams.kpi import engine
 
-NAMES = [m.rpartition(".")[2] for m in native.NATIVE_MODULES]
+NATIVE_MODULES = native.NATIVE_MODULES
+NAMES = [m.rpartition(".")[2] for m in NATIVE_MODULES]
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
 def built(folder: Path, *, extensions: bool = True) -> Path:
-    """A KPI folder as setup.py leaves it: sources, extensions and the stamp of the sources."""
-    texts = []
-    for name in NAMES:
-        text = f"# {name}\n".encode()
-        (folder / f"{name}.py").write_bytes(text)
-        texts.append(text)
-        if extensions:
+    """A package folder as setup.py leaves it (one for all the packages here): sources, a
+    module that is not compiled, extensions and the stamp of the sources."""
+    for name in [*NAMES, "events"]:
+        (folder / f"{name}.py").write_bytes(f"# {name}\n".encode())
+        if extensions and name != "events":
             (folder / f"{name}{SUFFIX}").write_bytes(b"")
     stamp = folder / native.STAMP_FILE
-    stamp.write_text(native.sources_digest(texts) + "\n")
+    stamp.write_text(native.sources_digest(native.build_inputs(folder)) + "\n")
     return stamp
 
 
@@ -41,6 +40,14 @@ def test_an_edited_source_makes_the_build_stale(tmp_path: Path) -> None:
     assert native.build_state(tmp_path, stamp) == "stale"
 
 
+def test_an_edited_module_beside_them_makes_the_build_stale(tmp_path: Path) -> None:
+    """The build holds copies of the constants the compiled modules import (mypyc inlines
+    `Final` values): an edit to any source of their packages outdates it."""
+    stamp = built(tmp_path)
+    (tmp_path / "events.py").write_bytes(b"# events, edited\n")
+    assert native.build_state(tmp_path, stamp) == "stale"
+
+
 def test_an_extension_of_a_module_no_longer_compiled_is_stale(tmp_path: Path) -> None:
     """A build of a longer module list (another checkout) leaves extensions that Python would
     import in place of their sources; setup.py deletes what this finds."""
@@ -48,8 +55,14 @@ def test_an_extension_of_a_module_no_longer_compiled_is_stale(tmp_path: Path) ->
     (tmp_path / "figures.py").write_bytes(b"# figures\n")
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         (tmp_path / f"figures{suffix}").write_bytes(b"")
-    assert native.stale_extensions(tmp_path) == sorted(
-        tmp_path / f"figures{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES
+    figures = [tmp_path / f"figures{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES]
+    # Names are per package: in the KPI package's folder, the extension of the decoder's
+    # compiled module is as stale as one of a module no longer compiled.
+    decoder = tmp_path / f"fast_checks{SUFFIX}"
+    assert native.stale_extensions(tmp_path) == sorted([*figures, decoder])
+    kpi_modules = [m for m in NATIVE_MODULES if m.startswith(native.PACKAGE + ".")]
+    assert native.stale_extensions(tmp_path, "ccpulse.schemas") == sorted(
+        [*figures, *(tmp_path / f"{m.rpartition('.')[2]}{SUFFIX}" for m in kpi_modules)]
     )
 
 
