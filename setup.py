@@ -1,7 +1,7 @@
 """The build of ccpulse's compiled KPI core (pyproject.toml holds everything else).
 
-The KPI engine's hot modules (`NATIVE_MODULES`, listed in ccpulse/native.py) are compiled with
-mypyc into C extensions next to their sources. The Python sources stay in the package and
+The KPI engine's hot modules and the decoder's fast-lane checks (`NATIVE_MODULES`, listed in
+ccpulse/native.py) are compiled with mypyc into C extensions next to their sources. The Python sources stay in the package and
 are the fallback: `ccpulse.native` picks the build at import time (docs/performance.md,
 "The compiled core"). Set CCPULSE_BUILD_NATIVE=0 to build and install without a compiler.
 
