@@ -1,9 +1,10 @@
 """The build of ccpulse's compiled KPI core (pyproject.toml holds everything else).
 
 The KPI engine's hot modules and the decoder's fast-lane checks (`NATIVE_MODULES`, listed in
-ccpulse/native.py) are compiled with mypyc into C extensions next to their sources. The Python sources stay in the package and
-are the fallback: `ccpulse.native` picks the build at import time (docs/performance.md,
-"The compiled core"). Set CCPULSE_BUILD_NATIVE=0 to build and install without a compiler.
+ccpulse/native.py) are compiled with mypyc into C extensions next to their sources. The Python
+sources stay in the package and are the fallback: `ccpulse.native` picks the build at import
+time (docs/performance.md, "The compiled core"). Set CCPULSE_BUILD_NATIVE=0 to build and install
+without a compiler.
 
 mypyc names a module after the folders above it, and this repository keeps the package's
 folders at the top (pyproject's package-dir), so the sources are linked into the installed
