@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ccpulse import native
+from ccpulse.config import LimitsSettings
 from ccpulse.schemas.events import ContactEvent
-from ccpulse.streams.kpi import Engine, queue_snapshot
+from ccpulse.streams.kpi import Engine, PolicyBook, queue_snapshot
 from ccpulse.streams.kpi.contact import Contact
 from ccpulse.streams.kpi.contact_store import ContactStore, freeze, frozen_last_ts_ms, thaw
 from ccpulse.streams.kpi.state_writes import drain_writes
+from ccpulse.streams.pipeline import Message, Pipeline
 from tests.helpers.clock import MIN, ms_of
 
 T0 = ms_of("2026-03-02T09:00:00+00:00")
@@ -156,3 +159,32 @@ def test_settled_contacts_are_frozen_as_their_records_are_written() -> None:
 
     assert snapshot(freezing) == snapshot(plain)
     assert qs.duplicates == 1
+
+
+def test_a_restore_holds_settled_contacts_frozen_as_the_live_engine_does() -> None:
+    """Restored from the records the live pipeline wrote, the settled contacts are frozen and
+    the others are objects, as in the live engine, and the figures are the same."""
+    rows = [
+        {"event_id": "o1", "type": "contact.offered", "ts": T0, "contact_id": "done"},
+        {"event_id": "x1", "type": "contact.abandoned", "ts": T0 + 30_000, "contact_id": "done",
+         "wait_seconds": 30},
+        {"event_id": "o2", "type": "contact.offered", "ts": T0 + 1_000, "contact_id": "talking"},
+        {"event_id": "a2", "type": "contact.answered", "ts": T0 + 9_000, "contact_id": "talking",
+         "agent_id": "bob", "wait_seconds": 8},
+        {"event_id": "o3", "type": "contact.offered", "ts": T0 + 2_000, "contact_id": "waiting"},
+    ]  # fmt: skip
+    base = {"tenant": "acme", "queue": "support", "channel": "voice"}
+    live = Pipeline(PolicyBook(), LimitsSettings())
+    live.read_clock(T0 + 60_000)
+    value = orjson.dumps([{**base, **row} for row in rows])
+    live.process(Message("contacts", 0, 0, b"acme/support", value), lambda _: None)
+    writes = live.table_writes()
+    restored = Pipeline(PolicyBook(), LimitsSettings())
+    restored.read_clock(T0 + 60_000)
+    engine = restored.restore(0, [(key, v) for _, key, v in writes if v is not None])
+    for pipeline in (live, restored):
+        contacts = pipeline.engines[0].queue("acme", "support").contacts
+        assert (set(contacts.cold), set(contacts.hot)) == ({"done"}, {"talking", "waiting"})
+    assert queue_snapshot(engine.queue("acme", "support"), T0 + 60_000, (15, 60), 3_600_000) \
+        == queue_snapshot(live.engines[0].queue("acme", "support"), T0 + 60_000, (15, 60),
+                          3_600_000)  # fmt: skip
