@@ -29,9 +29,9 @@ from ccpulse.schemas.events import AgentEvent
 from ccpulse.streams.kpi.agent_state import (
     AgentState,
     BucketKey,
-    Entry,
     TenantAgents,
     Timeline,
+    event_order,
 )
 from ccpulse.streams.kpi.family import RecordWrite
 
@@ -72,11 +72,12 @@ class AgentRecords:
         self._writes_generation += 1
         #: Per tenant, the buckets changed.
         self._bucket_writes: dict[str, dict[BucketKey, None]] = {}
-        #: Event records: their events, (position, event), in the order they were applied.
-        self._event_writes: dict[BatchKey, list[tuple[int, AgentEvent]]] = {}
+        #: Event records: their events in the order they were applied, each as its position
+        #: then the event, in one flat list (no pair to build and hold per event until the drain).
+        self._event_writes: dict[BatchKey, list[Any]] = {}
         #: Per tenant, the event record still taking events: its key, its events (in
         #: `_event_writes`) and the latest instant of its events (in `TenantAgents.batches`).
-        self._open_batches: dict[str, tuple[BatchKey, list[tuple[int, AgentEvent]], list[int]]]
+        self._open_batches: dict[str, tuple[BatchKey, list[Any], list[int]]]
         self._open_batches = {}
         self._agent_writes: dict[tuple[str, str], None] = {}
         self._tenant_writes: dict[str, None] = {}
@@ -93,8 +94,9 @@ class AgentRecords:
         elif e.ts_ms > batch[2][0]:
             batch[2][0] = e.ts_ms
         events = batch[1]
-        events.append((pos, e))
-        if len(events) >= MAX_BATCH_EVENTS:
+        events.append(pos)
+        events.append(e)
+        if len(events) >= 2 * MAX_BATCH_EVENTS:
             del self._open_batches[tenant]
 
     def drain_writes(self) -> list[RecordWrite]:
@@ -110,7 +112,7 @@ class AgentRecords:
         for (tenant, agent, first, at), events in self._event_writes.items():
             # The event is its own record: the state writes encode the named tuple as the
             # JSON array of its fields, which `AgentEvent(*record)` reads back.
-            batch = [[pos, e] for pos, e in events]
+            batch = [[events[i], events[i + 1]] for i in range(0, len(events), 2)]
             out.append(((tenant, "e", agent, first, at), batch))
         for tenant, agent in self._agent_writes:
             tl = self.data[tenant].timelines.get(agent)
@@ -139,8 +141,8 @@ class AgentRecords:
             tl = t.timelines[key[2]] = Timeline()
             tl.pos, tl.base_ms, tl.base = record[0], record[1], AgentState.from_record(record[2])
             if len(record) > 3:  # written before events had records of their own
-                tl.events = [(r[2], r[0], AgentEvent(*r)) for r in record[3]]
-                tl.ids = {eid for _, eid, _ in tl.events}
+                tl.events = [AgentEvent(*r) for r in record[3]]
+                tl.ids = {e.event_id for e in tl.events}
                 self._legacy.append((key[0], key[2]))
         else:
             t.pos, t.watermark_ms = record[0], record[1]
@@ -172,22 +174,22 @@ class AgentRecords:
                     kept = True
                     if r[0] not in tl.ids:
                         tl.ids.add(r[0])
-                        tl.events.append((r[2], r[0], AgentEvent(*r)))
+                        tl.events.append(AgentEvent(*r))
             if kept:
                 t.batches[key[1:]] = [max(r[2] for _, r in batch)]
             elif self.changelog:
                 self._event_deletes[key] = None
         for t in self.data.values():
             for tl in t.timelines.values():
-                tl.events.sort(key=_order)
-                tl.ids = {eid for _, eid, _ in tl.events}
-                tl.refold(0)
+                tl.events.sort(key=event_order)
+                tl.ids = {e.event_id for e in tl.events}
+                tl.refold()
         legacy, self._legacy = self._legacy, []
         for tenant, agent in legacy if self.changelog else ():
             t = self.data[tenant]
             tl = t.timelines[agent]
-            for _, eid, e in tl.events:
-                if recorded is None or (tenant, agent, eid) not in recorded:
+            for e in tl.events:
+                if recorded is None or (tenant, agent, e.event_id) not in recorded:
                     self._write_event(t, tenant, e, tl.pos)
             self._agent_writes[(tenant, agent)] = None
         self._dirty.update(self.data)
@@ -201,13 +203,12 @@ class AgentRecords:
         for tenant, t in self.data.items():
             horizon = t.watermark_ms - self.lateness_ms
             for agent, tl in t.timelines.items():
-                old = sum(1 for ts, _, _ in tl.events if ts < horizon)
+                old = sum(1 for e in tl.events if e.ts_ms < horizon)
                 if not old:
                     continue
-                tl.base, tl.base_ms = tl.states[old - 1], tl.events[old - 1][0]
-                tl.ids.difference_update(eid for _, eid, _ in tl.events[:old])
+                tl.base, tl.base_ms = tl.state_before(old), tl.events[old - 1].ts_ms
+                tl.ids.difference_update(e.event_id for e in tl.events[:old])
                 del tl.events[:old]
-                del tl.states[:old]
                 if self.changelog:
                     self._agent_writes[(tenant, agent)] = None
             if self.changelog:  # every event before the horizon is folded now
@@ -232,7 +233,3 @@ class AgentRecords:
             if batch is not None and batch[0] == key:
                 del self._open_batches[tenant]
             self._event_deletes[key] = None
-
-
-def _order(entry: Entry) -> tuple[int, str]:
-    return entry[0], entry[1]

@@ -182,57 +182,66 @@ def point_items(
     return [(kind, name, at, field, 1) for kind, name in point_scopes(agent, e, after)]
 
 
-#: An event of a timeline: (ts_ms, event_id, event), in that order.
-Entry = tuple[int, str, AgentEvent]
+def event_order(e: AgentEvent) -> tuple[int, str]:
+    """The order of a timeline's events: by instant, then by id (one order for equal instants,
+    whatever order they arrive in)."""
+    return e.ts_ms, e.event_id
 
 
 class Timeline:
-    """One agent's events since `base` (the state folded from events already dropped)."""
+    """One agent's events since `base` (the state folded from events already dropped), and its
+    state after them (`current`). The states in between are folded again when needed (an event
+    out of order, garbage collection), not held: an agent's next event in time order needs
+    only the current state, and every object held per event is one more for the garbage
+    collector to visit."""
 
-    __slots__ = ("base", "base_ms", "events", "ids", "pos", "states")
+    __slots__ = ("base", "base_ms", "current", "events", "ids", "pos")
 
     def __init__(self) -> None:
         self.base = OFFLINE
         self.base_ms: int | None = None
-        self.events: list[Entry] = []
+        #: In `event_order`; each event held as it is, no tuple around it.
+        self.events: list[AgentEvent] = []
         #: The ids of `events`, so that a duplicate is found without a scan of the timeline.
         self.ids: set[str] = set()
-        self.states: list[AgentState] = []
+        #: The state after `events` (`base` when there are none).
+        self.current = OFFLINE
         self.pos = -1
 
     def state_before(self, i: int) -> AgentState:
-        return self.states[i - 1] if i > 0 else self.base
-
-    def refold(self, start: int) -> None:
-        del self.states[start:]
-        s = self.state_before(start)
-        for _, _, e in self.events[start:]:
+        """The state after `base` and the first `i` events."""
+        s = self.base
+        for e in self.events[:i]:
             s = fold(s, e)
-            self.states.append(s)
+        return s
+
+    def refold(self) -> None:
+        """Set `current` again after `events` or `base` changed."""
+        self.current = self.state_before(len(self.events))
 
     def closed_items(
         self, agent: str, first: int, cal: Calendar, by_arrival: ByArrival | None = None
     ) -> list[Item]:
         """Items of the closed segments from event `first - 1` on, and point items from `first`."""
         items: list[Item] = []
+        events = self.events
         lo = max(first - 1, 0)
-        if first == 0 and self.base_ms is not None and self.events:
-            items += segment_items(agent, self.base, self.base_ms, self.events[0][0], cal)
-        for i in range(lo, len(self.events) - 1):
-            items += segment_items(
-                agent, self.states[i], self.events[i][0], self.events[i + 1][0], cal
-            )
-        for i in range(first, len(self.events)):
-            items += point_items(agent, self.events[i][2], self.states[i], by_arrival)
+        s = self.state_before(lo)
+        states: list[AgentState] = []  # the state after each event from `lo` on
+        for e in events[lo:]:
+            s = fold(s, e)
+            states.append(s)
+        if first == 0 and self.base_ms is not None and events:
+            items += segment_items(agent, self.base, self.base_ms, events[0].ts_ms, cal)
+        for i in range(lo, len(events) - 1):
+            items += segment_items(agent, states[i - lo], events[i].ts_ms, events[i + 1].ts_ms, cal)
+        for i in range(first, len(events)):
+            items += point_items(agent, events[i], states[i - lo], by_arrival)
         return items
 
     @property
-    def current(self) -> AgentState:
-        return self.states[-1] if self.states else self.base
-
-    @property
     def last_ms(self) -> int | None:
-        return self.events[-1][0] if self.events else self.base_ms
+        return self.events[-1].ts_ms if self.events else self.base_ms
 
 
 class TenantAgents:
@@ -336,4 +345,3 @@ def changed_interval(t: TenantAgents, start: int) -> None:
     closed = t.closed
     if closed is not None and start and start < closed.current:
         t.closed = None
-

@@ -25,7 +25,6 @@ from ccpulse.streams.kpi.agent_state import (
     AgentState,
     BucketKey,
     ByArrival,
-    Entry,
     Item,
     ScopeFields,
     Tally,
@@ -33,6 +32,7 @@ from ccpulse.streams.kpi.agent_state import (
     Timeline,
     add_closed,
     changed_interval,
+    event_order,
     fold,
     new_bucket,
     point_field,
@@ -124,18 +124,16 @@ class AgentEngine(AgentRecords):
             self._advance(t, event, pos)
             return "duplicate"
         events = tl.events
-        entry = (ts, eid, event)
         n = len(events)
         last = events[-1] if n else None
-        if last is None or last[0] < ts or (last[0] == ts and last[1] < eid):
+        if last is None or last.ts_ms < ts or (last.ts_ms == ts and last.event_id < eid):
             # The usual case: the agent's next event in time order. It closes the segment of
             # the state before it and adds its own counts; nothing is taken back.
-            before = tl.states[n - 1] if n else tl.base
-            after = fold(before, event)
-            events.append(entry)
+            before = tl.current
+            after = tl.current = fold(before, event)
+            events.append(event)
             tl.ids.add(eid)
-            tl.states.append(after)
-            prev_ms = events[n - 1][0] if n else tl.base_ms
+            prev_ms = events[n - 1].ts_ms if n else tl.base_ms
             if pos is None or pos > self._bucket_pos:
                 self._add_appended(t, tenant, agent, before, prev_ms, event, after, pos)
             else:  # a replay: buckets may hold this event already
@@ -144,11 +142,11 @@ class AgentEngine(AgentRecords):
                 new += point_items(agent, event, after, self.by_arrival)
                 self._apply_diff(t, tenant, [], new, pos)
         else:
-            index = _insertion_index(events, entry)
+            index = _insertion_index(events, event)
             old = tl.closed_items(agent, index, t.calendar, self.by_arrival)
-            events.insert(index, entry)
+            events.insert(index, event)
             tl.ids.add(eid)
-            tl.refold(index)
+            tl.refold()
             new = tl.closed_items(agent, index, t.calendar, self.by_arrival)
             self._apply_diff(t, tenant, old, new, pos)
         if pos is not None:
@@ -364,14 +362,14 @@ class Scopes:
         self.mark = -1
 
 
-def _insertion_index(events: list[Entry], entry: tuple[int, str, Any]) -> int:
+def _insertion_index(events: list[AgentEvent], event: AgentEvent) -> int:
     lo, hi = 0, len(events)
-    key = (entry[0], entry[1])
-    if not hi or (events[-1][0], events[-1][1]) < key:
+    key = event_order(event)
+    if not hi or event_order(events[-1]) < key:
         return hi  # the usual case: the agent's next event in time order
     while lo < hi:
         mid = (lo + hi) // 2
-        if (events[mid][0], events[mid][1]) < key:
+        if event_order(events[mid]) < key:
             lo = mid + 1
         else:
             hi = mid

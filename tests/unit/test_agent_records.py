@@ -197,7 +197,7 @@ def test_replay_after_crash_with_garbage_collection_gives_the_clean_figures(
 
 def _timelines(engine: AgentEngine) -> dict[str, Any]:
     return {
-        agent: (tl.pos, tl.base_ms, tl.base, [(ts, eid) for ts, eid, _ in tl.events], tl.current)
+        agent: (tl.pos, tl.base_ms, tl.base, [(e.ts_ms, e.event_id) for e in tl.events], tl.current)
         for agent, tl in engine.data["default"].timelines.items()
     }
 
