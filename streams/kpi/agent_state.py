@@ -280,14 +280,18 @@ class ClosedAgentSums:
     same interval, so that a flush late in the day reads the current interval's buckets, not
     every bucket of the day. An event appended to its agent's timeline adds to them what it
     adds to a bucket before `current`; any other change to such a bucket (an event out of
-    order, a restore, the garbage collector) drops them. A bucket made for `current` or later
-    is listed, and read at each view."""
+    order, a restore, the garbage collector) drops them. So do more such additions than the
+    buckets read to make them (`budget`): a worker catching up adds to closed intervals at
+    nearly every event, and there reading the buckets afresh at the next view costs less. A
+    bucket made for `current` or later is listed, and read at each view."""
 
-    __slots__ = ("current", "current_scopes", "day_start", "later", "today")
+    __slots__ = ("budget", "current", "current_scopes", "day_start", "later", "today")
 
-    def __init__(self, day_start: int, current: int) -> None:
+    def __init__(self, day_start: int, current: int, budget: int = 0) -> None:
         self.day_start = day_start
         self.current = current
+        #: Additions (`add_closed` calls) left before they cost more than reading afresh.
+        self.budget = budget
         #: Scope -> its closed buckets' tally of the day (empty: none of the day).
         self.today: dict[tuple[str, str], Tally] = {}
         #: The scopes with a bucket of `current`, empty or not.
@@ -321,10 +325,14 @@ def add_closed(
 ) -> None:  # fmt: skip
     """`amount` was just added to each of `fields` of the bucket of scope (kind, name) at
     `start`, before the kept sums' current interval; `tally` is the bucket's tally after it.
-    Add the same to the kept sums, unless it was not a plain addition to positive counts
-    (then they are dropped and read afresh)."""
+    Add the same to the kept sums, unless it was not a plain addition to positive counts or
+    their budget is spent (then they are dropped and read afresh)."""
     closed = t.closed
     if closed is None:
+        return
+    closed.budget -= 1
+    if closed.budget < 0:
+        t.closed = None
         return
     for field in fields:
         if tally.get(field, 0) <= 0:

@@ -120,7 +120,7 @@ def scope_windows(t: TenantAgents, now_ms: int, day_start: int, current: int) ->
 
 def _closed_sums(t: TenantAgents, day_start: int, current: int) -> ClosedAgentSums:
     """The sums `scope_windows` keeps, from every bucket of the tenant."""
-    closed = ClosedAgentSums(day_start, current)
+    closed = ClosedAgentSums(day_start, current, budget=len(t.buckets))
     today = closed.today
     for (kind, name, start), (_, tally) in t.buckets.items():
         if not start:  # the tenant's totals

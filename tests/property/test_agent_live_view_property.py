@@ -112,6 +112,32 @@ def test_the_kept_sums_are_reused_until_a_closed_bucket_changes() -> None:
     assert available == [900.0, 720.0]
 
 
+def test_the_kept_sums_are_dropped_once_keeping_them_costs_more_than_reading_afresh() -> None:
+    """Each addition to a closed interval's bucket is also made to the kept sums, up to as
+    many additions as there were buckets to read when they were made (a worker catching up
+    adds to closed intervals at nearly every event). One more drops them; the next view reads
+    the buckets afresh, with the same figures."""
+    engine = AgentEngine()
+    agents = [f"a{i}" for i in range(10)]
+    for i, agent in enumerate(agents):
+        engine.apply(ev(f"{agent}-in", "login", f"09:00:0{i}", agent=agent, queue="q1"))
+        engine.apply(ev(f"{agent}-av", "state", f"09:05:0{i}", agent=agent, state="available"))
+    now = at("09:40:00")
+    engine.snapshot("default", now, history=False)
+    kept = engine.data["default"].closed
+    buckets = len(engine.data["default"].buckets)  # of 09:00: each agent's, all agents', q1's
+    assert kept is not None and kept.budget == buckets == len(agents) + 2
+    n = 0
+    while engine.data["default"].closed is kept:
+        # Each closes its agent's segment from 09:05 to 09:30: two closed intervals, three
+        # scopes in each (the agent, all agents, q1), six additions.
+        agent = agents[n]
+        engine.apply(ev(f"{agent}-p", "state", "09:30:00", agent=agent, state="paused"))
+        n += 1
+    assert n == buckets // 6 + 1 and kept.budget == -1 and engine.data["default"].closed is None
+    assert engine.snapshot("default", now, history=False) == afresh(engine, now, "default")
+
+
 def test_buckets_of_another_calendar_count_once_the_view_reaches_them() -> None:
     """The tenant's interval length changed across a restart: the buckets read back start on
     the old calendar's quarter-hours, inside the new calendar's current hour. A live view
