@@ -53,6 +53,8 @@ OUT_OF_SCALE: Final = 3
 Period = tuple[str, int]
 Row = tuple[str, str]
 DIMENSIONS: Final = (("queue", "by_queue"), ("agent", "by_agent"), ("channel", "by_channel"))
+#: The row of every response (built once).
+ALL_ROW: Final = ("all", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,15 +135,20 @@ class TenantSurveys:
 
 @dataclass(slots=True)
 class _Changes:
-    tallies: set[tuple[str, Period, Row]]
-    totals: set[str]
-    seen: set[tuple[str, str]]
-    meta: set[str]
+    """The records changed since the last drain, each kind in the order first changed (dicts
+    as ordered sets: the drain lists them in that order, no sort needed)."""
+
+    #: (tenant, period, row); typed Any so that, compiled, the period and row tuples a key
+    #: holds are the ones `_add` built once per response, not copies boxed again per key.
+    tallies: dict[Any, None]
+    totals: dict[str, None]
+    seen: dict[tuple[str, str], None]
+    meta: dict[str, None]
     deleted: set[RecordKey]
 
     @classmethod
     def empty(cls) -> _Changes:
-        return cls(set(), set(), set(), set(), set())
+        return cls({}, {}, {}, {}, set())
 
 
 class SurveyEngine:
@@ -196,7 +203,7 @@ class SurveyEngine:
         else:
             self._add(st, event, delta, pos)
         st.seen[event.event_id] = [-1 if pos is None else pos, event.ts_ms]
-        self._changes.seen.add((st.tenant, event.event_id))
+        self._changes.seen[(st.tenant, event.event_id)] = None
         if self._changes.deleted:
             self._changes.deleted.discard((st.tenant, "seen", event.event_id))
         self._advance(st, event.ts_ms, pos)
@@ -219,14 +226,20 @@ class SurveyEngine:
         self, st: TenantSurveys, event: SurveyEvent, delta: list[tuple[int, int]], pos: int | None
     ) -> None:
         cal = st.calendar
-        rows: list[Row] = [("all", ""), ("queue", event.queue or NO_QUEUE),
-                           ("channel", event.channel)]  # fmt: skip
-        if event.agent_id is not None:
-            rows.append(("agent", event.agent_id))
-        periods = (("i", cal.interval_start(event.ts_ms)), ("d", cal.day_bounds(event.ts_ms)[0]))
+        ts_ms, agent_id, tenant = event.ts_ms, event.agent_id, st.tenant
+        # Periods and rows typed Any: compiled, each tuple is built once here and used as it
+        # is in every key below (a typed tuple would be boxed again at each use).
+        rows: list[Any] = [ALL_ROW, ("queue", event.queue or NO_QUEUE), ("channel", event.channel)]
+        if agent_id is not None:
+            rows.append(("agent", agent_id))
+        interval: Any = ("i", cal.interval_start(ts_ms))
+        day: Any = ("d", cal.day_bounds(ts_ms)[0])
+        periods: dict[Any, dict[Any, list[int]]] = st.periods
         changed, deleted = self._changes.tallies, self._changes.deleted
-        for period in periods:
-            tallies = st.periods.setdefault(period, {})
+        for period in (interval, day):
+            tallies = periods.get(period)
+            if tallies is None:
+                tallies = periods[period] = {}
             for row in rows:
                 tally = tallies.get(row)
                 if tally is None:
@@ -237,9 +250,9 @@ class SurveyEngine:
                     tally[slot] += value
                 if pos is not None:
                     tally[0] = pos
-                changed.add((st.tenant, period, row))
+                changed[(tenant, period, row)] = None
                 if deleted:  # deletions wait for the next drain only after a garbage collection
-                    deleted.discard(_tally_key(st.tenant, period, row))
+                    deleted.discard(_tally_key(tenant, period, row))
 
     def _count(self, st: TenantSurveys, slot: int, pos: int | None) -> None:
         if pos is not None and st.totals[0] >= pos:
@@ -247,28 +260,29 @@ class SurveyEngine:
         st.totals[slot] += 1
         if pos is not None:
             st.totals[0] = pos
-        self._changes.totals.add(st.tenant)
+        self._changes.totals[st.tenant] = None
 
     def _advance(self, st: TenantSurveys, ts_ms: int, pos: int | None) -> None:
         st.watermark_ms = max(st.watermark_ms, ts_ms)
         if pos is not None and pos > st.pos:
             st.pos = pos
-        self._changes.meta.add(st.tenant)
+        self._changes.meta[st.tenant] = None
         self._dirty.add(st.tenant)
 
     # -- changelog -------------------------------------------------------------------------
 
     def drain_writes(self) -> list[RecordWrite]:
-        """Changed records: tallies, totals, seen, meta, then deletions (replay-safe order)."""
+        """Changed records: tallies, totals, seen, meta, then deletions (replay-safe order;
+        within a kind, in the order first changed)."""
         ch, self._changes = self._changes, _Changes.empty()
         writes: list[RecordWrite] = []
-        for tenant, period, row in sorted(ch.tallies):
+        for tenant, period, row in ch.tallies:
             tally = self.states[tenant].periods[period][row]
             writes.append((_tally_key(tenant, period, row), list(tally)))
-        writes += [((t, "totals"), list(self.states[t].totals)) for t in sorted(ch.totals)]
-        for tenant, event_id in sorted(ch.seen):
+        writes += [((t, "totals"), list(self.states[t].totals)) for t in ch.totals]
+        for tenant, event_id in ch.seen:
             writes.append(((tenant, "seen", event_id), list(self.states[tenant].seen[event_id])))
-        for t in sorted(ch.meta):
+        for t in ch.meta:
             writes.append(((t, "meta"), [self.states[t].pos, self.states[t].watermark_ms]))
         # Deletions last: one found written implies the meta of every event before the garbage
         # collection that made it was written, so no replayed event can miss the record.
@@ -313,7 +327,7 @@ class SurveyEngine:
             stale = [eid for eid, (_, ts_ms) in st.seen.items() if ts_ms < horizon]
             for eid in stale:
                 del st.seen[eid]
-                self._changes.seen.discard((tenant, eid))
+                self._changes.seen.pop((tenant, eid), None)
                 self._changes.deleted.add((tenant, "seen", eid))
             cal = st.calendar
             # Interval retention 0 keeps every interval (as the queue engine does).
@@ -328,7 +342,7 @@ class SurveyEngine:
                 if end > floors[gran]:
                     continue
                 for row in st.periods.pop(period):
-                    self._changes.tallies.discard((tenant, period, row))
+                    self._changes.tallies.pop((tenant, period, row), None)
                     self._changes.deleted.add(_tally_key(tenant, period, row))
 
     # -- reading ---------------------------------------------------------------------------
