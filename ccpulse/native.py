@@ -35,9 +35,9 @@ NATIVE_MODULES: Final = (
         f"{PACKAGE}.{name}"
         for name in (
             "counters", "windows", "contact", "contact_store", "state", "housekeeping",
-            "engine", "agent_state", "agent_records", "agents", "agent_views", "report_mode",
-            "business_hours", "tickets_hours", "tickets_buckets", "tickets", "surveys",
-            "statekeys", "state_writes",
+            "engine", "agent_tally", "agent_state", "agent_records", "agents", "agent_views",
+            "report_mode", "business_hours", "tickets_hours", "tickets_buckets", "tickets",
+            "surveys", "statekeys", "state_writes",
         )
     ),
     "ccpulse.schemas.fast_checks",

@@ -33,6 +33,7 @@ from ccpulse.streams.kpi.agent_state import (
     Timeline,
     event_order,
 )
+from ccpulse.streams.kpi.agent_tally import AgentTally
 from ccpulse.streams.kpi.family import RecordWrite
 
 #: Events in one event record at most (about 200 bytes each): a drain after a burst of events
@@ -107,7 +108,7 @@ class AgentRecords:
             buckets = self.data[tenant].buckets
             for bkey in bkeys:
                 bucket = buckets.get(bkey)
-                record = None if bucket is None else [bucket[0], dict(bucket[1])]
+                record = None if bucket is None else [bucket[0], bucket[1].as_dict()]
                 out.append(((tenant, "b", bkey[0], bkey[1], str(bkey[2])), record))
         for (tenant, agent, first, at), events in self._event_writes.items():
             # The event is its own record: the state writes encode the named tuple as the
@@ -133,7 +134,7 @@ class AgentRecords:
             return
         t = self._tenant(key[0])
         if kind == "b":
-            t.buckets[(key[2], key[3], int(key[4]))] = [record[0], dict(record[1])]
+            t.buckets[(key[2], key[3], int(key[4]))] = [record[0], AgentTally.of(record[1])]
             self._scope_cache.clear()  # it may hold the bucket this one replaces
             t.closed = None
             self._bucket_pos = max(self._bucket_pos, record[0])

@@ -9,13 +9,16 @@ from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
 from ccpulse.schemas.events import AGENT_LOGIN, AGENT_LOGOUT, AGENT_RING_NO_ANSWER, AgentEvent
+from ccpulse.streams.kpi.agent_tally import LOGGED_IN_MS, AgentTally
 from ccpulse.streams.kpi.windows import Calendar
 
 ALL: Final = "all"
 #: Scope kinds of a tally: one agent, one queue, or every agent of the tenant.
 AGENT: Final = "agent"
 QUEUE: Final = "queue"
-Tally = dict[str, int]
+Tally = AgentTally
+#: A sum of tallies, by field name (the live views' kept sums).
+Sums = dict[str, int]
 #: (scope kind, scope name, interval start) -> tally.
 BucketKey = tuple[str, str, int]
 #: A contribution item: (scope kind, scope name, instant, field, amount).
@@ -23,7 +26,6 @@ Item = tuple[str, str, int, str, int]
 #: The fields a state segment adds to one scope: (scope kind, scope name, fields).
 ScopeFields = tuple[str, str, tuple[str, ...]]
 TIMED_STATES: Final = ("available", "on_contact", "wrap_up", "paused")
-LOGGED_IN_MS: Final = "logged_in_ms"
 HANDLING_STATES: Final = frozenset(("on_contact", "wrap_up"))
 
 
@@ -293,7 +295,7 @@ class ClosedAgentSums:
         #: Additions (`add_closed` calls) left before they cost more than reading afresh.
         self.budget = budget
         #: Scope -> its closed buckets' tally of the day (empty: none of the day).
-        self.today: dict[tuple[str, str], Tally] = {}
+        self.today: dict[tuple[str, str], Sums] = {}
         #: The scopes with a bucket of `current`, empty or not.
         self.current_scopes: dict[tuple[str, str], None] = {}
         #: The buckets after `current` (events ahead of the wall clock), read once it reaches
@@ -305,7 +307,7 @@ def new_bucket(t: TenantAgents, bkey: Any) -> list[Any]:
     """A new empty bucket `[pos, tally]` of tenant `t` at `bkey` (a `BucketKey`, typed Any so
     that the compiled build stores the caller's tuple rather than a copy), told to its kept
     live sums."""
-    bucket: list[Any] = [-1, {}]
+    bucket: list[Any] = [-1, AgentTally()]
     t.buckets[bkey] = bucket
     closed = t.closed
     if closed is not None:
@@ -335,7 +337,7 @@ def add_closed(
         t.closed = None
         return
     for field in fields:
-        if tally.get(field, 0) <= 0:
+        if tally.get(field) <= 0:
             t.closed = None
             return
     scope = (kind, name)

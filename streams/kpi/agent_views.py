@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from ccpulse.streams.kpi.agents import TenantAgents
 
 from ccpulse.streams.kpi.agent_state import ClosedAgentSums
+from ccpulse.streams.kpi.agent_tally import AgentTally
 from ccpulse.streams.kpi.agents import AGENT, ALL, QUEUE, TIMED_STATES, segment_items
 
 
@@ -49,8 +50,8 @@ def scope_intervals(t: TenantAgents, now_ms: int) -> ScopeIntervals:
     cal = t.calendar
     per_scope: ScopeIntervals = {}
     for (kind, name, start), (_, tally) in t.buckets.items():
-        if start and start <= now_ms and tally:  # empty: every contribution moved out of it
-            per_scope.setdefault((kind, name), {})[start] = dict(tally)
+        if start and start <= now_ms and tally.any():  # none: every contribution moved out
+            per_scope.setdefault((kind, name), {})[start] = tally.as_dict()
     for agent, tl in t.timelines.items():
         s, last = tl.current, tl.last_ms
         if last is not None and last < now_ms:
@@ -88,7 +89,7 @@ def scope_windows(t: TenantAgents, now_ms: int, day_start: int, current: int) ->
     buckets = t.buckets
     for scope in closed.current_scopes:
         bucket = buckets.get((scope[0], scope[1], current))
-        if bucket is not None and bucket[1]:
+        if bucket is not None and bucket[1].any():
             windows = windows_of(scope)
             today = windows[day_start]
             for field, amount in bucket[1].items():
@@ -101,7 +102,7 @@ def scope_windows(t: TenantAgents, now_ms: int, day_start: int, current: int) ->
     # interval starts lie between (a tenant's interval length changed across a restart).
     for bkey in closed.later:
         bucket = buckets.get(bkey)
-        if bucket is not None and bkey[2] <= now_ms and bucket[1]:
+        if bucket is not None and bkey[2] <= now_ms and bucket[1].any():
             today = windows_of((bkey[0], bkey[1]))[day_start]
             for field, amount in bucket[1].items():
                 _add(today, field, amount)
@@ -129,7 +130,7 @@ def _closed_sums(t: TenantAgents, day_start: int, current: int) -> ClosedAgentSu
             closed.current_scopes[(kind, name)] = None
         elif start > current:
             closed.later[(kind, name, start)] = None
-        elif tally:
+        elif tally.any():
             summed = today.get((kind, name))
             if summed is None:
                 summed = today[(kind, name)] = {}
@@ -193,7 +194,8 @@ def tenant_snapshot(
             ]  # fmt: skip
         return out
 
-    totals = t.buckets.get((ALL, "", 0), [0, {}])[1]
+    found = t.buckets.get((ALL, "", 0))
+    totals = AgentTally() if found is None else found[1]
     return {
         "tenant": tenant,
         "as_of": cal.label(now_ms),
@@ -207,6 +209,5 @@ def tenant_snapshot(
             name: {**windows(iv, False), "live": live_agents.get(name)}
             for (kind, name), iv in sorted(per_scope.items()) if kind == AGENT
         },
-        "pipeline": {"too_late": totals.get("too_late", 0),
-                     "duplicates": totals.get("duplicates", 0)},
+        "pipeline": {"too_late": totals.too_late, "duplicates": totals.duplicates},
     }  # fmt: skip

@@ -207,11 +207,7 @@ class AgentEngine(AgentRecords):
                     kind, name, fields = scopes.scopes[i]
                     tally: Tally = held[1]
                     for field in fields:
-                        value = tally.get(field, 0) + d
-                        if value:
-                            tally[field] = value
-                        else:
-                            tally.pop(field, None)
+                        tally.add(field, d)
                     if summed:
                         add_closed(t, kind, name, interval, fields, d, tally)
                     if pos is not None:
@@ -239,11 +235,7 @@ class AgentEngine(AgentRecords):
                 if writes is not None:
                     writes[bkey] = None
             tally = bucket[1]
-            value = tally.get(point, 0) + 1
-            if value:
-                tally[point] = value
-            else:
-                tally.pop(point, None)
+            tally.add(point, 1)
             if summed:
                 add_closed(t, scope[0], scope[1], interval, (point,), 1, tally)
             if pos is not None:
@@ -322,11 +314,7 @@ class AgentEngine(AgentRecords):
                 changed_interval(t, bkey[2])
             tally: Tally = bucket[1]
             for field, amount in changes:
-                value = tally.get(field, 0) + amount
-                if value:
-                    tally[field] = value
-                else:
-                    tally.pop(field, None)
+                tally.add(field, amount)
             if pos is not None:
                 bucket[0] = pos
             if self.changelog:
