@@ -190,8 +190,10 @@ class AgentEngine(AgentRecords):
         writes = self._tenant_bucket_writes(tenant) if self.changelog else None
         end = e.ts_ms
         point = point_field(e, after)
-        #: The buckets of the segment's last piece, which the point items mostly count in.
-        last: dict[tuple[str, str], list[Any]] = {}
+        #: The scopes and buckets of the segment's last piece, which the point items mostly
+        #: count in (a few scopes: looked through, no dict of them built).
+        last_scopes: list[ScopeFields] = []
+        last_held: list[list[Any]] = []
         last_interval = -1
         if prev_ms is not None and before.logged_in and prev_ms < end:
             scopes = self._scopes(agent, before)
@@ -203,7 +205,8 @@ class AgentEngine(AgentRecords):
                 closed = t.closed  # a closed interval's additions go to the kept sums too
                 summed = closed is not None and interval < closed.current
                 d = stop - start
-                for i, held in enumerate(self._scope_buckets(t, scopes, interval, writes)):
+                held_all = self._scope_buckets(t, scopes, interval, writes)
+                for i, held in enumerate(held_all):
                     kind, name, fields = scopes.scopes[i]
                     tally: Tally = held[1]
                     for field in fields:
@@ -212,9 +215,7 @@ class AgentEngine(AgentRecords):
                         add_closed(t, kind, name, interval, fields, d, tally)
                     if pos is not None:
                         held[0] = pos
-                    if point is not None:
-                        last[(kind, name)] = held
-                last_interval = interval
+                last_scopes, last_held, last_interval = scopes.scopes, held_all, interval
                 start = stop
         if point is None:
             if pos is not None:
@@ -222,11 +223,15 @@ class AgentEngine(AgentRecords):
             return
         interval = cal.interval_bounds(point_instant(e, point, self.by_arrival))[0]
         if interval != last_interval:
-            last = {}
+            last_held = []
         closed = t.closed
         summed = closed is not None and interval < closed.current
         for scope in point_scopes(agent, e, after):
-            bucket = last.get(scope)
+            bucket: list[Any] | None = None
+            for i, held in enumerate(last_held):
+                if last_scopes[i][0] == scope[0] and last_scopes[i][1] == scope[1]:
+                    bucket = held
+                    break
             if bucket is None:  # not met by the segment: look it up, and write it
                 bkey = (scope[0], scope[1], interval)
                 bucket = buckets.get(bkey)
