@@ -28,6 +28,7 @@ from ccpulse.report import (
 from ccpulse.schemas import Event
 from ccpulse.streams.kpi import PolicyBook, figures
 from ccpulse.streams.kpi import counters as k
+from ccpulse.streams.kpi.agent_tally import AgentTally
 from ccpulse.streams.kpi.agent_views import agent_figures, scope_intervals
 from ccpulse.streams.kpi.agents import ALL, QUEUE
 from ccpulse.streams.kpi.snapshot import ALL_CHANNELS
@@ -37,7 +38,8 @@ RANGE_SCHEMA: Final = "https://ccpulse.dev/schemas/report-range.v1.json"
 GROUPINGS: Final = ("interval", "day", "weekday")
 DAY_MS: Final = 86_400_000
 WEEKDAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-AgentTally = dict[str, int]
+#: Agent figures summed over buckets, by field name.
+AgentSums = dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +103,8 @@ def _open(
     return [s for s in starts if hours.is_open(tenant, queue, zone, s, cal.interval_end(s))]
 
 
-def _sum_agent(tallies: Iterable[AgentTally]) -> AgentTally:
-    out: AgentTally = {}
+def _sum_agent(tallies: Iterable[AgentSums]) -> AgentSums:
+    out: AgentSums = {}
     for tally in tallies:
         for field, amount in tally.items():
             out[field] = out.get(field, 0) + amount
@@ -225,9 +227,9 @@ def range_report(
                  for q in run.engine.queues.values()]  # fmt: skip
     family = run.families.get("agents")
     for t in family.data.values() if family is not None else ():
-        totals = t.buckets.get((ALL, "", 0), [0, {}])[1]
-        pipelines.append({"duplicates": totals.get("duplicates", 0),
-                          "too_late": totals.get("too_late", 0)})  # fmt: skip
+        found = t.buckets.get((ALL, "", 0))  # the tenant's totals, if any counted
+        totals = AgentTally() if found is None else found[1]
+        pipelines.append({"duplicates": totals.duplicates, "too_late": totals.too_late})
     return {
         "$schema": RANGE_SCHEMA,
         "from_ms": spec.from_ms,

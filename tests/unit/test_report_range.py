@@ -48,6 +48,7 @@ from ccpulse.cli import main
 from ccpulse.opening_hours import parse_opening_hours
 from ccpulse.report_csv import csv_rows
 from ccpulse.report_range import RangeSpec, build_range_report_of_events
+from ccpulse.schemas.events import AgentEvent
 from ccpulse.sources.queue_log import queue_log_decoded
 from ccpulse.streams.kpi import Attribution, PolicyBook, QueuePolicy
 
@@ -188,6 +189,16 @@ def test_all_agents_rows_are_the_sum_of_the_agents(day: dict[str, Any]) -> None:
     assert total["occupancy"] == pytest.approx(990 / (68400 - 3300))
     assert total["handled"] == 4
 
+
+
+def test_a_repeated_agent_event_counts_in_the_input_and_nowhere_else(day: dict[str, Any]) -> None:
+    events, _ = queue_log_decoded(LOG)
+    i = next(i for i, e in enumerate(events) if isinstance(e, AgentEvent))
+    spec = RangeSpec(M, M + DAY, "interval")
+    twice = build_range_report_of_events([*events[: i + 1], events[i], *events[i + 1 :]], BOOK,
+                                         spec)  # fmt: skip
+    assert twice["input"]["duplicates"] == day["input"]["duplicates"] + 1
+    assert twice["agents"] == day["agents"] and twice["queues"] == day["queues"]
 
 def test_days_and_weekdays_of_a_week() -> None:
     week = range_report(M - DAY, M + 6 * DAY, by="weekday")  # Monday 03-03 to Monday 03-10
