@@ -217,18 +217,25 @@ class Timeline:
             s = fold(s, e)
         return s
 
-    def refold(self) -> None:
-        """Set `current` again after `events` or `base` changed."""
-        self.current = self.state_before(len(self.events))
+    def refold(self, lo: int = 0, start: AgentState | None = None) -> None:
+        """Set `current` again after `events` or `base` changed: folded from `start`, the
+        state after the first `lo` events (when the caller has it), or from `base`."""
+        s = self.state_before(lo) if start is None else start
+        for e in self.events[lo:]:
+            s = fold(s, e)
+        self.current = s
 
     def closed_items(
-        self, agent: str, first: int, cal: Calendar, by_arrival: ByArrival | None = None
-    ) -> list[Item]:
-        """Items of the closed segments from event `first - 1` on, and point items from `first`."""
+        self, agent: str, first: int, cal: Calendar, by_arrival: ByArrival | None = None,
+        start: AgentState | None = None,
+    ) -> list[Item]:  # fmt: skip
+        """Items of the closed segments from event `first - 1` on, and point items from `first`.
+        `start`, when given, is `state_before(max(first - 1, 0))`: an event out of order
+        folds the events before it once for its two calls."""
         items: list[Item] = []
         events = self.events
         lo = max(first - 1, 0)
-        s = self.state_before(lo)
+        s = self.state_before(lo) if start is None else start
         states: list[AgentState] = []  # the state after each event from `lo` on
         for e in events[lo:]:
             s = fold(s, e)

@@ -143,11 +143,14 @@ class AgentEngine(AgentRecords):
                 self._apply_diff(t, tenant, [], new, pos)
         else:
             index = _insertion_index(events, event)
-            old = tl.closed_items(agent, index, t.calendar, self.by_arrival)
+            # The events before it are folded once: the state its closed items start from.
+            lo = max(index - 1, 0)
+            start = tl.state_before(lo)
+            old = tl.closed_items(agent, index, t.calendar, self.by_arrival, start)
             events.insert(index, event)
             tl.ids.add(eid)
-            tl.refold()
-            new = tl.closed_items(agent, index, t.calendar, self.by_arrival)
+            tl.refold(lo, start)
+            new = tl.closed_items(agent, index, t.calendar, self.by_arrival, start)
             self._apply_diff(t, tenant, old, new, pos)
         if pos is not None:
             tl.pos = pos
