@@ -265,7 +265,7 @@ def test_a_restored_engine_writes_what_the_live_one_writes(seed: int) -> None:
     # same verdicts and, at every drain, the same records byte for byte (a tally's fields in
     # their fixed order, pause reasons after them), in the same order of kinds (buckets, event
     # records, timelines, the tenant's record, then deletions). Within a kind the order may
-    # differ (timelines in the order the agents were met): replay does not depend on it.
+    # differ (the timelines' records, for one): replay does not depend on it.
     rng = random.Random(seed)
     events = _history(rng)
     book = PolicyBook(engine=EngineSettings(lateness_seconds=1200))
